@@ -1,0 +1,55 @@
+"""Figures shared by the notebooks: image grids, training curves."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import torch
+from torchvision.utils import make_grid
+
+from .data import IMAGE_SHAPE
+
+
+def as_images(x: torch.Tensor) -> torch.Tensor:
+    """(N, 784) or (N, 28, 28) values in [0, 1] -> float (N, 1, 28, 28) on the CPU."""
+    return x.detach().float().cpu().reshape(-1, 1, *IMAGE_SHAPE)
+
+
+def grid(x: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
+    """A (H, W) tensor tiling the images of ``x`` (values in [0, 1]) in rows of ``nrow``."""
+    return make_grid(as_images(x), nrow=nrow, padding=padding, pad_value=1.0)[0]
+
+
+def show_grid(x: torch.Tensor, nrow: int = 8, ax=None, title: str | None = None):
+    """Draw a grid of images (values in [0, 1], black digits on white) on ``ax``."""
+    ax = ax or plt.gca()
+    ax.imshow(1.0 - grid(x, nrow), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def show_grids(panels: dict[str, torch.Tensor], nrow: int = 8, size: float = 3.2, rows: int = 1):
+    """Several labelled grids side by side (e.g. before / halfway / after training)."""
+    cols = -(-len(panels) // rows)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    for ax, (title, x) in zip(axes.flat, panels.items()):
+        show_grid(x, nrow, ax, title)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(ax, curves: dict[str, list[float]], xlabel: str = "epoch", ylabel: str = "", hlines=None):
+    """Line plot of named curves; ``hlines`` maps labels to horizontal reference values."""
+    for label, ys in curves.items():
+        ax.plot(range(1, len(ys) + 1), ys, label=label, marker="o" if len(ys) < 30 else None, ms=3)
+    for label, y in (hlines or {}).items():
+        ax.axhline(y, ls="--", lw=1, color="gray")
+        ax.annotate(label, (1, y), textcoords="offset points", xytext=(2, 3), fontsize=8, color="gray")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return ax

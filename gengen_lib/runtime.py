@@ -1,0 +1,38 @@
+"""Where code runs and how it is seeded: the device, the seed, quick mode."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import torch
+
+QUICK_ENV = "GENGEN_QUICK"
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """``cuda`` when a GPU is present, the CPU otherwise (``name`` forces one)."""
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's and torch's global generators (all devices)."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def quick_mode(default: bool = False) -> bool:
+    """True when the environment asks for the quick CI mode (``GENGEN_QUICK=1``)."""
+    value = os.environ.get(QUICK_ENV)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def describe_device(device: torch.device) -> str:
+    """A short human name: the GPU model, or the CPU with its thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({torch.get_num_threads()} threads)"

@@ -1,0 +1,44 @@
+"""Interactive views for Jupyter (ipywidgets). They need a running kernel to react."""
+
+from __future__ import annotations
+
+import io
+
+import ipywidgets as W
+import torch
+from PIL import Image as PILImage
+
+from .data import IMAGE_SHAPE
+
+
+def png_bytes(x: torch.Tensor, scale: int = 6) -> bytes:
+    """One image (784,) or (28, 28) with values in [0, 1] -> PNG bytes, black on white."""
+    pixels = ((1.0 - x.detach().float().cpu().reshape(IMAGE_SHAPE).clamp(0, 1)) * 255).round().to(torch.uint8)
+    img = PILImage.fromarray(pixels.numpy(), mode="L").resize((28 * scale, 28 * scale), PILImage.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def image_widget(x: torch.Tensor, scale: int = 6) -> W.Image:
+    return W.Image(value=png_bytes(x, scale), format="png", layout=W.Layout(border="1px solid #ccc"))
+
+
+def digit_explorer(images: torch.Tensor, labels: torch.Tensor) -> W.VBox:
+    """Pick a digit and a threshold; see the 8-bit image beside its thresholded binary version."""
+    index = W.IntSlider(0, min=0, max=len(images) - 1, description="digit #", continuous_update=False)
+    threshold = W.FloatSlider(0.5, min=0.05, max=0.95, step=0.05, description="threshold")
+    original, binary = image_widget(torch.zeros(IMAGE_SHAPE)), image_widget(torch.zeros(IMAGE_SHAPE))
+    caption = W.HTML()
+
+    def update(_=None):
+        x = images[index.value].float() / 255.0
+        original.value = png_bytes(x)
+        binary.value = png_bytes((x > threshold.value).float())
+        on = (x > threshold.value).float().mean().item()
+        caption.value = f"label <b>{labels[index.value].item()}</b>, {on:.1%} of pixels above the threshold"
+
+    index.observe(update, "value")
+    threshold.observe(update, "value")
+    update()
+    return W.VBox([W.HBox([index, threshold]), W.HBox([original, binary]), caption])
