@@ -15,16 +15,17 @@ read with a restricted unpickler that only rebuilds numpy arrays.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import importlib.metadata
 import io
 import pickle
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -56,7 +57,7 @@ class MNISTSplit:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, n: int | None) -> "MNISTSplit":
+    def subset(self, n: int | None) -> MNISTSplit:
         """The first ``n`` examples (all of them when ``n`` is None)."""
         if n is None:
             return self
@@ -89,16 +90,19 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Rebuilds numpy arrays and nothing else: any other global is refused."""
 
     ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): np._core.multiarray._reconstruct,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        # Python 3 writes the raw bytes of an array through this pure function.
+        ("_codecs", "encode"): codecs.encode,
     }
 
     def find_class(self, module: str, name: str):
-        if (module, name) in self.ALLOWED:
-            return getattr(np, name) if module == "numpy" else np.core.multiarray._reconstruct
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are allowed")
+        try:
+            return self.ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are allowed") from None
 
 
 def restricted_load(f: io.BufferedIOBase):
@@ -139,7 +143,7 @@ def _load_all(path: str) -> dict[str, MNISTSplit]:
     try:
         splits = {
             name: MNISTSplit(_to_uint8_images(x), torch.from_numpy(np.asarray(y, dtype=np.int64)))
-            for name, (x, y) in zip(SPLITS, parts)
+            for name, (x, y) in zip(SPLITS, parts, strict=True)
         }
     except (TypeError, ValueError) as e:
         raise DataError(f"MNIST file {path} does not hold three (images, labels) pairs: {e}") from None

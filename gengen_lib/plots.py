@@ -33,9 +33,9 @@ def show_grids(panels: dict[str, torch.Tensor], nrow: int = 8, size: float = 3.2
     """Several labelled grids side by side (e.g. before / halfway / after training)."""
     cols = -(-len(panels) // rows)
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
-    for ax, (title, x) in zip(axes.flat, panels.items()):
+    for ax, (title, x) in zip(axes.flat, panels.items(), strict=False):
         show_grid(x, nrow, ax, title)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_axis_off()
     fig.tight_layout()
     return fig

@@ -23,9 +23,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from safetensors import SafetensorError
@@ -153,7 +153,9 @@ def save_checkpoint(
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, target)
-    (directory / HISTORY_NAME).write_text(json.dumps({"epoch": epoch, "config": config, "epochs": history.epochs}, indent=1))
+    (directory / HISTORY_NAME).write_text(
+        json.dumps({"epoch": epoch, "config": config, "epochs": history.epochs}, indent=1)
+    )
     return target
 
 
@@ -296,7 +298,11 @@ def fit(
                 except NonFiniteError as e:
                     if not skip_nonfinite:
                         where = f"epoch {epoch}, batch {i + 1}"
-                        kept = f"the last good checkpoint (epoch {done}) is in {directory}" if directory else "no checkpoint was kept"
+                        kept = (
+                            f"the last good checkpoint (epoch {done}) is in {directory}"
+                            if directory
+                            else "no checkpoint was kept"
+                        )
                         raise NonFiniteError(
                             f"training stopped at {where}: {e}; {kept}; "
                             "fix: lower the learning rate, or skip such batches (skip_nonfinite=True, --skip-nonfinite)"
@@ -334,4 +340,6 @@ def _check_writable(directory: Path) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as e:
-        raise CheckpointError(f"cannot write checkpoints to {directory} ({e.strerror}); fix: choose a writable --out") from None
+        raise CheckpointError(
+            f"cannot write checkpoints to {directory} ({e.strerror}); fix: choose a writable --out"
+        ) from None

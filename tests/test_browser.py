@@ -1,0 +1,166 @@
+"""Open every page of the built book in headless chromium and check that it works offline.
+
+For each page: no console error, no failed request, no request to any host but this machine,
+math typeset by MathJax (without TeX errors), and the stored ipywidgets rendered. Each page
+is loaded over http from a local server and as a file:// URL. Screenshots of the http loads
+go to ``_build/screenshots/`` for a human to look at.
+
+Needs the built book (``jupyter-book build .``) and Debian's chromium
+(``scripts/install_browser.sh``); Playwright drives /usr/bin/chromium, no ``playwright install``.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+LOCAL_SCHEMES = {"file", "data", "blob", "about"}
+SKIP_DIRS = {"_static", "_sources", "_images"}
+SKIP_PAGES = {"genindex.html", "search.html", "py-modindex.html"}
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+TIMEOUT_MS = 30_000
+
+
+def book_pages() -> list[str]:
+    """Paths (relative to _build/html) of the book's pages: index plus every content page."""
+    if not HTML.is_dir():
+        return []
+    pages = []
+    for path in sorted(HTML.rglob("*.html")):
+        rel = path.relative_to(HTML)
+        if rel.parts[0] in SKIP_DIRS or rel.as_posix() in SKIP_PAGES:
+            continue
+        pages.append(rel.as_posix())
+    return pages
+
+
+def is_local(url: str) -> bool:
+    """True for URLs a browser can load with no network: this machine, files, inline data."""
+    parts = urlsplit(url)
+    return parts.scheme in LOCAL_SCHEMES or parts.hostname in LOCAL_HOSTS
+
+
+@pytest.fixture(scope="module")
+def server():
+    """Base URL of a local http server over _build/html, running in a thread."""
+    if not (HTML / "index.html").is_file():
+        pytest.fail(f"{HTML}/index.html is missing: build the book first (jupyter-book build .)")
+    handler = functools.partial(QuietHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Static file handler that does not log every request to stderr."""
+
+    def log_message(self, format, *args):  # noqa: A002 - signature of the base class
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian chromium driven by Playwright."""
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/install_browser.sh")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+class PageLog:
+    """Everything a page asked for or complained about while it loaded."""
+
+    def __init__(self, page):
+        self.requests: list[str] = []
+        self.problems: list[str] = []
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} ({r.failure})"))
+        page.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"))
+        page.on("console", lambda m: m.type == "error" and self.problems.append(f"console error: {m.text}"))
+        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+
+
+def check_math(page) -> int:
+    """Wait for MathJax; assert each math element is typeset without TeX errors. Returns their count."""
+    n_math = page.locator(".math").count()
+    if n_math == 0:
+        return 0
+    page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=TIMEOUT_MS)
+    page.evaluate("() => MathJax.startup.promise")
+    untypeset = page.locator(".math:not(:has(mjx-container))").count()
+    assert untypeset == 0, f"{untypeset} of {n_math} math elements not typeset by MathJax"
+    errors = page.locator("mjx-merror").all_inner_texts()
+    assert not errors, f"TeX errors: {errors}"
+    return n_math
+
+
+def check_widgets(page, html: str) -> int:
+    """Assert every stored widget view is rendered by html-manager. Returns their count."""
+    n_views = html.count(f'type="{WIDGET_VIEW}"')
+    if n_views == 0:
+        return 0
+    page.wait_for_function(
+        "n => document.querySelectorAll('.widget-subarea .jupyter-widgets').length > 0"
+        " && document.querySelectorAll('.widget-subarea').length >= n",
+        arg=n_views,
+        timeout=TIMEOUT_MS,
+    )
+    empty = page.locator(".widget-subarea:not(:has(.jupyter-widgets))").count()
+    assert empty == 0, f"{empty} of {n_views} widget views rendered nothing"
+    assert page.locator(".widget-subarea .jupyter-widgets").first.is_visible(), "widgets are not visible"
+    return n_views
+
+
+@pytest.mark.parametrize("scheme", ["http", "file"])
+@pytest.mark.parametrize("rel", book_pages() or ["index.html"])
+def test_page_works_offline(browser, server, rel, scheme):
+    """The page loads with no error and no external request; math and widgets render."""
+    url = server + rel if scheme == "http" else (HTML / rel).as_uri()
+    html = (HTML / rel).read_text(encoding="utf-8")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    # Let nothing leave the machine: record every request, abort the external ones.
+    context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
+    page = context.new_page()
+    log = PageLog(page)
+    try:
+        page.goto(url, wait_until="load", timeout=TIMEOUT_MS)
+        n_math = check_math(page)
+        n_views = check_widgets(page, html)
+        page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)
+        if scheme == "http":
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=SHOTS / (rel.removesuffix(".html").replace("/", "__") + ".png"), full_page=True)
+    finally:
+        context.close()
+    external = sorted({u for u in log.requests if not is_local(u)})
+    print(f"{scheme} {rel}: {len(log.requests)} requests, {len(external)} external, {n_math} math, {n_views} widgets")
+    assert not external, f"requests to other hosts: {external}"
+    assert not log.problems, "\n".join(log.problems)

