@@ -1,0 +1,47 @@
+"""Where trained models live: one directory per (model, settings), under ``runs/``.
+
+A notebook or the CLI asks for a model with given settings; if a finished run with the
+same settings exists it is loaded, if an unfinished one exists it is resumed, otherwise
+training starts. Quick-mode runs have their own directories, so they never read a
+full-mode result (or the other way round).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+from torch import nn
+
+RUNS_ENV = "GENGEN_RUNS"
+
+
+def runs_root() -> Path:
+    """``$GENGEN_RUNS`` if set, else ``runs/`` at the repository root."""
+    if os.environ.get(RUNS_ENV):
+        return Path(os.environ[RUNS_ENV])
+    return Path(__file__).resolve().parent.parent / "runs"
+
+
+def settings_dict(settings) -> dict:
+    """A JSON-able dict of a settings dataclass (tuples become lists)."""
+    d = asdict(settings) if is_dataclass(settings) else dict(settings)
+    return json.loads(json.dumps(d))
+
+
+def run_dir(kind: str, settings, root: Path | None = None) -> Path:
+    """``runs/<kind>-<hash of the settings except epochs>``: same settings, same directory.
+
+    Epochs are left out so that a longer run resumes a shorter one.
+    """
+    d = {k: v for k, v in settings_dict(settings).items() if k != "epochs"}
+    digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+    return (root or runs_root()) / f"{kind}-{digest}"
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

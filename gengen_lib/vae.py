@@ -1,0 +1,189 @@
+"""The variational autoencoder of the course, and the estimators that go with it.
+
+Generative model: z ~ N(0, I_D), x_m | z ~ Bernoulli(f_theta(z)_m) independently for the
+784 pixels, where every f_theta(z)_m depends on the whole of z. Inference model:
+q_phi(z | x) = N(mu_phi(x), diag(sigma_phi(x)^2)). All log-probabilities are in nats
+per image; "ELBO" is the evidence lower bound (a log-likelihood bound, higher is better).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .data import PIXELS, binarize, load_mnist
+from .densities import bernoulli_log_prob, gaussian_log_prob, standard_normal_log_prob
+from .runs import run_dir, settings_dict
+from .runtime import pick_device
+from .training import History, fit, optimizer_step
+
+
+def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) in closed form, in nats. (N, D) -> (N,).
+
+    Per dimension: (sigma^2 + mu^2 - log sigma^2 - 1) / 2.
+    """
+    return 0.5 * (logvar.exp() + mu.pow(2) - logvar - 1.0).sum(-1)
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """z = mu + sigma * eps with eps ~ N(0, I): a sample of q that is differentiable in (mu, logvar)."""
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+@dataclass
+class ELBO:
+    """Per-example parts of the bound (each (N,), nats): elbo = reconstruction - kl."""
+
+    elbo: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+
+
+class VAE(nn.Module):
+    """Encoder 784 -> hidden -> (mu, log sigma^2) and decoder z_dim -> hidden -> 784 Bernoulli logits."""
+
+    def __init__(self, z_dim: int = 20, hidden: int = 500):
+        super().__init__()
+        if z_dim < 1 or hidden < 1:
+            raise ValueError(f"z_dim and hidden must be positive, got {z_dim} and {hidden}")
+        self.z_dim = z_dim
+        self.encoder = nn.Sequential(nn.Linear(PIXELS, hidden), nn.ReLU(), nn.Linear(hidden, 2 * z_dim))
+        self.decoder = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, PIXELS))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (N, 784) -> mean and log-variance of q(z | x), each (N, z_dim)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """z (..., z_dim) -> Bernoulli logits (..., 784). The means are their sigmoid."""
+        return self.decoder(z)
+
+    def elbo(self, x: torch.Tensor) -> ELBO:
+        """One-sample estimate of the ELBO per example: E_q[log p(x|z)] - KL(q(z|x) || p(z))."""
+        mu, logvar = self.encode(x)
+        z = reparameterize(mu, logvar)
+        reconstruction = bernoulli_log_prob(self.decode(z), x)
+        kl = kl_standard_normal(mu, logvar)
+        return ELBO(reconstruction - kl, reconstruction, kl)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The training loss: the negative ELBO averaged over the batch, in nats per image."""
+        return -self.elbo(x).elbo.mean()
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ancestral sampling: z ~ N(0, I), then x ~ Bernoulli(f(z)). Returns (means, binary samples), each (n, 784)."""
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.z_dim, generator=generator, device=device)
+        means = torch.sigmoid(self.decode(z))
+        u = torch.rand(means.shape, generator=generator, device=device)
+        return means, (u < means).float()
+
+
+@torch.no_grad()
+def log_likelihood(model: VAE, x: torch.Tensor, k: int = 5000, chunk: int = 500) -> torch.Tensor:
+    """Importance-sampling estimate of log p(x) with q(z | x) as proposal, in nats. (N, 784) -> (N,).
+
+    log p(x) ~= log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x), z_i ~ q(z | x), via logsumexp.
+    Its expectation is the IWAE bound: at least the ELBO, rising to log p(x) as k grows.
+    """
+    mu, logvar = model.encode(x)
+    log_w = []
+    for start in range(0, k, chunk):
+        m = min(chunk, k - start)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(m, *mu.shape, device=x.device)  # (m, N, D)
+        log_w.append(
+            bernoulli_log_prob(model.decode(z), x) + standard_normal_log_prob(z) - gaussian_log_prob(z, mu, logvar)
+        )
+    return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
+
+
+@torch.no_grad()
+def prior_log_likelihood(model: VAE, x: torch.Tensor, samples: int = 1000, chunk: int = 500) -> torch.Tensor:
+    """The naive estimate log (1/L) sum_i p(x | z_i) with z_i ~ p(z), in nats. (N, 784) -> (N,).
+
+    Consistent but biased low for finite L (Jensen), and hopeless in practice: almost no
+    prior sample explains a given digit, so it needs astronomically many samples.
+    """
+    log_p = []
+    for start in range(0, samples, chunk):
+        m = min(chunk, samples - start)
+        z = torch.randn(m, len(x), model.z_dim, device=x.device)
+        log_p.append(bernoulli_log_prob(model.decode(z), x))
+    return torch.logsumexp(torch.cat(log_p), dim=0) - math.log(samples)
+
+
+# ---------------------------------------------------------------------------------------
+# Training on binarized MNIST
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VAESettings:
+    """A VAE training run: the report's model and optimiser (Adam 1e-3, batch 128)."""
+
+    z_dim: int = 20
+    hidden: int = 500
+    lr: float = 1e-3
+    batch_size: int = 128
+    epochs: int = 100
+    seed: int = 0
+    train_subset: int | None = None
+
+
+def train_vae(
+    settings: VAESettings,
+    out_dir: str | Path | None = None,
+    device: torch.device | None = None,
+    quiet: bool = False,
+    skip_nonfinite: bool = False,
+) -> tuple[VAE, History]:
+    """Train (or resume, or load) a VAE on fixed-seed binarized MNIST; returns (model, history).
+
+    Each epoch records the training averages ``elbo``, ``reconstruction`` and ``kl`` and
+    the validation ``valid_elbo`` (nats per image).
+    """
+    device = device or pick_device()
+    torch.manual_seed(settings.seed)
+    model = VAE(settings.z_dim, settings.hidden).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    train = binarize(load_mnist("train").subset(settings.train_subset).images).to(device)
+    valid = binarize(load_mnist("valid").images).to(device)
+
+    def step(batch):
+        (x,) = batch
+        parts = model.elbo(x)
+        optimizer_step(optimizer, -parts.elbo.mean())
+        return {k: getattr(parts, k).mean().item() for k in ("elbo", "reconstruction", "kl")}
+
+    def evaluate():
+        return {"valid_elbo": torch.cat([model.elbo(v).elbo for v in valid.split(1000)]).mean().item()}
+
+    def snapshot():
+        means, samples = model.sample(16, generator=torch.Generator(device=device).manual_seed(3))
+        return torch.cat([means, samples]).cpu()
+
+    history = fit(
+        model,
+        {"adam": optimizer},
+        step,
+        (train,),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        evaluate=evaluate,
+        snapshot=snapshot,
+        checkpoint_dir=out_dir or run_dir("vae", settings),
+        config={"model": "vae", **settings_dict(settings), "epochs": None},
+        skip_nonfinite=skip_nonfinite,
+        quiet=quiet,
+    )
+    model.eval()
+    return model, history
