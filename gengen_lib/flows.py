@@ -183,8 +183,8 @@ class RealNVP(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
         """n samples: z ~ N(0, temperature^2 I), then the inverse flow. Returns (n, D)."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.dim, generator=generator, device=device) * temperature
+        p = next(self.parameters())
+        z = torch.randn(n, self.dim, generator=generator, device=p.device, dtype=p.dtype) * temperature
         return self.inverse(z)
 
 

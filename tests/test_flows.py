@@ -1,0 +1,116 @@
+"""Specification of gengen_lib.flows: invertibility, exact log-determinants, bits/dim."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gengen_lib import flows
+from gengen_lib.densities import standard_normal_log_prob
+
+
+def randomized(model: torch.nn.Module, std: float = 0.3) -> torch.nn.Module:
+    """Give every parameter random values (fresh couplings start as the identity)."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, std)
+    return model
+
+
+def small_flow(learned_scale=True, logit=False, dtype=torch.float64):
+    model = flows.RealNVP(n_pairs=2, hidden=16, learned_scale=learned_scale, dim=6, image_shape=None,
+                          logit_alpha=1e-3 if logit else None)
+    return randomized(model).to(dtype)
+
+
+def autograd_log_det(f, x):
+    """log|det J| of f at each row of x, from the full autograd Jacobian."""
+    return torch.stack([torch.linalg.slogdet(torch.autograd.functional.jacobian(f, row))[1] for row in x])
+
+
+def test_masks_are_complementary_checkerboards():
+    a, b = flows.checkerboard_mask((28, 28), 0), flows.checkerboard_mask((28, 28), 1)
+    assert torch.equal(a + b, torch.ones(784)) and a.sum() == 392
+    grid = a.reshape(28, 28)
+    assert grid[0, 0] == 1 and grid[0, 1] == 0 and grid[1, 0] == 0, "neighbours get different masks"
+    model = flows.RealNVP(n_pairs=2, hidden=8)
+    masks = [c.mask for c in model.couplings]
+    assert all(torch.equal(m1 + m2, torch.ones(784)) for m1, m2 in zip(masks[::2], masks[1::2], strict=True))
+
+
+def test_a_fresh_coupling_is_the_identity():
+    model = flows.RealNVP(n_pairs=1, hidden=8, dim=4, image_shape=None, logit_alpha=None)
+    x = torch.randn(5, 4)
+    z, log_det = model(x)
+    assert torch.equal(z, x) and torch.equal(log_det, torch.zeros(5))
+
+
+@pytest.mark.parametrize("learned_scale", [True, False])
+def test_every_coupling_log_det_equals_slogdet_of_its_jacobian(learned_scale):
+    model = small_flow(learned_scale)
+    x = torch.randn(3, 6, dtype=torch.float64)
+    for layer in model.couplings:
+        _, log_det = layer(x)
+        assert torch.allclose(log_det, autograd_log_det(lambda v, layer=layer: layer(v[None])[0][0], x), atol=1e-10)
+        x = layer(x)[0]
+
+
+def test_the_whole_flow_log_det_equals_slogdet_including_the_logit_step():
+    model = small_flow(logit=True)
+    x = torch.rand(3, 6, dtype=torch.float64)
+    _, log_det = model(x)
+    assert torch.allclose(log_det, autograd_log_det(lambda v: model(v[None])[0][0], x), atol=1e-9)
+
+
+def test_the_fixed_scale_flow_is_volume_preserving():
+    model = small_flow(learned_scale=False)
+    _, log_det = model(torch.randn(4, 6, dtype=torch.float64))
+    assert torch.equal(log_det, torch.zeros(4, dtype=torch.float64))
+
+
+def test_log_prob_is_the_base_density_plus_the_log_det():
+    model = small_flow()
+    x = torch.randn(4, 6, dtype=torch.float64)
+    z, log_det = model(x)
+    assert torch.allclose(model.log_prob(x), standard_normal_log_prob(z) + log_det)
+
+
+def test_data_to_noise_to_data_is_exact_in_float32():
+    model = randomized(flows.RealNVP(n_pairs=4, hidden=64), std=0.05)
+    x = torch.rand(8, 784) * 0.98 + 0.01
+    z, _ = model(x)
+    assert (model.inverse(z) - x).abs().max() < 1e-5
+
+
+def test_sampling_inverts_the_layers_in_reverse_order():
+    model = small_flow(logit=True)
+    g = torch.Generator().manual_seed(0)
+    x = model.sample(5, generator=g)
+    z = torch.randn(5, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    manual = z
+    for layer in reversed(model.layers()):
+        manual = layer.inverse(manual)
+    assert x.shape == (5, 6) and torch.allclose(x, manual)
+    assert torch.allclose(model(x)[0], z, atol=1e-8)
+
+
+def test_temperature_scales_the_base_samples():
+    model = flows.RealNVP(n_pairs=1, hidden=4, dim=3, image_shape=None, logit_alpha=None)  # identity
+    hot = model.sample(20_000, temperature=2.0, generator=torch.Generator().manual_seed(0))
+    assert hot.std().item() == pytest.approx(2.0, rel=0.03)
+
+
+def test_a_uniform_density_on_256_levels_scores_exactly_8_bits_per_dim():
+    assert flows.bits_per_dim(torch.zeros(3)).tolist() == [8.0, 8.0, 8.0]
+    log_p = torch.tensor([784 * math.log(2.0)])  # density 2^784 on [0, 1/2]^784: one bit less per pixel
+    assert flows.bits_per_dim(log_p).item() == pytest.approx(7.0)
+
+
+def test_bad_sizes_are_refused():
+    with pytest.raises(ValueError, match="must be positive"):
+        flows.RealNVP(n_pairs=0)
+    with pytest.raises(ValueError, match="does not have 10 pixels"):
+        flows.RealNVP(dim=10)
