@@ -45,3 +45,20 @@ def run_dir(kind: str, settings, root: Path | None = None) -> Path:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def cached_json(path: Path, compute):
+    """Return the JSON stored at ``path``, or ``compute()`` it and store it there first.
+
+    For expensive evaluations of a finished run (e.g. a test-set likelihood) that a
+    notebook would otherwise redo on every execution.
+    """
+    path = Path(path)
+    if path.exists():
+        return json.loads(path.read_text())
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, path)
+    return value

@@ -187,3 +187,56 @@ def train_vae(
     )
     model.eval()
     return model, history
+
+
+# ---------------------------------------------------------------------------------------
+# What the chapter measures on a trained model
+# ---------------------------------------------------------------------------------------
+
+
+def reconstruction_gradients(
+    model: VAE, x: torch.Tensor, n: int, estimator: str, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """n single-sample estimates of the gradient of E_q[log p(x | z)] w.r.t. q's (mu, logvar).
+
+    x is one image (784,). ``estimator`` is ``"reparameterization"`` (differentiate through
+    z = mu + sigma * eps) or ``"score_function"`` (REINFORCE: log p(x|z) * grad log q(z)).
+    Both are unbiased for the same gradient. Returns (n, 2 * z_dim): [d/dmu, d/dlogvar].
+    """
+    if estimator not in ("reparameterization", "score_function"):
+        raise ValueError(f"unknown estimator {estimator!r}")
+    with torch.no_grad():
+        mu0, logvar0 = model.encode(x[None])
+    mu = mu0.expand(n, -1).clone().requires_grad_(True)
+    logvar = logvar0.expand(n, -1).clone().requires_grad_(True)
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device)
+    if estimator == "reparameterization":
+        z = mu + torch.exp(0.5 * logvar) * eps
+        surrogate = bernoulli_log_prob(model.decode(z), x[None])
+    else:
+        z = (mu + torch.exp(0.5 * logvar) * eps).detach()
+        with torch.no_grad():
+            f = bernoulli_log_prob(model.decode(z), x[None])
+        surrogate = f * gaussian_log_prob(z, mu, logvar)
+    grad_mu, grad_logvar = torch.autograd.grad(surrogate.sum(), (mu, logvar))
+    return torch.cat([grad_mu, grad_logvar], dim=-1)
+
+
+def latent_grid(n: int = 20, low: float = 0.05, high: float = 0.95) -> torch.Tensor:
+    """An n x n grid of 2-d latents: the standard normal's inverse CDF at evenly spaced
+    probabilities in [low, high]^2. Returns (n * n, 2), rows from top (high z2) to bottom."""
+    q = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(low, high, n))
+    z1, z2 = torch.meshgrid(q, q.flip(0), indexing="xy")
+    return torch.stack([z1.flatten(), z2.flatten()], dim=-1)
+
+
+@torch.no_grad()
+def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Posterior means mu(x) for many images. (N, 784) -> (N, z_dim)."""
+    return torch.cat([model.encode(b)[0] for b in x.split(batch_size)])
+
+
+@torch.no_grad()
+def dataset_log_likelihood(model: VAE, x: torch.Tensor, k: int, batch_size: int = 100) -> torch.Tensor:
+    """:func:`log_likelihood` over a whole data set in batches. (N, 784) -> (N,) nats."""
+    return torch.cat([log_likelihood(model, b, k) for b in x.split(batch_size)])

@@ -42,3 +42,33 @@ def digit_explorer(images: torch.Tensor, labels: torch.Tensor) -> W.VBox:
     threshold.observe(update, "value")
     update()
     return W.VBox([W.HBox([index, threshold]), W.HBox([original, binary]), caption])
+
+
+def latent_explorer(
+    decode,
+    directions: torch.Tensor,
+    origin: torch.Tensor | None = None,
+    names: list[str] | None = None,
+    limit: float = 3.0,
+) -> W.VBox:
+    """Sliders that move a latent code along ``directions`` (k, z_dim) from ``origin`` (z_dim,).
+
+    ``decode`` maps (1, z_dim) latents to (1, 784) pixel means in [0, 1]. With the identity
+    as ``directions`` each slider is one latent coordinate.
+    """
+    k, z_dim = directions.shape
+    origin = torch.zeros(z_dim) if origin is None else origin
+    names = names or [f"z{i + 1}" for i in range(k)]
+    sliders = [W.FloatSlider(0.0, min=-limit, max=limit, step=0.1, description=name) for name in names]
+    image = image_widget(torch.zeros(IMAGE_SHAPE), scale=8)
+
+    def update(_=None):
+        coords = torch.tensor([s.value for s in sliders])
+        z = origin + coords @ directions
+        with torch.no_grad():
+            image.value = png_bytes(decode(z[None].float())[0], scale=8)
+
+    for s in sliders:
+        s.observe(update, "value")
+    update()
+    return W.HBox([W.VBox(sliders), image])

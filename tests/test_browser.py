@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import functools
 import http.server
+import posixpath
+import re
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
 
 pytestmark = pytest.mark.browser
 
@@ -39,6 +43,12 @@ LOCAL_SCHEMES = {"file", "data", "blob", "about"}
 SKIP_DIRS = {"_static", "_sources", "_images"}
 SKIP_PAGES = {"genindex.html", "search.html", "py-modindex.html"}
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+REDIRECT = re.compile(r'<meta http-equiv="Refresh" content="\d+; url=([^"]+)"', re.IGNORECASE)
+RAW_LABEL_MATH = r"""() => ![...document.querySelectorAll('.widget-subarea .widget-label')]
+    .some(label => /\$[^$]+\$/.test(label.textContent))"""
+# MathJax marks a TeX error with mjx-merror and an undefined macro with red text.
+TEX_ERRORS = """() => [...document.querySelectorAll('mjx-merror, mjx-mtext[style*="color: red"]')]
+    .map(e => e.closest('mjx-container').textContent)"""
 TIMEOUT_MS = 30_000
 
 
@@ -87,8 +97,6 @@ def browser():
     """Headless Debian chromium driven by Playwright."""
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing: run scripts/install_browser.sh")
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         yield chromium
@@ -117,8 +125,8 @@ def check_math(page) -> int:
     page.evaluate("() => MathJax.startup.promise")
     untypeset = page.locator(".math:not(:has(mjx-container))").count()
     assert untypeset == 0, f"{untypeset} of {n_math} math elements not typeset by MathJax"
-    errors = page.locator("mjx-merror").all_inner_texts()
-    assert not errors, f"TeX errors: {errors}"
+    errors = page.evaluate(TEX_ERRORS)
+    assert not errors, f"TeX errors or undefined macros (shown in red): {errors}"
     return n_math
 
 
@@ -136,7 +144,19 @@ def check_widgets(page, html: str) -> int:
     empty = page.locator(".widget-subarea:not(:has(.jupyter-widgets))").count()
     assert empty == 0, f"{empty} of {n_views} widget views rendered nothing"
     assert page.locator(".widget-subarea .jupyter-widgets").first.is_visible(), "widgets are not visible"
+    try:
+        page.wait_for_function(RAW_LABEL_MATH, timeout=TIMEOUT_MS)
+    except PlaywrightTimeout:
+        pytest.fail("widget labels with $...$ were not typeset (MathJax is only on pages that have math)")
     return n_views
+
+
+def resolve_redirect(rel: str) -> str:
+    """The page a redirect stub (index.html) forwards to, or ``rel`` itself."""
+    match = REDIRECT.search((HTML / rel).read_text(encoding="utf-8"))
+    if not match:
+        return rel
+    return posixpath.normpath(posixpath.join(posixpath.dirname(rel), match.group(1)))
 
 
 @pytest.mark.parametrize("scheme", ["http", "file"])
@@ -144,7 +164,7 @@ def check_widgets(page, html: str) -> int:
 def test_page_works_offline(browser, server, rel, scheme):
     """The page loads with no error and no external request; math and widgets render."""
     url = server + rel if scheme == "http" else (HTML / rel).as_uri()
-    html = (HTML / rel).read_text(encoding="utf-8")
+    target = resolve_redirect(rel)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     # Let nothing leave the machine: record every request, abort the external ones.
     context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
@@ -152,15 +172,16 @@ def test_page_works_offline(browser, server, rel, scheme):
     log = PageLog(page)
     try:
         page.goto(url, wait_until="load", timeout=TIMEOUT_MS)
+        page.wait_for_url(f"**/{target}", timeout=TIMEOUT_MS)
         n_math = check_math(page)
-        n_views = check_widgets(page, html)
+        n_views = check_widgets(page, (HTML / target).read_text(encoding="utf-8"))
         page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)
-        if scheme == "http":
+        if scheme == "http" and target == rel:
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=SHOTS / (rel.removesuffix(".html").replace("/", "__") + ".png"), full_page=True)
     finally:
         context.close()
     external = sorted({u for u in log.requests if not is_local(u)})
-    print(f"{scheme} {rel}: {len(log.requests)} requests, {len(external)} external, {n_math} math, {n_views} widgets")
+    print(f"{scheme} {target}: {len(log.requests)} requests, {len(external)} external, {n_math} math, {n_views} views")
     assert not external, f"requests to other hosts: {external}"
     assert not log.problems, "\n".join(log.problems)
