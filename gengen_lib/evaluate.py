@@ -1,0 +1,159 @@
+"""Sample quality without a download: an MNIST classifier and the scores built on it.
+
+No Inception network can be fetched offline, so we train a small convolutional MNIST
+classifier once (cached under ``runs/``) and use it the way FID and the Inception Score use
+Inception:
+
+* **MNIST-FID**: the Fréchet distance between Gaussians fitted to the classifier's
+  128-d penultimate features of generated and of real test images (0 = same statistics);
+* **classifier score**: exp(E_x KL(p(y|x) || p(y))), between 1 and 10 (confident and
+  diverse samples score high);
+* **class histogram**: how often each digit is generated (mode collapse made visible),
+  and its entropy in nats (ln 10 = 2.303 for perfectly balanced classes).
+
+All inputs are images with values in [0, 1], shape (N, 784) or (N, 28, 28).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import IMAGE_SHAPE, intensities, load_mnist
+from .runs import run_dir, settings_dict
+from .runtime import pick_device
+from .training import fit, optimizer_step
+
+
+class MNISTClassifier(nn.Module):
+    """Two conv blocks and a 128-d feature layer: (N, 784) in [0, 1] -> (N, 10) logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )  # fmt: skip
+        self.features = nn.Sequential(nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.ReLU())
+        self.head = nn.Linear(128, 10)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 784) -> (N, 128) penultimate features."""
+        return self.features(self.conv(x.reshape(-1, 1, *IMAGE_SHAPE)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    lr: float = 1e-3
+    batch_size: int = 128
+    epochs: int = 3
+    seed: int = 0
+
+
+def train_classifier(
+    settings: ClassifierSettings = ClassifierSettings(), out_dir: str | Path | None = None, quiet: bool = True
+) -> MNISTClassifier:
+    """Train (or load the cached) classifier on the 50,000 training images; records test accuracy."""
+    device = pick_device()
+    torch.manual_seed(settings.seed)
+    model = MNISTClassifier().to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    train = load_mnist("train")
+    x, y = intensities(train.images).to(device), train.labels.to(device)
+    test = load_mnist("test")
+
+    def step(batch):
+        xb, yb = batch
+        loss = F.cross_entropy(model(xb), yb)
+        optimizer_step(optimizer, loss)
+        return {"loss": loss.item()}
+
+    def evaluate():
+        return {"test_accuracy": accuracy(model, intensities(test.images), test.labels)}
+
+    history = fit(
+        model, {"adam": optimizer}, step, (x, y),
+        epochs=settings.epochs, batch_size=settings.batch_size, seed=settings.seed, evaluate=evaluate,
+        checkpoint_dir=out_dir or run_dir("classifier", settings),
+        config={"model": "classifier", **settings_dict(settings), "epochs": None}, quiet=quiet,
+    )  # fmt: skip
+    model.eval()
+    model.test_accuracy = history.epochs[-1]["test_accuracy"]
+    return model.cpu()
+
+
+@torch.no_grad()
+def _batched(fn, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    x = x.reshape(len(x), -1).float()
+    return torch.cat([fn(b) for b in x.split(batch_size)])
+
+
+def accuracy(model: MNISTClassifier, x: torch.Tensor, labels: torch.Tensor) -> float:
+    """Fraction of images whose predicted class is the label."""
+    device = next(model.parameters()).device
+    predictions = _batched(lambda b: model(b.to(device)).argmax(-1).cpu(), x)
+    return (predictions == labels.cpu()).float().mean().item()
+
+
+def features(model: MNISTClassifier, x: torch.Tensor) -> torch.Tensor:
+    """(N, 784) images in [0, 1] -> (N, 128) float64 features."""
+    device = next(model.parameters()).device
+    return _batched(lambda b: model.embed(b.to(device)).cpu(), x).double()
+
+
+def frechet_distance(f1: torch.Tensor, f2: torch.Tensor) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between Gaussians fitted to two feature sets."""
+    mu1, mu2 = f1.mean(0), f2.mean(0)
+    s1, s2 = torch.cov(f1.T), torch.cov(f2.T)
+    evals, evecs = torch.linalg.eigh(s1)
+    root1 = evecs @ torch.diag(evals.clamp(min=0).sqrt()) @ evecs.T
+    cross = torch.linalg.eigvalsh(root1 @ s2 @ root1).clamp(min=0).sqrt().sum()
+    return ((mu1 - mu2).pow(2).sum() + s1.trace() + s2.trace() - 2 * cross).item()
+
+
+@dataclass
+class SampleQuality:
+    """Scores of a set of images against real test images."""
+
+    fid: float
+    classifier_score: float
+    class_counts: list[int]
+
+    @property
+    def class_entropy(self) -> float:
+        """Entropy (nats) of the predicted-class histogram; ln 10 = 2.303 when balanced."""
+        p = torch.tensor(self.class_counts, dtype=torch.float64)
+        p = p / p.sum()
+        return -(p[p > 0] * p[p > 0].log()).sum().item()
+
+    @property
+    def largest_class_share(self) -> float:
+        return max(self.class_counts) / sum(self.class_counts)
+
+
+class SampleQualityMeter:
+    """Scores images with a trained classifier against the real test set (features cached)."""
+
+    def __init__(self, classifier: MNISTClassifier, reference: torch.Tensor | None = None):
+        self.classifier = classifier
+        reference = intensities(load_mnist("test").images) if reference is None else reference
+        self.reference_features = features(classifier, reference)
+
+    def __call__(self, x: torch.Tensor) -> SampleQuality:
+        """x: (N, 784) or (N, 28, 28) images with values in [0, 1]."""
+        device = next(self.classifier.parameters()).device
+        probs = _batched(lambda b: F.softmax(self.classifier(b.to(device)), -1).cpu(), x).double()
+        marginal = probs.mean(0, keepdim=True)
+        kl = (probs * (probs.clamp_min(1e-12).log() - marginal.log())).sum(-1).mean().item()
+        counts = torch.bincount(probs.argmax(-1), minlength=10).tolist()
+        return SampleQuality(
+            frechet_distance(features(self.classifier, x), self.reference_features), math.exp(kl), counts
+        )

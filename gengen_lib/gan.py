@@ -1,0 +1,248 @@
+"""The generative adversarial network of the course: models, losses, interpolation, training.
+
+Convention for the losses (the one the reference lines log 4 and log 2 belong to): the
+discriminator minimises L_D = BCE(D(x), real target) + BCE(D(G(z)), 0), which equals
+log 4 when D outputs 1/2 everywhere; the generator minimises the non-saturating
+L_G = -log D(G(z)) (log 2 at D = 1/2) or, as an option, the minimax form log(1 - D(G(z))).
+D returns *logits*; probabilities are their sigmoid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import PIXELS, load_mnist, to_signed
+from .runs import run_dir, settings_dict
+from .runtime import pick_device
+from .training import History, fit, optimizer_step
+
+LOSSES = ("non_saturating", "minimax")
+REAL_TARGETS = ("one", "smooth", "noisy")
+
+
+class Generator(nn.Module):
+    """z (N, z_dim) -> images (N, 784) in [-1, 1]: five linear layers, LeakyReLU(0.2),
+    batch norm after every hidden layer but the first, tanh at the output."""
+
+    def __init__(self, z_dim: int = 100, widths: tuple[int, ...] = (128, 256, 512, 1024)):
+        super().__init__()
+        self.z_dim = z_dim
+        layers: list[nn.Module] = []
+        previous = z_dim
+        for i, width in enumerate(widths):
+            layers.append(nn.Linear(previous, width))
+            if i > 0:
+                layers.append(nn.BatchNorm1d(width))
+            layers.append(nn.LeakyReLU(0.2))
+            previous = width
+        layers += [nn.Linear(previous, PIXELS), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class Discriminator(nn.Module):
+    """images (N, 784) -> logits (N,) of "real": three linear layers, LeakyReLU(0.2), optional dropout."""
+
+    def __init__(self, dropout: float = 0.3, widths: tuple[int, int] = (512, 256)):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(PIXELS, widths[0]),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(dropout),
+            nn.Linear(widths[0], widths[1]),
+            nn.LeakyReLU(0.2),
+            nn.Dropout(dropout),
+            nn.Linear(widths[1], 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
+
+
+class GAN(nn.Module):
+    """The generator and discriminator in one module (one state dict, one checkpoint)."""
+
+    def __init__(self, z_dim: int = 100, dropout: float = 0.3):
+        super().__init__()
+        self.generator = Generator(z_dim)
+        self.discriminator = Discriminator(dropout)
+
+    @property
+    def z_dim(self) -> int:
+        return self.generator.z_dim
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images (n, 784) in [0, 1] from z ~ N(0, I), with the generator in eval mode."""
+        device = next(self.parameters()).device
+        was_training = self.generator.training
+        self.generator.eval()
+        z = torch.randn(n, self.z_dim, generator=generator, device=device)
+        x = self.generator(z)
+        self.generator.train(was_training)
+        return (x + 1) / 2
+
+
+def real_targets(kind: str, n: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Targets for real images: ``one`` (1.0), ``smooth`` (one-sided label smoothing, 0.9) or
+    ``noisy`` (noisy labels drawn from U[0.7, 1.2], the scheme the reference report uses)."""
+    if kind == "one":
+        return torch.ones(n, device=device)
+    if kind == "smooth":
+        return torch.full((n,), 0.9, device=device)
+    if kind == "noisy":
+        return 0.7 + 0.5 * torch.rand(n, generator=generator, device=device)
+    raise ValueError(f"unknown real-target scheme {kind!r}; choose one of {', '.join(REAL_TARGETS)}")
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """BCE(D(x), targets) + BCE(D(G(z)), 0), batch means, in nats; log 4 when D = 1/2 and targets = 1."""
+    real = F.binary_cross_entropy_with_logits(real_logits, targets)
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return real + fake
+
+
+def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
+    """``non_saturating``: -log D(G(z)); ``minimax``: log(1 - D(G(z))). Batch means, nats."""
+    if kind == "non_saturating":
+        return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    if kind == "minimax":
+        return -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    raise ValueError(f"unknown generator loss {kind!r}; choose one of {', '.join(LOSSES)}")
+
+
+# ---------------------------------------------------------------------------------------
+# Interpolation in latent space
+# ---------------------------------------------------------------------------------------
+
+
+def _as_column(t: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
+    t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
+    return t.reshape(-1, 1) if t.ndim else t
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
+    """Linear interpolation (1 - t) z0 + t z1. z0, z1: (D,) or (N, D); t: scalar or (T,) -> (T, D)."""
+    t = _as_column(t, z0)
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float, eps: float = 1e-7) -> torch.Tensor:
+    """Spherical interpolation along the great circle from z0 to z1 (Shoemake).
+
+    The norm is interpolated linearly and the direction rotates at constant angular speed:
+    for two vectors of equal norm every point keeps that norm. Falls back to ``lerp`` when
+    the vectors are (nearly) parallel, where the great circle is undefined.
+    """
+    t = _as_column(t, z0)
+    n0, n1 = z0.norm(dim=-1, keepdim=True), z1.norm(dim=-1, keepdim=True)
+    u0, u1 = z0 / n0, z1 / n1
+    cos = (u0 * u1).sum(-1, keepdim=True).clamp(-1.0, 1.0)
+    omega = torch.arccos(cos)
+    sin = torch.sin(omega)
+    parallel = sin.abs() < eps
+    safe_sin = torch.where(parallel, torch.ones_like(sin), sin)
+    direction = (torch.sin((1 - t) * omega) * u0 + torch.sin(t * omega) * u1) / safe_sin
+    direction = torch.where(parallel, lerp(u0, u1, t), direction)
+    return direction * ((1 - t) * n0 + t * n1)
+
+
+# ---------------------------------------------------------------------------------------
+# Training on MNIST scaled to [-1, 1]
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GANSettings:
+    """A GAN run: the report's models and optimiser (Adam 2e-4, batch 64, one D step then one G step).
+
+    ``betas`` (0.5, 0.999) is our choice (the DCGAN setting; the report does not state it).
+    """
+
+    z_dim: int = 100
+    dropout: float = 0.3
+    real_target: str = "noisy"
+    loss: str = "non_saturating"
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    batch_size: int = 64
+    epochs: int = 30
+    seed: int = 0
+    train_subset: int | None = None
+
+    def __post_init__(self):
+        if self.real_target not in REAL_TARGETS:
+            raise ValueError(
+                f"unknown real-target scheme {self.real_target!r}; choose one of {', '.join(REAL_TARGETS)}"
+            )
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown generator loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+def train_gan(
+    settings: GANSettings,
+    out_dir: str | Path | None = None,
+    device: torch.device | None = None,
+    quiet: bool = False,
+    skip_nonfinite: bool = False,
+    evaluate=None,
+) -> tuple[GAN, History]:
+    """Train (or resume, or load) a GAN; returns (model, history).
+
+    Every step logs ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake`` (mean D probabilities).
+    ``evaluate(model) -> dict`` (optional) adds end-of-epoch metrics such as a sample-quality score.
+    """
+    device = device or pick_device()
+    torch.manual_seed(settings.seed)
+    model = GAN(settings.z_dim, settings.dropout).to(device)
+    opt_g = torch.optim.Adam(model.generator.parameters(), lr=settings.lr, betas=settings.betas)
+    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=settings.lr, betas=settings.betas)
+    train = to_signed(load_mnist("train").subset(settings.train_subset).images).to(device)
+    G, D = model.generator, model.discriminator
+
+    def step(batch):
+        (real,) = batch
+        n = len(real)
+        fake = G(torch.randn(n, settings.z_dim, device=device))
+        real_logits, fake_logits = D(real), D(fake.detach())
+        d_loss = discriminator_loss(real_logits, fake_logits, real_targets(settings.real_target, n, device))
+        optimizer_step(opt_d, d_loss)
+        g_loss = generator_loss(D(fake), settings.loss)
+        optimizer_step(opt_g, g_loss)
+        return {
+            "d_loss": d_loss.item(),
+            "g_loss": g_loss.item(),
+            "d_real": torch.sigmoid(real_logits).mean().item(),
+            "d_fake": torch.sigmoid(fake_logits).mean().item(),
+        }
+
+    def snapshot():
+        return model.sample(64, generator=torch.Generator(device=device).manual_seed(3)).cpu()
+
+    history = fit(
+        model,
+        {"generator": opt_g, "discriminator": opt_d},
+        step,
+        (train,),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        evaluate=(lambda: evaluate(model)) if evaluate else None,
+        snapshot=snapshot,
+        checkpoint_dir=out_dir or run_dir("gan", settings),
+        config={"model": "gan", **settings_dict(settings), "epochs": None},
+        skip_nonfinite=skip_nonfinite,
+        quiet=quiet,
+        drop_last=True,
+    )
+    model.eval()
+    return model, history

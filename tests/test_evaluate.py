@@ -1,0 +1,44 @@
+"""Specification of gengen_lib.evaluate: the Fréchet distance and the classifier-based scores."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gengen_lib import evaluate
+from gengen_lib.data import intensities
+
+
+def test_frechet_distance_of_identical_sets_is_zero_and_grows_with_a_shift():
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(2000, 8, generator=g, dtype=torch.float64)
+    assert evaluate.frechet_distance(f, f) == pytest.approx(0.0, abs=1e-6)
+    assert evaluate.frechet_distance(f, f + 1.0) == pytest.approx(8.0, rel=1e-6), "||mu1 - mu2||^2 = 8"
+
+
+def test_frechet_distance_between_two_known_gaussians():
+    # N(0, I) vs N(0, 4 I) in 3-d: Tr(I + 4I - 2 * 2I) = 3
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(200_000, 3, generator=g, dtype=torch.float64)
+    b = 2 * torch.randn(200_000, 3, generator=g, dtype=torch.float64)
+    assert evaluate.frechet_distance(a, b) == pytest.approx(3.0, abs=0.05)
+
+
+def test_class_entropy_and_largest_share():
+    balanced = evaluate.SampleQuality(0.0, 10.0, [10] * 10)
+    collapsed = evaluate.SampleQuality(0.0, 1.0, [100] + [0] * 9)
+    assert balanced.class_entropy == pytest.approx(2.302585, abs=1e-6)
+    assert collapsed.class_entropy == 0.0 and collapsed.largest_class_share == 1.0
+
+
+@pytest.mark.slow
+def test_the_metric_tells_real_digits_from_noise(small_train, tmp_path):
+    """On a quickly trained classifier: real vs real scores near 0, noise scores far away."""
+    classifier = evaluate.train_classifier(evaluate.ClassifierSettings(epochs=1), out_dir=tmp_path)
+    assert classifier.test_accuracy > 0.95
+    meter = evaluate.SampleQualityMeter(classifier)
+    real = meter(intensities(small_train.images))
+    noise = meter(torch.rand(512, 784))
+    assert real.fid < 0.1 * noise.fid
+    assert real.classifier_score > 5 and noise.classifier_score < real.classifier_score
+    assert real.class_entropy > 2.2

@@ -1,0 +1,113 @@
+"""Specification of gengen_lib.gan: architectures, losses, interpolation, one training step."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gengen_lib import gan
+
+
+def test_the_generator_maps_100_d_noise_to_images_in_minus_one_to_one():
+    g = gan.Generator()
+    linears = [m for m in g.net if isinstance(m, torch.nn.Linear)]
+    norms = [m for m in g.net if isinstance(m, torch.nn.BatchNorm1d)]
+    assert len(linears) == 5 and linears[0].in_features == 100 and linears[-1].out_features == 784
+    assert len(norms) == 3, "batch norm on every hidden layer but the first"
+    x = g(torch.randn(16, 100) * 10)
+    assert x.shape == (16, 784) and x.min() >= -1 and x.max() <= 1
+
+
+def test_the_discriminator_has_three_layers_and_optional_dropout():
+    d = gan.Discriminator(dropout=0.3)
+    assert sum(isinstance(m, torch.nn.Linear) for m in d.net) == 3
+    assert all(m.p == 0.3 for m in d.net if isinstance(m, torch.nn.Dropout))
+    assert d(torch.rand(5, 784)).shape == (5,)
+    d.eval()
+    x = torch.rand(5, 784)
+    assert torch.equal(d(x), d(x)), "no dropout noise in eval mode"
+
+
+def test_losses_at_the_equilibrium_are_log_4_and_log_2():
+    half = torch.zeros(8)  # logits of D = 1/2
+    assert gan.discriminator_loss(half, half, torch.ones(8)).item() == pytest.approx(math.log(4))
+    assert gan.generator_loss(half, "non_saturating").item() == pytest.approx(math.log(2))
+    assert gan.generator_loss(half, "minimax").item() == pytest.approx(-math.log(2))
+
+
+def test_the_non_saturating_gradient_is_large_where_the_minimax_one_vanishes():
+    logit = torch.tensor([-6.0], requires_grad=True)  # D(G(z)) = 0.0025: D easily spots the fake
+    (ns,) = torch.autograd.grad(gan.generator_loss(logit, "non_saturating"), logit)
+    (mm,) = torch.autograd.grad(gan.generator_loss(logit, "minimax"), logit)
+    assert abs(ns.item()) > 0.99 and abs(mm.item()) < 0.003
+
+
+def test_real_target_schemes_are_named_for_what_they_do():
+    assert torch.equal(gan.real_targets("one", 3), torch.ones(3))
+    assert torch.allclose(gan.real_targets("smooth", 3), torch.full((3,), 0.9))
+    noisy = gan.real_targets("noisy", 10_000, generator=torch.Generator().manual_seed(0))
+    assert noisy.min() >= 0.7 and noisy.max() <= 1.2 and noisy.mean().item() == pytest.approx(0.95, abs=0.01)
+    with pytest.raises(ValueError, match="unknown real-target scheme"):
+        gan.real_targets("two", 3)
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="unknown generator loss"):
+        gan.GANSettings(loss="wasserstein")
+    with pytest.raises(ValueError, match="dropout must be in"):
+        gan.GANSettings(dropout=1.5)
+
+
+def test_interpolations_hit_their_endpoints_on_batches_of_t():
+    g = torch.Generator().manual_seed(0)
+    z0, z1 = torch.randn(100, generator=g), torch.randn(100, generator=g)
+    t = torch.linspace(0, 1, 7)
+    for interpolate in (gan.lerp, gan.slerp):
+        path = interpolate(z0, z1, t)
+        assert path.shape == (7, 100)
+        assert torch.allclose(path[0], z0, atol=1e-5) and torch.allclose(path[-1], z1, atol=1e-5)
+
+
+def test_slerp_keeps_the_norm_and_lerp_shrinks_it():
+    g = torch.Generator().manual_seed(0)
+    z0, z1 = torch.randn(100, generator=g), torch.randn(100, generator=g)
+    z1 = z1 / z1.norm() * z0.norm()
+    t = torch.linspace(0, 1, 11)
+    assert torch.allclose(gan.slerp(z0, z1, t).norm(dim=-1), z0.norm().expand(11), rtol=1e-5)
+    assert gan.lerp(z0, z1, 0.5).norm() < 0.8 * z0.norm(), "the midpoint of two near-orthogonal vectors is short"
+
+
+def test_slerp_of_parallel_vectors_falls_back_to_lerp():
+    z = torch.randn(10)
+    path = gan.slerp(z, 2 * z, torch.tensor([0.0, 0.5, 1.0]))
+    assert torch.isfinite(path).all()
+    assert torch.allclose(path, gan.lerp(z, 2 * z, torch.tensor([0.0, 0.5, 1.0])), atol=1e-5)
+
+
+def test_one_discriminator_step_lowers_its_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    model = gan.GAN(dropout=0.0)
+    opt = torch.optim.Adam(model.discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    real, z = torch.rand(64, 784) * 2 - 1, torch.randn(64, 100)
+    with torch.no_grad():
+        fake = model.generator(z)
+
+    def loss():
+        return gan.discriminator_loss(model.discriminator(real), model.discriminator(fake), torch.ones(64))
+
+    before = loss()
+    opt.zero_grad()
+    before.backward()
+    opt.step()
+    assert loss().item() < before.item()
+
+
+def test_a_short_run_trains_both_players(tmp_path):
+    settings = gan.GANSettings(epochs=1, train_subset=640, real_target="smooth")
+    model, history = gan.train_gan(settings, out_dir=tmp_path, quiet=True)
+    assert len(history.steps["d_loss"]) == 10
+    assert {"start", "end"} <= set(history.snapshots)
+    samples = model.sample(8)
+    assert samples.shape == (8, 784) and samples.min() >= 0 and samples.max() <= 1
