@@ -56,17 +56,18 @@ class ClassifierSettings:
     batch_size: int = 128
     epochs: int = 3
     seed: int = 0
+    train_subset: int | None = None
 
 
 def train_classifier(
     settings: ClassifierSettings = ClassifierSettings(), out_dir: str | Path | None = None, quiet: bool = True
 ) -> MNISTClassifier:
-    """Train (or load the cached) classifier on the 50,000 training images; records test accuracy."""
+    """Train (or load the cached) classifier on the training images; records its test accuracy."""
     device = pick_device()
     torch.manual_seed(settings.seed)
     model = MNISTClassifier().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    train = load_mnist("train")
+    train = load_mnist("train").subset(settings.train_subset)
     x, y = intensities(train.images).to(device), train.labels.to(device)
     test = load_mnist("test")
 

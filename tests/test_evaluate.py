@@ -34,8 +34,8 @@ def test_class_entropy_and_largest_share():
 @pytest.mark.slow
 def test_the_metric_tells_real_digits_from_noise(small_train, tmp_path):
     """On a quickly trained classifier: real vs real scores near 0, noise scores far away."""
-    classifier = evaluate.train_classifier(evaluate.ClassifierSettings(epochs=1), out_dir=tmp_path)
-    assert classifier.test_accuracy > 0.95
+    classifier = evaluate.train_classifier(evaluate.ClassifierSettings(epochs=1, train_subset=10_000), out_dir=tmp_path)
+    assert classifier.test_accuracy > 0.9
     meter = evaluate.SampleQualityMeter(classifier)
     real = meter(intensities(small_train.images))
     noise = meter(torch.rand(512, 784))
