@@ -117,7 +117,8 @@ def frechet_distance(f1: torch.Tensor, f2: torch.Tensor) -> float:
     evals, evecs = torch.linalg.eigh(s1)
     root1 = evecs @ torch.diag(evals.clamp(min=0).sqrt()) @ evecs.T
     cross = torch.linalg.eigvalsh(root1 @ s2 @ root1).clamp(min=0).sqrt().sum()
-    return ((mu1 - mu2).pow(2).sum() + s1.trace() + s2.trace() - 2 * cross).item()
+    distance = ((mu1 - mu2).pow(2).sum() + s1.trace() + s2.trace() - 2 * cross).item()
+    return max(distance, 0.0)  # rounding can make a zero distance come out as -1e-12
 
 
 @dataclass
@@ -158,3 +159,14 @@ class SampleQualityMeter:
         return SampleQuality(
             frechet_distance(features(self.classifier, x), self.reference_features), math.exp(kl), counts
         )
+
+    def summary(self, x: torch.Tensor) -> dict:
+        """The scores of ``x`` as a plain dict (for training histories and tables)."""
+        q = self(x)
+        return {
+            "fid": q.fid,
+            "classifier_score": q.classifier_score,
+            "class_entropy": q.class_entropy,
+            "largest_class_share": q.largest_class_share,
+            "class_counts": q.class_counts,
+        }

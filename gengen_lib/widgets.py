@@ -72,3 +72,31 @@ def latent_explorer(
         s.observe(update, "value")
     update()
     return W.HBox([W.VBox(sliders), image])
+
+
+def interpolation_explorer(decode, z_dim: int, seeds: int = 20, interpolate=None) -> W.HBox:
+    """Pick two seeds (two latent codes z ~ N(0, I)) and a position t along the path between them.
+
+    ``interpolate`` maps a method name to a function (z0, z1, t) -> (1, z_dim); ``decode``
+    maps (1, z_dim) latents to (1, 784) images in [0, 1].
+    """
+    seed_a = W.IntSlider(0, min=0, max=seeds - 1, description="seed A")
+    seed_b = W.IntSlider(1, min=0, max=seeds - 1, description="seed B")
+    t = W.FloatSlider(0.5, min=0.0, max=1.0, step=0.05, description="t")
+    method = W.ToggleButtons(options=list(interpolate), description="path")
+    image = image_widget(torch.zeros(IMAGE_SHAPE), scale=8)
+    norm = W.HTML()
+
+    def code(seed):
+        return torch.randn(z_dim, generator=torch.Generator().manual_seed(seed))
+
+    def update(_=None):
+        z = interpolate[method.value](code(seed_a.value), code(seed_b.value), t.value)
+        with torch.no_grad():
+            image.value = png_bytes(decode(z.reshape(1, -1))[0], scale=8)
+        norm.value = f"|z| = {z.norm():.2f} (typical for N(0, I): {z_dim ** 0.5:.2f})"
+
+    for w in (seed_a, seed_b, t, method):
+        w.observe(update, "value")
+    update()
+    return W.HBox([W.VBox([seed_a, seed_b, t, method, norm]), image])
