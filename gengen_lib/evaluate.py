@@ -170,3 +170,14 @@ class SampleQualityMeter:
             "largest_class_share": q.largest_class_share,
             "class_counts": q.class_counts,
         }
+
+
+def sample_quality_callback(meter: SampleQualityMeter, n: int = 2000, seed: int = 0):
+    """An end-of-epoch ``evaluate(model)`` for training loops: scores n samples from a fixed seed."""
+
+    def callback(model) -> dict:
+        device = next(model.parameters()).device
+        samples = model.sample(n, generator=torch.Generator(device=device).manual_seed(seed))
+        return meter.summary(samples.clamp(0, 1).cpu())
+
+    return callback

@@ -9,6 +9,7 @@ per image; "ELBO" is the evidence lower bound (a log-likelihood bound, higher is
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from torch import nn
 
 from .data import PIXELS, binarize, load_mnist
 from .densities import bernoulli_log_prob, gaussian_log_prob, standard_normal_log_prob
-from .runs import run_dir, settings_dict
+from .runs import cached_json, run_dir, settings_dict
 from .runtime import pick_device
 from .training import History, fit, optimizer_step
 
@@ -240,3 +241,30 @@ def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 1000) -> torch.T
 def dataset_log_likelihood(model: VAE, x: torch.Tensor, k: int, batch_size: int = 100) -> torch.Tensor:
     """:func:`log_likelihood` over a whole data set in batches. (N, 784) -> (N,) nats."""
     return torch.cat([log_likelihood(model, b, k) for b in x.split(batch_size)])
+
+
+def test_set_metrics(model: VAE, settings: VAESettings, k: int = 5000, n: int | None = None, seed: int = 0) -> dict:
+    """Test-set ELBO and importance-sampled log-likelihood (nats per image), cached in the run directory.
+
+    Uses the first ``n`` fixed-seed binarized test images (all 10,000 when None). The IS
+    estimate costs k decoder passes per image, so it is computed once per trained run.
+    """
+    x = binarize(load_mnist("test").images)[:n]
+
+    def compute():
+        device = next(model.parameters()).device
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        with torch.no_grad():
+            elbos = torch.cat([model.elbo(b.to(device)).elbo for b in x.split(1000)]).cpu()
+        ll = dataset_log_likelihood(model, x.to(device), k=k).cpu()
+        return {
+            "elbo": elbos.mean().item(),
+            "ll": ll.mean().item(),
+            "ll_sem": (ll.std() / len(ll) ** 0.5).item(),
+            "seconds": time.perf_counter() - start,
+            "n": len(x),
+            "k": k,
+        }
+
+    return cached_json(run_dir("vae", settings) / f"test_metrics_k{k}_n{len(x)}.json", compute)

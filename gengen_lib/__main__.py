@@ -1,0 +1,119 @@
+"""Command line: train the course's models and evaluate them.
+
+    python -m gengen_lib train vae --epochs 100
+    python -m gengen_lib train flow --fixed-scale
+    python -m gengen_lib train gan --dropout 0 --real-target one
+    python -m gengen_lib evaluate vae --k 5000
+
+Runs are stored under runs/ (or --out) by their settings; a repeated command resumes the
+unfinished run or loads the finished one. Errors print one line and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from . import evaluate, flows, gan, runtime, vae
+from .data import DataError
+from .training import CheckpointError, NonFiniteError
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gengen_lib", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train (or resume) a model", description="Train, resume or load a model.")
+    train.add_argument("model", choices=["vae", "gan", "flow", "classifier"])
+    train.add_argument("--epochs", type=_positive_int, help="number of epochs (default: the chapter's)")
+    train.add_argument("--batch-size", type=_positive_int, help="mini-batch size (default: the report's)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", help="run directory (default: runs/<model>-<hash of the settings>)")
+    train.add_argument("--quick", action="store_true", help="a small subset and few epochs (as in CI)")
+    train.add_argument("--skip-nonfinite", action="store_true", help="skip batches whose loss or gradient is NaN/inf")
+    train.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    train.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--z-dim", type=_positive_int, default=20, help="VAE latent dimension")
+    train.add_argument("--hidden", type=_positive_int, help="hidden width (VAE: 500, flow: 512)")
+    train.add_argument("--fixed-scale", action="store_true", help="flow: scale fixed to 1 (volume preserving)")
+    train.add_argument("--dropout", type=float, default=0.3, help="GAN discriminator dropout")
+    train.add_argument("--real-target", choices=gan.REAL_TARGETS, default="noisy", help="GAN targets for real images")
+    train.add_argument("--loss", choices=gan.LOSSES, default="non_saturating", help="GAN generator loss")
+
+    ev = commands.add_parser("evaluate", help="evaluate a trained model", description="Evaluate a trained model.")
+    ev.add_argument("model", choices=["vae"])
+    ev.add_argument("--k", type=_positive_int, default=5000, help="importance samples per test image")
+    ev.add_argument("--n", type=_positive_int, help="number of test images (default: all 10,000)")
+    ev.add_argument("--z-dim", type=_positive_int, default=20)
+    ev.add_argument("--threads", type=_positive_int)
+    return parser
+
+
+def _overrides(args, **extra) -> dict:
+    chosen = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed, **extra}
+    return {k: v for k, v in chosen.items() if v is not None}
+
+
+def _train(args) -> dict:
+    device = runtime.pick_device(args.device)
+    common = {"out_dir": args.out, "device": device, "quiet": args.quiet, "skip_nonfinite": args.skip_nonfinite}
+    if args.model == "vae":
+        quick = {"epochs": 2, "train_subset": 5000} if args.quick else {}
+        settings = vae.VAESettings(**{**quick, **_overrides(args, z_dim=args.z_dim, hidden=args.hidden)})
+        _, history = vae.train_vae(settings, **common)
+    elif args.model == "flow":
+        quick = {"epochs": 1, "train_subset": 2000, "eval_subset": 1000, "hidden": 128} if args.quick else {}
+        extra = _overrides(args, hidden=args.hidden, learned_scale=not args.fixed_scale)
+        _, history = flows.train_flow(flows.FlowSettings(**{**quick, **extra}), **common)
+    elif args.model == "gan":
+        quick = {"epochs": 1, "train_subset": 3000} if args.quick else {}
+        extra = _overrides(args, dropout=args.dropout, real_target=args.real_target, loss=args.loss)
+        settings = gan.GANSettings(**{**quick, **extra})
+        meter = evaluate.SampleQualityMeter(evaluate.train_classifier(_classifier_settings(args.quick)))
+        callback = evaluate.sample_quality_callback(meter, 500 if args.quick else 2000, settings.seed)
+        _, history = gan.train_gan(settings, evaluate=callback, **common)
+    else:
+        model = evaluate.train_classifier(_classifier_settings(args.quick), out_dir=args.out, quiet=args.quiet)
+        return {"test_accuracy": model.test_accuracy}
+    return {k: v for k, v in history.epochs[-1].items() if not isinstance(v, list)}
+
+
+def _classifier_settings(quick: bool) -> evaluate.ClassifierSettings:
+    return evaluate.ClassifierSettings(epochs=1, train_subset=5000) if quick else evaluate.ClassifierSettings()
+
+
+def _evaluate(args) -> dict:
+    settings = vae.VAESettings(z_dim=args.z_dim)
+    model, _ = vae.train_vae(settings, quiet=True)
+    return vae.test_set_metrics(model, settings, k=args.k, n=args.n)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        result = _train(args) if args.command == "train" else _evaluate(args)
+    except (DataError, CheckpointError, NonFiniteError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: the last finished epoch is saved; run the same command again to resume", file=sys.stderr)
+        return 130
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
