@@ -69,17 +69,14 @@ def _train(args) -> dict:
     device = runtime.pick_device(args.device)
     common = {"out_dir": args.out, "device": device, "quiet": args.quiet, "skip_nonfinite": args.skip_nonfinite}
     if args.model == "vae":
-        quick = {"epochs": 2, "train_subset": 5000} if args.quick else {}
-        settings = vae.VAESettings(**{**quick, **_overrides(args, z_dim=args.z_dim, hidden=args.hidden)})
+        settings = _settings(vae.VAESettings, args.quick, _overrides(args, z_dim=args.z_dim, hidden=args.hidden))
         _, history = vae.train_vae(settings, **common)
     elif args.model == "flow":
-        quick = {"epochs": 1, "train_subset": 2000, "eval_subset": 1000, "hidden": 128} if args.quick else {}
         extra = _overrides(args, hidden=args.hidden, learned_scale=not args.fixed_scale)
-        _, history = flows.train_flow(flows.FlowSettings(**{**quick, **extra}), **common)
+        _, history = flows.train_flow(_settings(flows.FlowSettings, args.quick, extra), **common)
     elif args.model == "gan":
-        quick = {"epochs": 1, "train_subset": 3000} if args.quick else {}
         extra = _overrides(args, dropout=args.dropout, real_target=args.real_target, loss=args.loss)
-        settings = gan.GANSettings(**{**quick, **extra})
+        settings = _settings(gan.GANSettings, args.quick, extra)
         meter = evaluate.SampleQualityMeter(evaluate.train_classifier(_classifier_settings(args.quick)))
         callback = evaluate.sample_quality_callback(meter, 500 if args.quick else 2000, settings.seed)
         _, history = gan.train_gan(settings, evaluate=callback, **common)
@@ -89,8 +86,13 @@ def _train(args) -> dict:
     return {k: v for k, v in history.epochs[-1].items() if not isinstance(v, list)}
 
 
+def _settings(kind, quick: bool, overrides: dict):
+    """The chapter's settings (or the CI quick ones) with the command line's overrides."""
+    return kind.quick(**overrides) if quick else kind(**overrides)
+
+
 def _classifier_settings(quick: bool) -> evaluate.ClassifierSettings:
-    return evaluate.ClassifierSettings(epochs=1, train_subset=5000) if quick else evaluate.ClassifierSettings()
+    return _settings(evaluate.ClassifierSettings, quick, {})
 
 
 def _evaluate(args) -> dict:

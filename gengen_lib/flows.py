@@ -236,6 +236,11 @@ class FlowSettings:
     train_subset: int | None = None
     eval_subset: int | None = None
 
+    @classmethod
+    def quick(cls, **overrides) -> FlowSettings:
+        """The CI setting: a narrow flow, 2,000 images, 1 epoch."""
+        return cls(**{"epochs": 1, "train_subset": 2000, "eval_subset": 1000, "hidden": 128, **overrides})
+
 
 def build_flow(settings: FlowSettings) -> RealNVP:
     return RealNVP(settings.n_pairs, settings.hidden, settings.learned_scale, logit_alpha=settings.logit_alpha)

@@ -177,6 +177,11 @@ class GANSettings:
     seed: int = 0
     train_subset: int | None = None
 
+    @classmethod
+    def quick(cls, **overrides) -> GANSettings:
+        """The CI setting: 3,000 images, 1 epoch."""
+        return cls(**{"epochs": 1, "train_subset": 3000, **overrides})
+
     def __post_init__(self):
         if self.real_target not in REAL_TARGETS:
             raise ValueError(

@@ -138,6 +138,11 @@ class VAESettings:
     seed: int = 0
     train_subset: int | None = None
 
+    @classmethod
+    def quick(cls, **overrides) -> VAESettings:
+        """The CI setting: 5,000 images, 2 epochs (seconds on a CPU)."""
+        return cls(**{"epochs": 2, "train_subset": 5000, **overrides})
+
 
 def train_vae(
     settings: VAESettings,

@@ -20,6 +20,19 @@ def png_bytes(x: torch.Tensor, scale: int = 6) -> bytes:
     return buf.getvalue()
 
 
+def grid_png_bytes(images: torch.Tensor, nrow: int = 4, scale: int = 3) -> bytes:
+    """Several images (N, 784) in [0, 1] tiled in rows of ``nrow`` -> PNG bytes, black on white."""
+    from .plots import grid
+
+    tiled = grid(images, nrow=nrow)
+    pixels = ((1.0 - tiled.clamp(0, 1)) * 255).round().to(torch.uint8)
+    h, w = pixels.shape
+    img = PILImage.fromarray(pixels.numpy(), mode="L").resize((w * scale, h * scale), PILImage.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def image_widget(x: torch.Tensor, scale: int = 6) -> W.Image:
     return W.Image(value=png_bytes(x, scale), format="png", layout=W.Layout(border="1px solid #ccc"))
 

@@ -1,0 +1,278 @@
+"""Export a VAE decoder for the book's in-page latent explorer (``book/explorer.md``).
+
+The static book has no Python kernel, so the explorer runs the decoder itself, in JavaScript
+(``book/explorer/explorer.js``): Linear z_dim -> hidden, ReLU, Linear hidden -> 784, sigmoid.
+This module writes the weights it needs.
+
+File format (version 1). One JSON object::
+
+    {"format": "gengen-vae-decoder", "version": 1, "name": "z2", "z_dim": 2, "hidden": 500,
+     "pixels": 784, "dtype": "float32",
+     "layers": [{"weight": ARRAY, "bias": ARRAY}, {"weight": ARRAY, "bias": ARRAY}],
+     "origin": ARRAY, "directions": ARRAY, "names": ["z1", "z2"], "limit": 3.0, "info": {...}}
+
+where every ARRAY is ``{"shape": [...], "data": BASE64}``: the row-major, little-endian bytes
+of the array in ``dtype`` (float32, or float16 to halve the size), base64-encoded. Layer
+weights have PyTorch's shape (out, in): ``h = relu(W1 z + b1)``, ``logits = W2 h + b2``.
+``origin`` (z_dim,) and ``directions`` (k, z_dim) say what the k sliders do:
+``z = origin + sum_i s_i directions[i]`` with each slider value ``s_i`` in ``[-limit, limit]``.
+
+A browser cannot ``fetch()`` a JSON file from a ``file://`` page, so a ``.js`` path gets the
+same JSON wrapped in one assignment that a ``<script>`` tag can load::
+
+    (window.GENGEN_DECODERS = window.GENGEN_DECODERS || {})["z2"] =
+    {...the JSON...};
+
+(the JSON is exactly the second of three lines). A ``.json`` path gets the plain JSON.
+:func:`load_decoder` reads both back into a :class:`~gengen_lib.vae.VAE` whose decoder
+holds the exported weights.
+
+``python -m gengen_lib.export [OUT_DIR]`` runs :func:`export_book_decoders`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import binarize, load_mnist
+from .runs import run_dir
+
+FORMAT = "gengen-vae-decoder"
+VERSION = 1
+JS_PREFIX = "(window.GENGEN_DECODERS = window.GENGEN_DECODERS || {})[%s] ="
+DTYPES = ("float32", "float16")
+BOOK_DIR = Path(__file__).resolve().parent.parent / "book" / "explorer"
+
+
+def _encode(array, dtype: str) -> dict:
+    a = np.ascontiguousarray(np.asarray(array, dtype=np.dtype(dtype).newbyteorder("<")))
+    return {"shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
+
+
+def _decode(entry: dict, dtype: str) -> np.ndarray:
+    raw = base64.b64decode(entry["data"])
+    return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(entry["shape"]).astype(np.float32)
+
+
+def _decoder_layers(model) -> tuple[torch.nn.Linear, torch.nn.Linear]:
+    first, act, second = model.decoder
+    if not (
+        isinstance(first, torch.nn.Linear) and isinstance(act, torch.nn.ReLU) and isinstance(second, torch.nn.Linear)
+    ):
+        raise TypeError("export_decoder expects the decoder Linear -> ReLU -> Linear of gengen_lib.vae.VAE")
+    return first, second
+
+
+def decoder_document(
+    model,
+    name: str = "decoder",
+    origin=None,
+    directions=None,
+    names: list[str] | None = None,
+    limit: float = 3.0,
+    dtype: str = "float32",
+    info: dict | None = None,
+) -> dict:
+    """The JSON-able description of ``model``'s decoder (see the module docstring)."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    first, second = _decoder_layers(model)
+    z_dim, hidden = first.in_features, first.out_features
+    origin = np.zeros(z_dim) if origin is None else np.asarray(torch.as_tensor(origin).detach().cpu(), np.float64)
+    directions = np.eye(z_dim) if directions is None else np.asarray(torch.as_tensor(directions).detach().cpu())
+    if origin.shape != (z_dim,) or directions.ndim != 2 or directions.shape[1] != z_dim:
+        raise ValueError(
+            f"origin must be ({z_dim},) and directions (k, {z_dim}); got {origin.shape}, {directions.shape}"
+        )
+    names = names or [f"z{i + 1}" for i in range(len(directions))]
+    if len(names) != len(directions):
+        raise ValueError(f"{len(directions)} directions but {len(names)} names")
+
+    def arr(t):
+        return _encode(t.detach().cpu().float().numpy(), dtype)
+
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": name,
+        "z_dim": z_dim,
+        "hidden": hidden,
+        "pixels": second.out_features,
+        "dtype": dtype,
+        "layers": [
+            {"weight": arr(first.weight), "bias": arr(first.bias)},
+            {"weight": arr(second.weight), "bias": arr(second.bias)},
+        ],
+        # The slider geometry stays float32: it is small, and float16 would move the origin.
+        "origin": _encode(origin, "float32"),
+        "directions": _encode(directions, "float32"),
+        "names": list(names),
+        "limit": float(limit),
+        "info": info or {},
+    }
+
+
+def export_decoder(model, path: str | Path, **kwargs) -> Path:
+    """Write ``model``'s decoder weights to ``path``: plain JSON for ``.json``, a script for ``.js``.
+
+    Keyword arguments go to :func:`decoder_document` (``name``, ``origin``, ``directions``,
+    ``names``, ``limit``, ``dtype``, ``info``); ``name`` defaults to the file's stem and is
+    the key under ``window.GENGEN_DECODERS`` in a ``.js`` file. Returns the path.
+    """
+    path = Path(path)
+    if path.suffix not in (".json", ".js"):
+        raise ValueError(f"export_decoder writes .json or .js files, not {path.name}")
+    kwargs.setdefault("name", path.stem)
+    text = json.dumps(decoder_document(model, **kwargs), separators=(",", ":"))
+    if path.suffix == ".js":
+        text = "\n".join([JS_PREFIX % json.dumps(kwargs["name"]), text, ";"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def read_document(path: str | Path) -> dict:
+    """The JSON object stored in an exported ``.json`` or ``.js`` file."""
+    text = Path(path).read_text(encoding="utf-8")
+    if Path(path).suffix == ".js":
+        lines = text.split("\n")
+        if len(lines) < 3 or not lines[0].startswith(JS_PREFIX.split("[")[0]):
+            raise ValueError(f"{path} is not a decoder script written by export_decoder")
+        text = lines[1]
+    doc = json.loads(text)
+    if doc.get("format") != FORMAT or doc.get("version") != VERSION:
+        raise ValueError(f"{path}: not a {FORMAT} file of version {VERSION}")
+    return doc
+
+
+def document_arrays(doc: dict) -> dict[str, np.ndarray]:
+    """The arrays of a document as float32 numpy arrays: w1, b1, w2, b2, origin, directions."""
+    (l1, l2), dtype = doc["layers"], doc["dtype"]
+    return {
+        "w1": _decode(l1["weight"], dtype),
+        "b1": _decode(l1["bias"], dtype),
+        "w2": _decode(l2["weight"], dtype),
+        "b2": _decode(l2["bias"], dtype),
+        "origin": _decode(doc["origin"], "float32"),
+        "directions": _decode(doc["directions"], "float32"),
+    }
+
+
+def load_decoder(path: str | Path):
+    """Read an exported file back: (a :class:`~gengen_lib.vae.VAE` with those decoder weights, the document).
+
+    Only the decoder is meaningful; the encoder keeps its random initial weights.
+    """
+    from .vae import VAE
+
+    doc = read_document(path)
+    a = document_arrays(doc)
+    model = VAE(doc["z_dim"], doc["hidden"])
+    first, second = _decoder_layers(model)
+    with torch.no_grad():
+        for layer, w, b in ((first, a["w1"], a["b1"]), (second, a["w2"], a["b2"])):
+            layer.weight.copy_(torch.from_numpy(w))
+            layer.bias.copy_(torch.from_numpy(b))
+    return model.eval(), doc
+
+
+def slider_latent(doc: dict, values) -> torch.Tensor:
+    """The latent code the page decodes for slider values ``values`` (k,): origin + values @ directions."""
+    a = document_arrays(doc)
+    return torch.from_numpy(a["origin"]) + torch.as_tensor(values, dtype=torch.float32) @ torch.from_numpy(
+        a["directions"]
+    )
+
+
+@torch.no_grad()
+def principal_directions(model, x: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Origin and ``k`` slider directions from the posterior means of images ``x`` (N, 784).
+
+    As in the VAE chapter: the codes' mean is the origin; the leading right singular vectors
+    of the centred codes, each scaled by the codes' overall standard deviation, are the
+    directions. Also returns a summary (the codes' std and the std along each direction).
+    """
+    from .vae import encode_means
+
+    codes = encode_means(model, x).cpu()
+    center = codes.mean(0)
+    _, s, v = torch.linalg.svd(codes - center, full_matrices=False)
+    scale = codes.std()
+    info = {
+        "codes": len(codes),
+        "codes_std": scale.item(),
+        "pc_std": (s[:k] / (len(codes) - 1) ** 0.5).tolist(),
+        "explained_variance": ((s[:k] ** 2) / (s**2).sum()).tolist(),
+    }
+    return center, v[:k] * scale, info
+
+
+def _finished(settings) -> bool:
+    history = run_dir("vae", settings) / "history.json"
+    return history.is_file() and json.loads(history.read_text()).get("epoch") == settings.epochs
+
+
+def export_book_decoders(out_dir: str | Path = BOOK_DIR, dtype: str = "float32", allow_training: bool = False):
+    """Write the book explorer's two decoders, ``decoder_z2.js`` and ``decoder_z20.js``, to ``out_dir``.
+
+    Loads the two full-mode VAEs of the VAE chapter from ``runs/``; a missing or unfinished
+    run is an error unless ``allow_training`` (then it is trained or resumed, which takes a
+    while). The 2-d model gets one slider per coordinate; the 20-d one five sliders along the
+    leading principal directions of the test set's posterior means. Returns the two paths.
+    """
+    from .vae import VAESettings, train_vae
+
+    out_dir = Path(out_dir)
+    settings_2, settings_20 = VAESettings(z_dim=2), VAESettings(z_dim=20)
+    for settings in (settings_2, settings_20):
+        if not allow_training and not _finished(settings):
+            raise FileNotFoundError(
+                f"no finished run for {settings} in {run_dir('vae', settings)}: "
+                "train it first (python -m gengen_lib train vae --z-dim ...)"
+            )
+    model_2 = train_vae(settings_2, quiet=True)[0].cpu()
+    model_20 = train_vae(settings_20, quiet=True)[0].cpu()
+    test_x = binarize(load_mnist("test").images)
+    origin, directions, info = principal_directions(model_20, test_x, k=5)
+    paths = [
+        export_decoder(
+            model_2,
+            out_dir / "decoder_z2.js",
+            name="z2",
+            dtype=dtype,
+            info={"model": "VAE z_dim=2, 100 epochs", "sliders": "latent coordinates"},
+        ),
+        export_decoder(
+            model_20,
+            out_dir / "decoder_z20.js",
+            name="z20",
+            origin=origin,
+            directions=directions,
+            names=[f"PC {i + 1}" for i in range(len(directions))],
+            dtype=dtype,
+            info={
+                "model": "VAE z_dim=20, 100 epochs",
+                "sliders": "leading principal directions of the test set's posterior means, "
+                "scaled by the codes' standard deviation",
+                **info,
+            },
+        ),
+    ]
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    for path in export_book_decoders(argv[0] if argv else BOOK_DIR):
+        print(f"{path}: {path.stat().st_size / 1e6:.2f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
