@@ -196,7 +196,8 @@ def principal_directions(model, x: torch.Tensor, k: int = 5) -> tuple[torch.Tens
 
     As in the VAE chapter: the codes' mean is the origin; the leading right singular vectors
     of the centred codes, each scaled by the codes' overall standard deviation, are the
-    directions. Also returns a summary (the codes' std and the std along each direction).
+    directions. Also returns a summary: the codes' std and mean norm, the std along each
+    direction and the fraction of the codes' variance each carries.
     """
     from .vae import encode_means
 
@@ -207,6 +208,7 @@ def principal_directions(model, x: torch.Tensor, k: int = 5) -> tuple[torch.Tens
     info = {
         "codes": len(codes),
         "codes_std": scale.item(),
+        "codes_norm": codes.norm(dim=1).mean().item(),
         "pc_std": (s[:k] / (len(codes) - 1) ** 0.5).tolist(),
         "explained_variance": ((s[:k] ** 2) / (s**2).sum()).tolist(),
     }

@@ -7,6 +7,10 @@ This extension copies local copies into ``_build/html/_static/offline/`` and poi
 - MathJax 3 from the PyPI package ``django-static-mathjax`` (import name ``mathjax``);
 - html-manager and requirejs from ``.vendor/``, filled by ``scripts/vendor_js.sh``.
 
+It also copies ``book/explorer/`` (the in-page latent explorer's script and the decoder
+weights written by ``gengen_lib/export.py``) to ``_build/html/_static/explorer/``; only
+``book/explorer.md`` loads them, with its own ``<script>`` tags.
+
 The paths are relative to ``_static/``; Sphinx turns them into per-page relative URLs, so the
 pages work from ``file://`` and from any web server, in subfolders too. Nothing is put in a
 repo-root ``_static/`` (Jupyter Book would add every js/css file there to every page).
@@ -30,6 +34,9 @@ VENDOR_DIR = ".vendor"  # relative to the book root (the repository root)
 STATIC_SUBDIR = "offline"  # under _static/ in the built site
 MATHJAX_ENTRY = "tex-mml-chtml.js"  # the bundle Sphinx loads by default, from the CDN
 REQUIRED = ("html-manager/dist/embed-amd.js", "requirejs/require.js")
+# The in-page latent explorer (book/explorer.md): its script and the exported decoder weights
+# (gengen_lib/export.py), copied to _static/explorer/ and loaded by that page's own <script> tags.
+EXPLORER_DIR = "book/explorer"
 
 # Runs after require.js and before embed-amd.js. It finds the vendor folder from its own URL
 # and tells RequireJS and html-manager to look there, never on a CDN.
@@ -110,6 +117,9 @@ def _copy_assets(app: Sphinx, exception: Exception | None) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
     (dest / "widgets-config.js").write_text(WIDGETS_CONFIG_JS, encoding="utf-8")
+    explorer = Path(app.srcdir) / EXPLORER_DIR
+    if explorer.is_dir():
+        shutil.copytree(explorer, Path(app.outdir) / "_static" / "explorer", dirs_exist_ok=True)
     logger.info(f"offline_assets: MathJax and ipywidgets JavaScript copied to {dest}")
 
 
