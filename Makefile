@@ -42,10 +42,12 @@ test: setup browser lint
 		-p no:cacheprovider tests notebooks; status=$$?; \
 	echo "make test finished in $$(( $$(date +%s) - start )) s (exit $$status)"; exit $$status
 
+# Each notebook is executed into a temporary file and replaces the stored one only on success.
 reproduce: setup
 	@for nb in $(NOTEBOOKS); do \
 		echo "== $$nb (full mode)"; \
-		$(BIN)/papermill $$nb $$nb -p quick False --cwd notebooks || exit 1; \
+		GENGEN_QUICK=0 $(BIN)/papermill $$nb $$nb.run.ipynb --cwd notebooks || { rm -f $$nb.run.ipynb; exit 1; }; \
+		mv $$nb.run.ipynb $$nb; \
 	done
 
 lab: setup

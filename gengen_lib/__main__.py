@@ -23,14 +23,34 @@ from .training import CheckpointError, NonFiniteError
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return value
 
 
+def _device(text: str) -> torch.device:
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; choose cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError("cuda was asked for but no GPU is available; use --device cpu")
+    return device
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line on stderr (what is wrong, where to look) and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}; fix: see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gengen_lib", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="python -m gengen_lib", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train (or resume) a model", description="Train, resume or load a model.")
@@ -40,9 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="run directory (default: runs/<model>-<hash of the settings>)")
     train.add_argument("--quick", action="store_true", help="a small subset and few epochs (as in CI)")
+    train.add_argument("--train-subset", type=_positive_int, help="train on the first N training images only")
     train.add_argument("--skip-nonfinite", action="store_true", help="skip batches whose loss or gradient is NaN/inf")
     train.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
-    train.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    train.add_argument("--device", type=_device, help="cpu or cuda (default: cuda when available)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--z-dim", type=_positive_int, default=20, help="VAE latent dimension")
     train.add_argument("--hidden", type=_positive_int, help="hidden width (VAE: 500, flow: 512)")
@@ -61,12 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _overrides(args, **extra) -> dict:
-    chosen = {"epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed, **extra}
+    chosen = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "seed": args.seed,
+        "train_subset": args.train_subset,
+        **extra,
+    }
     return {k: v for k, v in chosen.items() if v is not None}
 
 
 def _train(args) -> dict:
-    device = runtime.pick_device(args.device)
+    device = args.device or runtime.pick_device()
     common = {"out_dir": args.out, "device": device, "quiet": args.quiet, "skip_nonfinite": args.skip_nonfinite}
     if args.model == "vae":
         settings = _settings(vae.VAESettings, args.quick, _overrides(args, z_dim=args.z_dim, hidden=args.hidden))
@@ -81,7 +108,8 @@ def _train(args) -> dict:
         callback = evaluate.sample_quality_callback(meter, 500 if args.quick else 2000, settings.seed)
         _, history = gan.train_gan(settings, evaluate=callback, **common)
     else:
-        model = evaluate.train_classifier(_classifier_settings(args.quick), out_dir=args.out, quiet=args.quiet)
+        settings = _settings(evaluate.ClassifierSettings, args.quick, _overrides(args))
+        model = evaluate.train_classifier(settings, out_dir=args.out, quiet=args.quiet)
         return {"test_accuracy": model.test_accuracy}
     return {k: v for k, v in history.epochs[-1].items() if not isinstance(v, list)}
 

