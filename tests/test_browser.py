@@ -185,3 +185,40 @@ def test_page_works_offline(browser, server, rel, scheme):
     print(f"{scheme} {target}: {len(log.requests)} requests, {len(external)} external, {n_math} math, {n_views} views")
     assert not external, f"requests to other hosts: {external}"
     assert not log.problems, "\n".join(log.problems)
+
+
+def open_page(browser, server, rel):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
+    page = context.new_page()
+    page.goto(server + rel, wait_until="load", timeout=TIMEOUT_MS)
+    return context, page
+
+
+def test_exercise_solutions_start_folded_and_open_on_click(browser, server):
+    context, page = open_page(browser, server, "notebooks/04_exercises.html")
+    try:
+        solutions = page.locator(".admonition.dropdown")
+        page.wait_for_function("() => document.querySelectorAll('.admonition.dropdown .toggle-button').length > 0")
+        assert solutions.count() >= 9, "three exercises per chapter, each with a solution"
+        first = solutions.first
+        code = first.locator("div.highlight").first
+        assert not code.is_visible(), "a solution must be hidden until the reader asks for it"
+        first.locator(".admonition-title").click()
+        code.wait_for(state="visible", timeout=TIMEOUT_MS)
+        assert "def " in code.inner_text()
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("rel", [p for p in book_pages() if p.startswith("notebooks/")] or ["notebooks/00_mnist.html"])
+def test_every_notebook_page_offers_its_notebook_for_download(browser, server, rel):
+    context, page = open_page(browser, server, rel)
+    try:
+        link = page.locator(".download-source-button")
+        assert link.count() == 1, "the page header has a download-source button"
+        href = link.get_attribute("href")
+        assert href.endswith(".ipynb"), f"the download is the notebook itself, got {href}"
+        assert (HTML / rel).parent.joinpath(href).resolve().is_file(), f"{href} is not in the built site"
+    finally:
+        context.close()
