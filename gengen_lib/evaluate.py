@@ -54,7 +54,7 @@ class MNISTClassifier(nn.Module):
 class ClassifierSettings:
     lr: float = 1e-3
     batch_size: int = 128
-    epochs: int = 3
+    epochs: int = 6
     seed: int = 0
     train_subset: int | None = None
 

@@ -173,7 +173,7 @@ class GANSettings:
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     batch_size: int = 64
-    epochs: int = 25
+    epochs: int = 20
     seed: int = 0
     train_subset: int | None = None
 

@@ -9,28 +9,27 @@ import torch
 from PIL import Image as PILImage
 
 from .data import IMAGE_SHAPE
+from .plots import grid
 
 
-def png_bytes(x: torch.Tensor, scale: int = 6) -> bytes:
-    """One image (784,) or (28, 28) with values in [0, 1] -> PNG bytes, black on white."""
-    pixels = ((1.0 - x.detach().float().cpu().reshape(IMAGE_SHAPE).clamp(0, 1)) * 255).round().to(torch.uint8)
-    img = PILImage.fromarray(pixels.numpy(), mode="L").resize((28 * scale, 28 * scale), PILImage.NEAREST)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def grid_png_bytes(images: torch.Tensor, nrow: int = 4, scale: int = 3) -> bytes:
-    """Several images (N, 784) in [0, 1] tiled in rows of ``nrow`` -> PNG bytes, black on white."""
-    from .plots import grid
-
-    tiled = grid(images, nrow=nrow)
-    pixels = ((1.0 - tiled.clamp(0, 1)) * 255).round().to(torch.uint8)
+def _to_png(values: torch.Tensor, scale: int) -> bytes:
+    """A (H, W) tensor of values in [0, 1] -> PNG bytes of black-on-white pixels, upscaled ``scale`` times."""
+    pixels = ((1.0 - values.detach().float().cpu().clamp(0, 1)) * 255).round().to(torch.uint8)
     h, w = pixels.shape
     img = PILImage.fromarray(pixels.numpy(), mode="L").resize((w * scale, h * scale), PILImage.NEAREST)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def png_bytes(x: torch.Tensor, scale: int = 6) -> bytes:
+    """One image (784,) or (28, 28) with values in [0, 1] -> PNG bytes, black on white."""
+    return _to_png(x.reshape(IMAGE_SHAPE), scale)
+
+
+def grid_png_bytes(images: torch.Tensor, nrow: int = 4, scale: int = 3) -> bytes:
+    """Several images (N, 784) in [0, 1] tiled in rows of ``nrow`` -> PNG bytes, black on white."""
+    return _to_png(grid(images, nrow=nrow), scale)
 
 
 def image_widget(x: torch.Tensor, scale: int = 6) -> W.Image:
