@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gzip
 import platform
 import resource
 import subprocess
@@ -54,19 +53,16 @@ def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
 
 
 def write_torchvision_files(root: Path) -> None:
-    """Write the training split in torchvision's MNIST layout (raw idx files, gzipped)."""
+    """Write the training split in torchvision's MNIST layout (raw idx files)."""
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)
     train = data.load_mnist("train")
     images, labels = train.images.numpy(), train.labels.numpy().astype("uint8")
-    with gzip.open(raw / "train-images-idx3-ubyte.gz", "wb") as f:
-        f.write((2051).to_bytes(4, "big") + len(images).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2)
-        f.write(images.tobytes())
-    with gzip.open(raw / "train-labels-idx1-ubyte.gz", "wb") as f:
-        f.write((2049).to_bytes(4, "big") + len(labels).to_bytes(4, "big"))
-        f.write(labels.tobytes())
-    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):  # torchvision checks they exist
-        (raw / name).write_bytes((raw / name.replace("t10k", "train")).read_bytes())
+    header = (2051).to_bytes(4, "big") + len(images).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    label_header = (2049).to_bytes(4, "big") + len(labels).to_bytes(4, "big")
+    for split in ("train", "t10k"):  # torchvision checks that the test files exist too
+        (raw / f"{split}-images-idx3-ubyte").write_bytes(header + images.tobytes())
+        (raw / f"{split}-labels-idx1-ubyte").write_bytes(label_header + labels.tobytes())
 
 
 def torchvision_loader(root: Path, view: str, batch_size: int, n: int):
