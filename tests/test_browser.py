@@ -215,7 +215,7 @@ def test_exercise_solutions_start_folded_and_open_on_click(browser, server):
 def test_every_notebook_page_offers_its_notebook_for_download(browser, server, rel):
     context, page = open_page(browser, server, rel)
     try:
-        link = page.locator(".download-source-button")
+        link = page.locator("a.btn-download-source-button")
         assert link.count() == 1, "the page header has a download-source button"
         href = link.get_attribute("href")
         assert href.endswith(".ipynb"), f"the download is the notebook itself, got {href}"
