@@ -29,15 +29,19 @@ def show_grid(x: torch.Tensor, nrow: int = 8, ax=None, title: str | None = None)
     return ax
 
 
-def show_grids(panels: dict[str, torch.Tensor], nrow: int = 8, size: float = 3.2, rows: int = 1):
-    """Several labelled grids side by side (e.g. before / halfway / after training)."""
+def show_grids(
+    panels: dict[str, torch.Tensor], nrow: int = 8, size: float = 3.2, rows: int = 1, title: str | None = None
+):
+    """Several labelled grids side by side (e.g. before / halfway / after training), under an optional title."""
     cols = -(-len(panels) // rows)
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
-    for ax, (title, x) in zip(axes.flat, panels.items(), strict=False):
-        show_grid(x, nrow, ax, title)
+    height = size * rows + (0.4 if title else 0)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, height), squeeze=False, layout="constrained")
+    for ax, (name, x) in zip(axes.flat, panels.items(), strict=False):
+        show_grid(x, nrow, ax, name)
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_axis_off()
-    fig.tight_layout()
+    if title:
+        fig.suptitle(title)
     return fig
 
 
