@@ -42,51 +42,65 @@ def alternating_mask(dim: int, parity: int = 0) -> torch.Tensor:
 
 
 class AffineCoupling(nn.Module):
-    """y = b*x + (1-b)*(x * exp(s(b*x)) + t(b*x)), with b a fixed binary mask.
+    """An affine coupling with a binary mask b: y_kept = x_kept, y_free = x_free * exp(s) + t.
 
-    The kept part b*x passes unchanged and conditions the scale s and shift t of the rest,
-    so the Jacobian is triangular (after permuting) and log|det| = sum((1-b) * s). The
-    conditioner is an MLP with three hidden ReLU layers; the first two are shared by s and
-    t. ``s = scale * tanh(raw)`` keeps each layer's log-scale bounded (``scale`` is a learned
-    per-dimension factor, initialised to 1). With ``learned_scale=False``, s = 0: the
-    layer only shifts, is volume preserving and has log-determinant 0.
+    s and t are functions of the kept part only, so the Jacobian is triangular (after
+    permuting) and log|det dy/dx| = sum(s). The layer is *packed*: its network reads only
+    the kept coordinates (``kept_index``, where b = 1) and writes a scale and a shift only
+    for the free ones (``free_index``, where b = 0); on a checkerboard that is 392 inputs
+    and 2 x 392 outputs instead of 784-wide tensors multiplied by the mask, the same
+    function class at about half the FLOPs. The conditioner is an MLP with three hidden
+    ReLU layers, the first two shared by s and t. ``s = scale * tanh(raw)`` keeps each
+    layer's log-scale bounded (``scale`` is a learned per-dimension factor, initialised to
+    1). With ``learned_scale=False``, s = 0: the layer only shifts, is volume preserving
+    and has log-determinant 0.
     """
 
     def __init__(self, mask: torch.Tensor, hidden: int, learned_scale: bool = True):
         super().__init__()
-        dim = mask.numel()
-        self.register_buffer("mask", mask.float())
+        mask = mask.float().flatten()
+        self.register_buffer("mask", mask)
+        self.register_buffer("kept_index", torch.nonzero(mask).flatten(), persistent=False)
+        self.register_buffer("free_index", torch.nonzero(1 - mask).flatten(), persistent=False)
+        n_kept, n_free = len(self.kept_index), len(self.free_index)
+        if n_kept == 0 or n_free == 0:
+            raise ValueError(f"a coupling mask needs kept and free coordinates, got {n_kept} kept and {n_free} free")
         self.learned_scale = learned_scale
-        self.trunk = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
-        self.t_head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, dim))
+        self.trunk = nn.Sequential(nn.Linear(n_kept, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.t_head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_free))
         nn.init.zeros_(self.t_head[-1].weight)
         nn.init.zeros_(self.t_head[-1].bias)
         if learned_scale:
-            self.s_head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, dim))
+            self.s_head = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_free))
             nn.init.zeros_(self.s_head[-1].weight)
             nn.init.zeros_(self.s_head[-1].bias)
-            self.s_scale = nn.Parameter(torch.ones(dim))
+            self.s_scale = nn.Parameter(torch.ones(n_free))
 
     def scale_and_shift(self, x_kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, D) masked input -> log-scale s and shift t, both (N, D) and zero on the kept part."""
+        """Kept coordinates (N, n_kept) -> log-scale s and shift t of the free ones, both (N, n_free)."""
         h = self.trunk(x_kept)
-        free = 1.0 - self.mask
-        t = self.t_head(h) * free
+        t = self.t_head(h)
         if not self.learned_scale:
             return torch.zeros_like(t), t
-        s = self.s_scale * torch.tanh(self.s_head(h)) * free
-        return s, t
+        return self.s_scale * torch.tanh(self.s_head(h)), t
+
+    def _assemble(self, kept: torch.Tensor, free: torch.Tensor) -> torch.Tensor:
+        out = kept.new_empty(len(kept), len(self.mask))
+        out[:, self.kept_index] = kept
+        out[:, self.free_index] = free
+        return out
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x (N, D) -> (y (N, D), log|det dy/dx| (N,))."""
-        s, t = self.scale_and_shift(x * self.mask)
-        y = x * torch.exp(s) + t  # s = t = 0 on the kept part, so y = x there
-        return y, s.sum(-1)
+        kept = x[:, self.kept_index]
+        s, t = self.scale_and_shift(kept)
+        return self._assemble(kept, x[:, self.free_index] * torch.exp(s) + t), s.sum(-1)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """y (N, D) -> x (N, D); exact, since the kept part of y equals that of x."""
-        s, t = self.scale_and_shift(y * self.mask)
-        return (y - t) * torch.exp(-s)
+        kept = y[:, self.kept_index]
+        s, t = self.scale_and_shift(kept)
+        return self._assemble(kept, (y[:, self.free_index] - t) * torch.exp(-s))
 
 
 class LogitTransform(nn.Module):
@@ -300,6 +314,7 @@ def train_flow(
         config={"model": "flow", **settings_dict(settings), "epochs": None},
         skip_nonfinite=skip_nonfinite,
         quiet=quiet,
+        generators={"dequantization": noise},
     )
     model.eval()
     return model, history

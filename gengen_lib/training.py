@@ -115,8 +115,10 @@ def _optimizer_tensors(name: str, optimizer: torch.optim.Optimizer) -> tuple[dic
     return tensors, {"state": plain_state, "param_groups": sd["param_groups"]}
 
 
-def _rng_tensors(data_generator: torch.Generator) -> dict[str, torch.Tensor]:
-    rng = {"rng/torch": torch.get_rng_state(), "rng/data": data_generator.get_state()}
+def _rng_tensors(generators: dict[str, torch.Generator]) -> dict[str, torch.Tensor]:
+    """Every random stream training consumes: torch's global one and each named generator."""
+    rng = {"rng/torch": torch.get_rng_state()}
+    rng.update({f"rng/{name}": g.get_state() for name, g in generators.items()})
     if torch.cuda.is_available():
         rng["rng/cuda"] = torch.cuda.get_rng_state()
     return rng
@@ -126,7 +128,7 @@ def save_checkpoint(
     directory: Path,
     model: nn.Module,
     optimizers: dict[str, torch.optim.Optimizer],
-    data_generator: torch.Generator,
+    generators: dict[str, torch.Generator],
     history: History,
     epoch: int,
     config: dict,
@@ -139,7 +141,7 @@ def save_checkpoint(
         t, plain = _optimizer_tensors(name, optimizer)
         tensors.update(t)
         optim_plain[name] = plain
-    tensors.update(_rng_tensors(data_generator))
+    tensors.update(_rng_tensors(generators))
     tensors.update({f"snapshot/{k}": v.detach().cpu().contiguous() for k, v in history.snapshots.items()})
     state = {
         "epoch": epoch,
@@ -180,13 +182,13 @@ def load_checkpoint(
     path: Path,
     model: nn.Module,
     optimizers: dict[str, torch.optim.Optimizer],
-    data_generator: torch.Generator,
+    generators: dict[str, torch.Generator],
     config: dict,
 ) -> tuple[int, History]:
     """Restore everything :func:`save_checkpoint` wrote; returns (last epoch, history)."""
     tensors, state = read_checkpoint(path)
     try:
-        return _restore(path, tensors, state, model, optimizers, data_generator, config)
+        return _restore(path, tensors, state, model, optimizers, generators, config)
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(
             f"checkpoint {path} is corrupted (a part is missing or malformed: {e!r}); fix: delete it to start over"
@@ -203,7 +205,7 @@ def _differences(theirs: dict, ours: dict) -> str:
     )
 
 
-def _restore(path, tensors, state, model, optimizers, data_generator, config) -> tuple[int, History]:
+def _restore(path, tensors, state, model, optimizers, generators, config) -> tuple[int, History]:
     if state["config"] != config:
         raise CheckpointError(
             f"checkpoint {path} was written for settings that differ from this run's "
@@ -229,7 +231,8 @@ def _restore(path, tensors, state, model, optimizers, data_generator, config) ->
             opt_state[int(pid)] = values
         optimizer.load_state_dict({"state": opt_state, "param_groups": plain["param_groups"]})
     torch.set_rng_state(tensors["rng/torch"])
-    data_generator.set_state(tensors["rng/data"])
+    for name, generator in generators.items():
+        generator.set_state(tensors[f"rng/{name}"])
     if "rng/cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng/cuda"])
     h = state["history"]
@@ -282,6 +285,7 @@ def fit(
     skip_nonfinite: bool = False,
     quiet: bool = False,
     drop_last: bool = False,
+    generators: dict[str, torch.Generator] | None = None,
 ) -> History:
     """Train for ``epochs`` epochs over ``train_data`` in shuffled mini-batches.
 
@@ -289,16 +293,19 @@ def fit(
     refused rather than silently mixed in. Returns the :class:`History` of all epochs,
     including those done before a resume. If a loss or gradient turns NaN/inf, training
     stops with :class:`NonFiniteError` (the last checkpoint is kept), or with
-    ``skip_nonfinite=True`` the batch is skipped and counted.
+    ``skip_nonfinite=True`` the batch is skipped and counted. ``generators`` names the
+    random streams that ``step`` draws from besides torch's global one (e.g. the
+    dequantization noise); they are checkpointed so that a resumed run is bit-identical.
     """
     n = len(train_data[0])
     _check_settings(epochs, batch_size, n)
     config = dict(config or {}, batch_size=batch_size, seed=seed)
     directory = Path(checkpoint_dir) if checkpoint_dir is not None else None
     data_generator = torch.Generator().manual_seed(seed)
+    streams = {"data": data_generator, **(generators or {})}
     history, done = History(), 0
     if directory is not None and resume and (directory / CHECKPOINT_NAME).exists():
-        done, history = load_checkpoint(directory / CHECKPOINT_NAME, model, optimizers, data_generator, config)
+        done, history = load_checkpoint(directory / CHECKPOINT_NAME, model, optimizers, streams, config)
     elif directory is not None:
         _check_writable(directory)
     if done >= epochs:
@@ -352,7 +359,7 @@ def fit(
             if snapshot is not None and epoch in (max(epochs // 2, 1), epochs):
                 history.snapshots["half" if epoch < epochs else "end"] = _quietly(snapshot, model)
             if directory is not None:
-                save_checkpoint(directory, model, optimizers, data_generator, history, epoch, config)
+                save_checkpoint(directory, model, optimizers, streams, history, epoch, config)
             done = epoch
     finally:
         bar.close()
