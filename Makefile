@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+NOTEBOOKS ?=
 
 .PHONY: book test setup vendor browser lint reproduce lab clean
 
@@ -42,13 +42,10 @@ test: setup browser lint
 		-p no:cacheprovider tests notebooks; status=$$?; \
 	echo "make test finished in $$(( $$(date +%s) - start )) s (exit $$status)"; exit $$status
 
-# Each notebook is executed into a temporary file and replaces the stored one only on success.
+# Each lecture's text source (notebooks/NAME.py) is executed with papermill in full mode; the
+# stored notebook is replaced only on success. `make reproduce NOTEBOOKS="01_vae 03_flows"` runs some.
 reproduce: setup
-	@for nb in $(NOTEBOOKS); do \
-		echo "== $$nb (full mode)"; \
-		GENGEN_QUICK=0 $(BIN)/papermill $$nb $$nb.run.ipynb --cwd notebooks || { rm -f $$nb.run.ipynb; exit 1; }; \
-		mv $$nb.run.ipynb $$nb; \
-	done
+	$(BIN)/python scripts/notebooks.py execute $(NOTEBOOKS)
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

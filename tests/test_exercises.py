@@ -65,9 +65,10 @@ def bits_per_dim(log_prob_unit):
 
 
 def library_coupling(mask, s, t) -> flows.AffineCoupling:
-    """The library's layer with its conditioner replaced by the given s and t (zero on the kept part)."""
+    """The library's layer with its conditioner replaced by the given s and t (their free coordinates)."""
     layer = flows.AffineCoupling(mask, hidden=1)
-    layer.scale_and_shift = lambda _: (s * (1 - mask), t * (1 - mask))
+    free = (1 - mask).bool()
+    layer.scale_and_shift = lambda _: (s[:, free], t[:, free])
     return layer
 
 

@@ -1,0 +1,175 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Comparing the three models
+#
+# Three models, trained on the same 50,000 digits, each answering a different question. This
+# chapter puts them side by side using only numbers measured by the code of the previous
+# chapters (the trained models are loaded from their run directories, not retrained), and
+# says what each number can and cannot compare.
+
+# %% tags=["parameters"]
+# Parameters (papermill: -p quick True, or set GENGEN_QUICK=1)
+quick = False
+seed = 0
+n_samples = 10_000
+
+# %% tags=["nbval-ignore-output"]
+import math
+
+import matplotlib.pyplot as plt
+import torch
+
+from gengen_lib import evaluate, flows, gan, plots, runs, runtime, vae
+
+runtime.check_positive_ints(n_samples=n_samples)
+quick = runtime.quick_mode(default=quick)
+if quick:
+    n_samples = 1000
+device = runtime.pick_device()
+mode = "quick" if quick else "full"
+settings = {
+    "VAE": vae.VAESettings.quick(z_dim=20) if quick else vae.VAESettings(z_dim=20),
+    "GAN": gan.GANSettings.quick() if quick else gan.GANSettings(),
+    "RealNVP": flows.FlowSettings.quick() if quick else flows.FlowSettings(),
+}
+# %config InlineBackend.figure_format = "retina"
+print(f"mode: {mode}; device: {runtime.describe_device(device)}")
+
+# %% tags=["nbval-ignore-output"]
+vae_model, vae_history = vae.train_vae(settings["VAE"], quiet=True)
+classifier = evaluate.train_classifier(evaluate.ClassifierSettings.quick() if quick else evaluate.ClassifierSettings())
+meter = evaluate.SampleQualityMeter(classifier)
+callback = evaluate.sample_quality_callback(meter, n=500 if quick else 2000, seed=seed)
+gan_model, gan_history = gan.train_gan(settings["GAN"], quiet=True, evaluate=callback)
+flow_model, flow_history = flows.train_flow(settings["RealNVP"], quiet=True)
+models = {"VAE": (vae_model.cpu(), vae_history), "GAN": (gan_model.cpu(), gan_history), "RealNVP": (flow_model.cpu(), flow_history)}
+print("loaded:", ", ".join(f"{k} ({len(h.epochs)} epochs)" for k, (m, h) in models.items()))
+
+
+# %% [markdown]
+# ## Samples side by side
+#
+# The same number of samples from each model, with fixed seeds. For the VAE we show the
+# decoder's pixel means $f_\theta(z)$ (what it "draws"); its actual samples are binary coin flips
+# around them. The GAN (setting b of its chapter) and the flow (learned scale, $T = 1$)
+# produce grey levels directly.
+
+# %% tags=["nbval-ignore-output", "hide-input"]
+def draw(name, n, offset=0):
+    g = torch.Generator().manual_seed(seed + offset)
+    model = models[name][0]
+    with torch.no_grad():
+        if name == "VAE":
+            return model.sample(n, g)[0]
+        if name == "GAN":
+            return model.sample(n, g)
+        return model.sample(n, 1.0, g).clamp(0, 1)
+
+fig = plots.show_grids({name: draw(name, 64) for name in models}, nrow=8, size=4.0, title="64 samples from each model")
+
+# %% [markdown]
+# ## Sample quality on one yardstick
+#
+# All three are scored with the MNIST classifier of the GAN chapter against the 10,000 real
+# test digits: MNIST-FID (lower is better; real training images score near 0), the
+# classifier score (between 1 and 10), and the class histogram.
+
+# %% tags=["nbval-ignore-output"]
+quality = {}
+for name in models:
+    x = torch.cat([draw(name, 1000, offset=1 + i) for i in range(n_samples // 1000)])
+    quality[name] = meter.summary(x)
+vae_binary = torch.cat([models["VAE"][0].sample(1000, torch.Generator().manual_seed(100 + i))[1] for i in range(n_samples // 1000)])
+quality["VAE (binary samples)"] = meter.summary(vae_binary)
+real = meter.summary(evaluate.intensities(evaluate.load_mnist("train").images[:n_samples]))
+
+print(f"{'':<24}{'MNIST-FID':>10}{'score':>8}{'class entropy':>15}{'largest class':>15}")
+for name, s in [("real training images", real)] + list(quality.items()):
+    print(f"{name:<24}{s['fid']:10.2f}{s['classifier_score']:8.2f}{s['class_entropy']:15.3f}{s['largest_class_share']:15.1%}")
+
+# %% tags=["nbval-ignore-output", "hide-input"]
+fig, ax = plt.subplots(figsize=(9, 3.2))
+names = ["VAE", "GAN", "RealNVP"]
+width = 0.27
+for i, name in enumerate(names):
+    ax.bar([c + (i - 1) * width for c in range(10)], quality[name]["class_counts"], width, label=name)
+ax.axhline(n_samples / 10, ls="--", color="gray", lw=1)
+ax.set_xticks(range(10))
+ax.set_xlabel("digit predicted by the classifier")
+ax.set_ylabel(f"samples (of {n_samples:,})")
+ax.legend()
+ax.set_title("class histograms of the samples")
+fig.tight_layout()
+
+# %% [markdown]
+# ## Likelihoods, where they exist
+#
+# * **VAE:** a lower bound (ELBO) and an importance-sampled estimate of $\log p(x)$, for
+#   *binary* images (computed in the VAE chapter, cached with the run).
+# * **RealNVP:** the exact log-density of *dequantized 8-bit* images, reported in bits per
+#   dimension.
+# * **GAN:** none. Its density is implicit; there is nothing to evaluate at a test image.
+
+# %% tags=["nbval-ignore-output"]
+vae_metrics = vae.test_set_metrics(vae_model, settings["VAE"], k=100 if quick else 5000, n=500 if quick else None, seed=seed)
+nll_binary = -vae_metrics["ll"]
+flow_best_valid = min(flow_history.curve("valid_bpd"))
+print(f"VAE   : test NLL {nll_binary:.2f} nats per binary image (IS, k={vae_metrics['k']})"
+      f" = {nll_binary / (784 * math.log(2)):.4f} bits/dim of binary data")
+from gengen_lib import baselines, data
+train_b, valid_b = data.binarize(data.load_mnist("train").images), data.binarize(data.load_mnist("valid").images)
+marginal_bpd = baselines.nats_to_bits_per_dim(baselines.bernoulli_nll(valid_b, baselines.pixel_marginals(train_b)).mean().item())
+print(f"         baselines on binary data: uniform 1.0000 bits/dim, per-pixel marginals {marginal_bpd:.4f} bits/dim")
+print(f"RealNVP: {flow_best_valid:.3f} bits/dim on dequantized 8-bit validation images (uniform: 8.000)")
+print("GAN    : no likelihood")
+
+# %% [markdown]
+# **What these numbers can compare.** The VAE's and the flow's bits per dimension above are
+# *not* comparable, even though they share a unit: the VAE models a binarized data set (one
+# bit of information per pixel at most, and the binarization itself throws away the grey
+# levels) while the flow models all 256 grey levels. The fair comparisons are within a
+# column: each model against its own baselines (uniform and per-pixel marginals for binary
+# data; 8 bits/dim for 8-bit data), and different flows (learned vs fixed scale) against
+# each other. Likelihood and sample quality also measure different things: a model can
+# assign high likelihood and still produce poor samples, and the GAN, which has no
+# likelihood at all, can produce the most convincing digits.
+#
+# **What MNIST-FID can compare.** All three models' samples, against the same real test set
+# with the same classifier. It rewards samples whose feature statistics (mean and
+# covariance) match real digits, so it penalises blur, noise and missing classes alike. Its
+# absolute values are specific to this classifier, so they compare models within this course,
+# not with FID values from papers (which use Inception features on other data).
+#
+# ## Cost
+
+# %% tags=["nbval-ignore-output"]
+print(f"{'':<10}{'parameters':>12}{'epochs':>8}{'s/epoch':>9}{'total':>10}{'images/s':>10}")
+for name, (model, history) in models.items():
+    ips = sum(e["images_per_s"] for e in history.epochs) / len(history.epochs)
+    print(f"{name:<10}{runs.count_parameters(model):12,}{len(history.epochs):8d}{history.seconds / len(history.epochs):9.1f}"
+          f"{history.seconds / 60:9.1f}m{ips:10,.0f}")
+print("device of this notebook run:", runtime.describe_device(device), "(times per epoch come from the training runs' histories)")
+
+# %% [markdown]
+# ## In one sentence each
+#
+# * **VAE:** cheap to train, gives a code for every image and an estimate of its
+#   likelihood, but its samples are blurry means or noisy binary draws.
+# * **GAN:** the sharpest samples for its size, no likelihood, no encoder, and a training
+#   game that needs care (dropout, noisy labels) to avoid collapse.
+# * **RealNVP:** exact likelihood and exact inversion in both directions, at the price of
+#   keeping every layer invertible and the dimension constant; its samples are sharper than
+#   the VAE's but less convincing than the GAN's.

@@ -1,0 +1,51 @@
+"""The notebooks' text sources (notebooks/NAME.py) are what people edit; the .ipynb files are
+their executed copies. These specifications keep the two in step and the copies diff-friendly."""
+
+import importlib.util
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("notebook_sources", ROOT / "scripts" / "notebooks.py")
+sources = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sources)
+
+NAMES = sources.names()
+
+
+def test_every_notebook_in_the_book_has_a_text_source():
+    stored = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert stored == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_text_source_and_notebook_agree_on_every_cell(name):
+    assert sources.disagreements(name) == []
+
+
+def test_a_changed_cell_is_reported(tmp_path, monkeypatch):
+    name = NAMES[0]
+    text = (ROOT / "notebooks" / f"{name}.py").read_text()
+    (tmp_path / f"{name}.py").write_text(text.replace("# %%\n", "# %%\nx = 1  # an edit\n", 1))
+    (tmp_path / f"{name}.ipynb").write_bytes((ROOT / "notebooks" / f"{name}.ipynb").read_bytes())
+    monkeypatch.setattr(sources, "NOTEBOOKS", tmp_path)
+    problems = sources.disagreements(name)
+    assert len(problems) == 1 and "differs" in problems[0]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stored_notebooks_carry_no_volatile_metadata(name):
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:
+        assert set(cell.metadata) <= {"tags"}, f"cell {cell.id} keeps {sorted(cell.metadata)}"
+    assert set(nb.metadata.get("papermill", {})) <= {"duration", "parameters"}
+    assert sources.normalize(nb) == nb, "ids or metadata would change on the next write"
+
+
+def test_cell_ids_depend_only_on_content():
+    nb = sources.read_source(NAMES[0])
+    first, again = sources.normalize(nb), sources.normalize(sources.read_source(NAMES[0]))
+    assert [c.id for c in first.cells] == [c.id for c in again.cells]
+    assert len({c.id for c in first.cells}) == len(first.cells)
