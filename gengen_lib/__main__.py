@@ -4,9 +4,11 @@
     python -m gengen_lib train flow --fixed-scale
     python -m gengen_lib train gan --dropout 0 --real-target one
     python -m gengen_lib evaluate vae --k 5000
+    python -m gengen_lib ship vae-z20          (maintainers: pack a finished run into weights/)
 
 Runs are stored under runs/ (or --out) by their settings; a repeated command resumes the
-unfinished run or loads the finished one. Errors print one line and exit with status 1.
+unfinished run or loads the finished one. Errors print one line on stderr and exit with
+status 1; usage mistakes exit with 2 and Ctrl-C with 130.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 
 import torch
 
-from . import evaluate, flows, gan, runtime, vae
+from . import evaluate, flows, gan, pretrained, runtime, vae
 from .data import DataError
 from .training import CheckpointError, NonFiniteError
 
@@ -72,12 +74,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--real-target", choices=gan.REAL_TARGETS, default="noisy", help="GAN targets for real images")
     train.add_argument("--loss", choices=gan.LOSSES, default="non_saturating", help="GAN generator loss")
 
-    ev = commands.add_parser("evaluate", help="evaluate a trained model", description="Evaluate a trained model.")
+    ev = commands.add_parser(
+        "evaluate", help="evaluate a trained model",
+        description="Test-set ELBO and importance-sampled log-likelihood of the VAE: the shipped model "
+        "(weights/), or with --trained the one trained under runs/.",
+    )  # fmt: skip
     ev.add_argument("model", choices=["vae"])
     ev.add_argument("--k", type=_positive_int, default=5000, help="importance samples per test image")
     ev.add_argument("--n", type=_positive_int, help="number of test images (default: all 10,000)")
     ev.add_argument("--z-dim", type=_positive_int, default=20)
+    ev.add_argument("--trained", action="store_true", help="evaluate the run trained under runs/, not the shipped one")
     ev.add_argument("--threads", type=_positive_int)
+
+    ship = commands.add_parser(
+        "ship", help="pack finished runs into weights/ (maintainers)",
+        description="Pack the finished runs of shipped models into weights/ as float16, measure them on the "
+        "rounded weights and record everything in weights/manifest.json.",
+    )  # fmt: skip
+    ship.add_argument("names", nargs="+", choices=list(pretrained.SHIPPED), metavar="NAME",
+                      help=f"one or more of: {', '.join(pretrained.SHIPPED)}")  # fmt: skip
+    ship.add_argument("--k", type=_positive_int, default=5000, help="VAE: importance samples per test image")
+    ship.add_argument("--n", type=_positive_int, help="VAE: number of test images (default: all 10,000)")
+    ship.add_argument("--threads", type=_positive_int)
     return parser
 
 
@@ -125,8 +143,33 @@ def _classifier_settings(quick: bool) -> evaluate.ClassifierSettings:
 
 def _evaluate(args) -> dict:
     settings = vae.VAESettings(z_dim=args.z_dim)
+    name = pretrained.shipped_name(settings)
+    if not args.trained and name in pretrained.manifest():
+        model, _ = pretrained.load(name)
+        print(f"evaluating the shipped model weights/{name}.safetensors", file=sys.stderr)
+        return vae.test_set_metrics(model, settings, k=args.k, n=args.n, cache=False)
+    from .runs import run_dir
+    from .training import CHECKPOINT_NAME, read_checkpoint
+
+    checkpoint = run_dir("vae", settings) / CHECKPOINT_NAME
+    if not checkpoint.exists():
+        raise ValueError(f"no trained VAE with z_dim={args.z_dim} under {checkpoint.parent.parent}; "
+                         f"fix: python -m gengen_lib train vae --z-dim {args.z_dim}")  # fmt: skip
+    done = read_checkpoint(checkpoint)[1]["epoch"]
+    if done < settings.epochs:
+        raise ValueError(f"the VAE run in {checkpoint.parent} stopped after {done} of {settings.epochs} epochs; "
+                         f"fix: python -m gengen_lib train vae --z-dim {args.z_dim} (it resumes)")  # fmt: skip
     model, _ = vae.train_vae(settings, quiet=True)
     return vae.test_set_metrics(model, settings, k=args.k, n=args.n)
+
+
+def _ship(args) -> dict:
+    shipped = {}
+    for name in args.names:
+        entry = pretrained.pack(name)
+        pretrained.record_metrics(name, pretrained.measure(name, k=args.k, n=args.n))
+        shipped[name] = {"bytes": entry["bytes"], **pretrained.manifest()[name]["metrics"]}
+    return shipped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        result = _train(args) if args.command == "train" else _evaluate(args)
-    except (DataError, CheckpointError, NonFiniteError, ValueError, OSError) as e:
+        result = {"train": _train, "evaluate": _evaluate, "ship": _ship}[args.command](args)
+    except (DataError, CheckpointError, NonFiniteError, pretrained.PretrainedError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -271,11 +271,14 @@ def dataset_log_likelihood(model: VAE, x: torch.Tensor, k: int, batch_size: int 
     return torch.cat([log_likelihood(model, b, k) for b in x.split(batch_size)])
 
 
-def test_set_metrics(model: VAE, settings: VAESettings, k: int = 5000, n: int | None = None, seed: int = 0) -> dict:
-    """Test-set ELBO and importance-sampled log-likelihood (nats per image), cached in the run directory.
+def test_set_metrics(
+    model: VAE, settings: VAESettings, k: int = 5000, n: int | None = None, seed: int = 0, cache: bool = True
+) -> dict:
+    """Test-set ELBO and importance-sampled log-likelihood (nats per image) with its standard error.
 
     Uses the first ``n`` fixed-seed binarized test images (all 10,000 when None). The IS
-    estimate costs k decoder passes per image, so it is computed once per trained run.
+    estimate costs k decoder passes per image, so with ``cache`` it is computed once per
+    trained run and stored in the run directory.
     """
     x = binarize(load_mnist("test").images)[:n]
 
@@ -295,4 +298,6 @@ def test_set_metrics(model: VAE, settings: VAESettings, k: int = 5000, n: int | 
             "k": k,
         }
 
+    if not cache:
+        return compute()
     return cached_json(run_dir("vae", settings) / f"test_metrics_k{k}_n{len(x)}.json", compute)

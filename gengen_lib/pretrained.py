@@ -1,0 +1,276 @@
+"""The pretrained models that ship with the course, in ``weights/``.
+
+Every model a chapter uses was trained once with the CLI and packed here: float16 weights
+(computation stays float32; every number in the book is measured on the rounded weights),
+the per-epoch history, per-step curves and the start / half / end sample snapshots, so no
+figure needs a retraining. ``weights/manifest.json`` records, for each file, its sha256,
+the settings, the command and commit that trained it, and its measured metrics. Loading
+verifies the checksum and refuses a mismatch in one line.
+
+    model, history = pretrained.load_or_train("vae", vae.VAESettings(), pretrained=True)
+
+returns the shipped model when its settings are the shipped ones, and otherwise trains
+(or resumes, or loads) through the runs cache, as ``pretrained=False`` always does.
+
+To (re)pack a model after training it: ``python -m gengen_lib ship NAME`` (see ``SHIPPED``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from . import evaluate, flows, gan, vae
+from .runs import run_dir, settings_dict
+from .training import CHECKPOINT_NAME, History, read_checkpoint
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+MANIFEST_NAME = "manifest.json"
+FORMAT = "gengen-pretrained-1"
+STORAGE_DTYPE = torch.float16
+
+
+class PretrainedError(RuntimeError):
+    """A shipped model is missing or damaged; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to build and train one kind of model."""
+
+    settings: type
+    build: callable
+    command: str
+
+
+def _build_gan(s: gan.GANSettings) -> nn.Module:
+    return gan.GAN(s.z_dim, s.dropout)
+
+
+RECIPES: dict[str, Recipe] = {
+    "vae": Recipe(vae.VAESettings, lambda s: vae.VAE(s.z_dim, s.hidden), "train vae"),
+    "gan": Recipe(gan.GANSettings, _build_gan, "train gan"),
+    "flow": Recipe(flows.FlowSettings, flows.build_flow, "train flow"),
+    "classifier": Recipe(evaluate.ClassifierSettings, lambda s: evaluate.MNISTClassifier(), "train classifier"),
+}
+
+# name -> (kind, settings, the CLI options that train it)
+SHIPPED: dict[str, tuple[str, object, str]] = {
+    "vae-z20": ("vae", vae.VAESettings(z_dim=20), ""),
+    "vae-z2": ("vae", vae.VAESettings(z_dim=2), "--z-dim 2"),
+    "gan-plain": ("gan", gan.GANSettings(dropout=0.0, real_target="one"), "--dropout 0 --real-target one"),
+    "gan-regularized": ("gan", gan.GANSettings(), ""),
+    "flow-learned-scale": ("flow", flows.FlowSettings(), ""),
+    "flow-fixed-scale": ("flow", flows.FlowSettings(learned_scale=False), "--fixed-scale"),
+    "classifier": ("classifier", evaluate.ClassifierSettings(), ""),
+}
+
+
+def _same_run(a, b) -> bool:
+    """Two settings describe the same trained model (the number of epochs aside)."""
+    strip = lambda s: {k: v for k, v in settings_dict(s).items() if k != "epochs"}  # noqa: E731
+    return type(a) is type(b) and strip(a) == strip(b)
+
+
+def shipped_name(settings) -> str | None:
+    """The name of the shipped model trained with these settings, or None."""
+    for name, (_, shipped, _) in SHIPPED.items():
+        if _same_run(settings, shipped):
+            return name
+    return None
+
+
+def manifest(weights_dir: Path = WEIGHTS_DIR) -> dict:
+    path = weights_dir / MANIFEST_NAME
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text())
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------
+
+
+def _history(tensors: dict[str, torch.Tensor], state: dict) -> History:
+    steps = {k.removeprefix("steps/"): v.float().tolist() for k, v in tensors.items() if k.startswith("steps/")}
+    snapshots = {
+        k.removeprefix("snapshot/"): v.float() / 255.0 for k, v in tensors.items() if k.startswith("snapshot/")
+    }
+    return History(state["epochs"], steps, snapshots, state.get("skipped_batches", 0))
+
+
+def load(name: str, device: torch.device | str = "cpu", weights_dir: Path = WEIGHTS_DIR) -> tuple[nn.Module, History]:
+    """The shipped model ``name`` (float32, eval mode, on ``device``) and its training history."""
+    entry = manifest(weights_dir).get(name)
+    if entry is None or name not in SHIPPED:
+        known = ", ".join(sorted(manifest(weights_dir))) or "none"
+        raise PretrainedError(
+            f"no shipped model named {name!r} (shipped: {known}); fix: train it with pretrained=False"
+        )
+    path = weights_dir / entry["file"]
+    fix = f"fix: git checkout -- weights/{entry['file']} (or train it yourself with pretrained=False)"
+    if not path.is_file():
+        raise PretrainedError(f"weights/{entry['file']} is missing; {fix}")
+    if sha256_of(path) != entry["sha256"]:
+        raise PretrainedError(f"weights/{entry['file']} does not match the sha256 in weights/manifest.json; {fix}")
+    try:
+        tensors = load_file(str(path))
+        with open(path, "rb") as f:
+            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        state = json.loads(header["__metadata__"]["state"])
+    except (SafetensorError, OSError, ValueError, KeyError) as e:
+        raise PretrainedError(f"weights/{entry['file']} cannot be read ({e}); {fix}") from None
+    kind, settings, _ = SHIPPED[name]
+    model = RECIPES[kind].build(settings)
+    weights = {k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")}
+    reference = model.state_dict()
+    weights = {k: v.to(reference[k].dtype) if k in reference else v for k, v in weights.items()}
+    model.load_state_dict(weights, strict=True)
+    return model.to(device).eval(), _history(tensors, state)
+
+
+def load_or_train(kind: str, settings, pretrained: bool = True, **train_options) -> tuple[nn.Module, History]:
+    """The shipped model for ``settings`` when ``pretrained`` and one exists; otherwise train.
+
+    Training goes through the runs cache (``runs/``): a finished run is loaded, an
+    unfinished one resumed. ``train_options`` go to the training function (``device``,
+    ``quiet``, and for GANs ``evaluate``).
+    """
+    name = shipped_name(settings) if pretrained else None
+    if name is not None and name in manifest():
+        return load(name, train_options.get("device") or "cpu")
+    if kind == "vae":
+        return vae.train_vae(settings, **train_options)
+    if kind == "gan":
+        return gan.train_gan(settings, **train_options)
+    if kind == "flow":
+        return flows.train_flow(settings, **train_options)
+    if kind == "classifier":
+        return evaluate.train_classifier(settings, quiet=train_options.get("quiet", True)), History()
+    raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(RECIPES)}")
+
+
+# ---------------------------------------------------------------------------------------
+# Packing (maintainers: after training with the CLI)
+# ---------------------------------------------------------------------------------------
+
+
+def _storage(t: torch.Tensor) -> torch.Tensor:
+    return t.to(STORAGE_DTYPE) if t.is_floating_point() else t
+
+
+def rounded(model: nn.Module) -> nn.Module:
+    """The model with every floating weight rounded to the storage precision (in place)."""
+    with torch.no_grad():
+        for t in model.state_dict().values():
+            if t.is_floating_point():
+                t.copy_(t.to(STORAGE_DTYPE).to(t.dtype))
+    return model
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                             cwd=WEIGHTS_DIR.parent)  # fmt: skip
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def pack(name: str, metrics: dict | None = None, run: Path | None = None, weights_dir: Path = WEIGHTS_DIR) -> dict:
+    """Pack the finished run of shipped model ``name`` into ``weights/`` and record it in the manifest.
+
+    The weights are stored as float16; ``metrics`` (measured on the rounded model) go into
+    the manifest entry. Returns the entry.
+    """
+    kind, settings, options = SHIPPED[name]
+    run = Path(run) if run is not None else run_dir(kind, settings)
+    tensors, state = read_checkpoint(run / CHECKPOINT_NAME)
+    out = {k: _storage(v) for k, v in tensors.items() if k.startswith("model/")}
+    snapshots = {k: v for k, v in tensors.items() if k.startswith("snapshot/")}
+    out.update({k: (v.clamp(0, 1) * 255).round().to(torch.uint8) for k, v in snapshots.items()})
+    history = state["history"]
+    out.update({f"steps/{k}": torch.tensor(v, dtype=torch.float32) for k, v in history["steps"].items()})
+    record = {"epochs": history["epochs"], "skipped_batches": history.get("skipped_batches", 0)}
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    path = weights_dir / f"{name}.safetensors"
+    tmp = path.with_suffix(".tmp")
+    save_file(out, str(tmp), metadata={"format": FORMAT, "state": json.dumps(record)})
+    os.replace(tmp, path)
+    entry = {
+        "file": path.name,
+        "sha256": sha256_of(path),
+        "bytes": path.stat().st_size,
+        "kind": kind,
+        "settings": settings_dict(settings),
+        "epochs_trained": state["epoch"],
+        "storage_dtype": str(STORAGE_DTYPE).removeprefix("torch."),
+        "command": f"python -m gengen_lib {RECIPES[kind].command} --epochs {state['epoch']} {options}".strip(),
+        "commit": _git_commit(),
+        "training_seconds": sum(e["seconds"] for e in history["epochs"]),
+        "metrics": metrics or {},
+    }
+    book = manifest(weights_dir)
+    book[name] = entry
+    book_path = weights_dir / MANIFEST_NAME
+    book_path.with_suffix(".tmp").write_text(json.dumps(dict(sorted(book.items())), indent=1) + "\n")
+    os.replace(book_path.with_suffix(".tmp"), book_path)
+    return entry
+
+
+def record_metrics(name: str, metrics: dict, weights_dir: Path = WEIGHTS_DIR) -> None:
+    """Store the measured metrics of shipped model ``name`` in the manifest."""
+    book = manifest(weights_dir)
+    book[name]["metrics"] = metrics
+    path = weights_dir / MANIFEST_NAME
+    path.with_suffix(".tmp").write_text(json.dumps(book, indent=1) + "\n")
+    os.replace(path.with_suffix(".tmp"), path)
+
+
+def measure(name: str, k: int = 5000, n: int | None = None, samples: int = 10_000) -> dict:
+    """The metrics the chapters quote for shipped model ``name``, measured on its rounded weights.
+
+    VAE: test ELBO and importance-sampled log-likelihood (``k`` samples, first ``n`` test
+    images) with its standard error, nats per image; GAN and flow: sample quality of
+    ``samples`` draws (MNIST-FID, classifier score, class entropy); flow: bits/dim on 10,000
+    training and all validation images; classifier: test accuracy.
+    """
+    from .data import intensities, load_mnist
+
+    kind, settings, _ = SHIPPED[name]
+    model, history = load(name)
+    if kind == "classifier":
+        test = load_mnist("test")
+        return {"test_accuracy": evaluate.accuracy(model, intensities(test.images), test.labels)}
+    if kind == "vae":
+        return vae.test_set_metrics(model, settings, k=k, n=n, cache=False)
+    meter = evaluate.SampleQualityMeter(load("classifier")[0])
+    generator = torch.Generator().manual_seed(0)
+    metrics = {}
+    if kind == "flow":
+        train, valid = load_mnist("train").images[:10_000], load_mnist("valid").images
+        metrics["train_bpd"] = flows.dequantized_bits_per_dim(model, train, torch.Generator().manual_seed(1))
+        metrics["valid_bpd"] = flows.dequantized_bits_per_dim(model, valid, torch.Generator().manual_seed(2))
+        metrics["parameters"] = sum(p.numel() for p in model.parameters())
+    with torch.no_grad():
+        images = torch.cat([model.sample(1000, generator=generator).clamp(0, 1) for _ in range(samples // 1000)])
+    metrics.update({k: v for k, v in meter.summary(images).items()})
+    return metrics
