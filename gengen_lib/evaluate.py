@@ -185,6 +185,6 @@ def sample_quality_callback(meter: SampleQualityMeter, n: int = 2000, seed: int 
     def callback(model) -> dict:
         device = next(model.parameters()).device
         samples = model.sample(n, generator=torch.Generator(device=device).manual_seed(seed))
-        return meter.summary(samples.clamp(0, 1).cpu())
+        return meter.summary(samples.cpu())
 
     return callback

@@ -41,7 +41,6 @@ import numpy as np
 import torch
 
 from .data import binarize, load_mnist
-from .runs import run_dir
 
 FORMAT = "gengen-vae-decoder"
 VERSION = 1
@@ -215,40 +214,30 @@ def principal_directions(model, x: torch.Tensor, k: int = 5) -> tuple[torch.Tens
     return center, v[:k] * scale, info
 
 
-def _finished(settings) -> bool:
-    history = run_dir("vae", settings) / "history.json"
-    return history.is_file() and json.loads(history.read_text()).get("epoch") == settings.epochs
-
-
-def export_book_decoders(out_dir: str | Path = BOOK_DIR, dtype: str = "float32", allow_training: bool = False):
+def export_book_decoders(out_dir: str | Path = BOOK_DIR, dtype: str = "float16") -> list[Path]:
     """Write the book explorer's two decoders, ``decoder_z2.js`` and ``decoder_z20.js``, to ``out_dir``.
 
-    Loads the two full-mode VAEs of the VAE chapter from ``runs/``; a missing or unfinished
-    run is an error unless ``allow_training`` (then it is trained or resumed, which takes a
-    while). The 2-d model gets one slider per coordinate; the 20-d one five sliders along the
-    leading principal directions of the test set's posterior means. Returns the two paths.
+    Uses the shipped VAEs (``weights/vae-z2``, ``weights/vae-z20``), so the explorer draws
+    exactly what the chapter's notebook computes. The 2-d model gets one slider per
+    coordinate; the 20-d one five sliders along the leading principal directions of the test
+    set's posterior means. float16 storage is exact: the shipped weights are float16 already.
+    Returns the two paths.
     """
-    from .vae import VAESettings, train_vae
+    from . import pretrained
 
     out_dir = Path(out_dir)
-    settings_2, settings_20 = VAESettings(z_dim=2), VAESettings(z_dim=20)
-    for settings in (settings_2, settings_20):
-        if not allow_training and not _finished(settings):
-            raise FileNotFoundError(
-                f"no finished run for {settings} in {run_dir('vae', settings)}: "
-                "train it first (python -m gengen_lib train vae --z-dim ...)"
-            )
-    model_2 = train_vae(settings_2, quiet=True)[0].cpu()
-    model_20 = train_vae(settings_20, quiet=True)[0].cpu()
+    model_2, history_2 = pretrained.load("vae-z2")
+    model_20, history_20 = pretrained.load("vae-z20")
     test_x = binarize(load_mnist("test").images)
     origin, directions, info = principal_directions(model_20, test_x, k=5)
+    epochs = {"z2": len(history_2.epochs), "z20": len(history_20.epochs)}
     paths = [
         export_decoder(
             model_2,
             out_dir / "decoder_z2.js",
             name="z2",
             dtype=dtype,
-            info={"model": "VAE z_dim=2, 100 epochs", "sliders": "latent coordinates"},
+            info={"model": f"VAE z_dim=2, {epochs['z2']} epochs (weights/vae-z2)", "sliders": "latent coordinates"},
         ),
         export_decoder(
             model_20,
@@ -259,7 +248,7 @@ def export_book_decoders(out_dir: str | Path = BOOK_DIR, dtype: str = "float32",
             names=[f"PC {i + 1}" for i in range(len(directions))],
             dtype=dtype,
             info={
-                "model": "VAE z_dim=20, 100 epochs",
+                "model": f"VAE z_dim=20, {epochs['z20']} epochs (weights/vae-z20)",
                 "sliders": "leading principal directions of the test set's posterior means, "
                 "scaled by the codes' standard deviation",
                 **info,

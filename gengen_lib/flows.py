@@ -195,11 +195,19 @@ class RealNVP(nn.Module):
         return standard_normal_log_prob(z) + log_det
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n samples: z ~ N(0, temperature^2 I), then the inverse flow. Returns (n, D)."""
+    def sample(self, n: int, *, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
+        """z ~ N(0, temperature^2 I), then the inverse flow.
+
+        An image flow (``image_shape`` and ``logit_alpha`` set) returns images (n, 1, H, W),
+        clamped to [0, 1] (the logit's inverse can overshoot by alpha); any other flow returns
+        its raw points (n, D).
+        """
         p = next(self.parameters())
         z = torch.randn(n, self.dim, generator=generator, device=p.device, dtype=p.dtype) * temperature
-        return self.inverse(z)
+        x = self.inverse(z)
+        if self.config.image_shape is None or self.config.logit_alpha is None:
+            return x
+        return x.clamp(0, 1).reshape(n, 1, *self.config.image_shape)
 
 
 def bits_per_dim(log_prob_unit: torch.Tensor, dim: int = PIXELS, levels: int = 256) -> torch.Tensor:
@@ -297,7 +305,7 @@ def train_flow(
         }
 
     def snapshot():
-        return model.sample(64, generator=torch.Generator(device=device).manual_seed(3)).clamp(0, 1).cpu()
+        return model.sample(64, generator=torch.Generator(device=device).manual_seed(3)).cpu()
 
     out_dir = out_dir or run_dir("flow", settings)
     history = fit(

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import PIXELS, load_mnist, to_signed
+from .data import IMAGE_SHAPE, PIXELS, load_mnist, to_signed
 from .runs import run_dir, settings_dict
 from .runtime import pick_device
 from .training import History, fit, optimizer_step
@@ -79,15 +79,15 @@ class GAN(nn.Module):
         return self.generator.z_dim
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n images (n, 784) in [0, 1] from z ~ N(0, I), with the generator in eval mode."""
-        device = next(self.parameters()).device
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ N(0, I) through the generator in eval mode. Returns images (n, 1, 28, 28) in [0, 1]."""
+        p = next(self.parameters())
         was_training = self.generator.training
         self.generator.eval()
-        z = torch.randn(n, self.z_dim, generator=generator, device=device)
+        z = torch.randn(n, self.z_dim, generator=generator, device=p.device, dtype=p.dtype)
         x = self.generator(z)
         self.generator.train(was_training)
-        return (x + 1) / 2
+        return ((x + 1) / 2).reshape(n, 1, *IMAGE_SHAPE)
 
 
 def real_targets(kind: str, n: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -57,3 +57,17 @@ def plot_curves(ax, curves: dict[str, list[float]], xlabel: str = "epoch", ylabe
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
+
+
+def smoothed(values: list[float], window: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+    """Running means of a per-step curve over ``window`` steps (stride window / 4).
+
+    Returns (steps, means): the step at the centre of each window and the window's mean,
+    so a noisy per-step loss can be drawn against the training step.
+    """
+    v = torch.tensor(values, dtype=torch.float64)
+    if len(v) < window:
+        return torch.arange(1, len(v) + 1, dtype=torch.float64), v
+    stride = max(window // 4, 1)
+    means = torch.nn.functional.avg_pool1d(v[None, None], window, stride=stride)[0, 0]
+    return torch.arange(len(means), dtype=torch.float64) * stride + window / 2, means

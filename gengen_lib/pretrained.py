@@ -271,6 +271,6 @@ def measure(name: str, k: int = 5000, n: int | None = None, samples: int = 10_00
         metrics["valid_bpd"] = flows.dequantized_bits_per_dim(model, valid, torch.Generator().manual_seed(2))
         metrics["parameters"] = sum(p.numel() for p in model.parameters())
     with torch.no_grad():
-        images = torch.cat([model.sample(1000, generator=generator).clamp(0, 1) for _ in range(samples // 1000)])
+        images = torch.cat([model.sample(1000, generator=generator) for _ in range(samples // 1000)])
     metrics.update({k: v for k, v in meter.summary(images).items()})
     return metrics

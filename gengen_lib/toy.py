@@ -11,12 +11,17 @@ from .training import History, fit, optimizer_step
 
 
 def two_moons(n: int, noise: float = 0.08, generator: torch.Generator | None = None) -> torch.Tensor:
-    """n points (n, 2) on two interleaved half circles with Gaussian noise, centred near 0."""
+    """n points (n, 2) on two interleaved half circles with Gaussian noise, centred near 0.
+
+    The points come in random order, so any prefix (the first 1,000 for a plot) holds both
+    moons in equal measure.
+    """
     half = n // 2
     angle = torch.rand(n, generator=generator) * math.pi
     upper = torch.stack([torch.cos(angle[:half]), torch.sin(angle[:half])], -1)
     lower = torch.stack([1 - torch.cos(angle[half:]), 0.5 - torch.sin(angle[half:])], -1)
     points = torch.cat([upper, lower]) + noise * torch.randn(n, 2, generator=generator)
+    points = points[torch.randperm(n, generator=generator)]
     return (points - torch.tensor([0.5, 0.25])) * 1.5
 
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import PIXELS, binarize, intensities, load_mnist
+from .data import IMAGE_SHAPE, PIXELS, binarize, intensities, load_mnist
 from .densities import bernoulli_log_prob, gaussian_log_prob, standard_normal_log_prob
 from .runs import cached_json, run_dir, settings_dict
 from .runtime import pick_device
@@ -80,13 +80,16 @@ class VAE(nn.Module):
         return -self.elbo(x).elbo.mean()
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Ancestral sampling: z ~ N(0, I), then x ~ Bernoulli(f(z)). Returns (means, binary samples), each (n, 784)."""
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.z_dim, generator=generator, device=device)
+    def sample(self, n: int, *, generator: torch.Generator | None = None, binary: bool = False) -> torch.Tensor:
+        """Ancestral sampling: z ~ N(0, I), then the decoder's pixel means f(z) or, with
+        ``binary``, a draw x ~ Bernoulli(f(z)). Returns images (n, 1, 28, 28) in [0, 1]."""
+        p = next(self.parameters())
+        z = torch.randn(n, self.z_dim, generator=generator, device=p.device, dtype=p.dtype)
         means = torch.sigmoid(self.decode(z))
-        u = torch.rand(means.shape, generator=generator, device=device)
-        return means, (u < means).float()
+        if binary:
+            u = torch.rand(means.shape, generator=generator, device=p.device, dtype=p.dtype)
+            means = (u < means).to(p.dtype)
+        return means.reshape(n, 1, *IMAGE_SHAPE)
 
 
 @torch.no_grad()
@@ -195,8 +198,9 @@ def train_vae(
         return {"valid_elbo": torch.cat([model.elbo(v).elbo for v in valid.split(1000)]).mean().item()}
 
     def snapshot():
-        means, samples = model.sample(16, generator=torch.Generator(device=device).manual_seed(3))
-        return torch.cat([means, samples]).cpu()
+        means = model.sample(16, generator=torch.Generator(device=device).manual_seed(3))
+        draws = model.sample(16, generator=torch.Generator(device=device).manual_seed(3), binary=True)
+        return torch.cat([means, draws]).cpu()
 
     history = fit(
         model,

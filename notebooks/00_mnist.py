@@ -31,6 +31,8 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
+from myst_nb import glue
+
 from gengen_lib import baselines, data, plots, runtime, widgets
 
 runtime.check_positive_ints(n_show=n_show)
@@ -172,6 +174,9 @@ print(f"784 ln 2 = {784 * math.log(2):.4f} nats")
 print("negative log-likelihood of the binarized validation set, per image:")
 print(f"  uniform model:          {nll_uniform:7.2f} nats = {bpd(nll_uniform):.3f} bits/dim")
 print(f"  per-pixel marginals:    {nll_marginal:7.2f} nats = {bpd(nll_marginal):.3f} bits/dim")
+glue("marginal_saving", nll_uniform - nll_marginal, display=False)
+glue("nll_uniform", nll_uniform, display=False)
+glue("nll_marginal", nll_marginal, display=False)
 print("and for 8-bit images, the uniform model over 256 levels:")
 nll_uniform_8bit = baselines.uniform_nll(levels=256)
 print(f"  uniform over 0..255:    {nll_uniform_8bit:7.2f} nats = {bpd(nll_uniform_8bit):.3f} bits/dim")
@@ -183,16 +188,22 @@ ax.set_title("per-pixel marginal $\\bar p_m$")
 ax.set_axis_off()
 
 # %% [markdown]
-# The marginal model already saves more than 330 nats per image over the uniform one, only by
-# learning where ink usually is. The VAE chapter will need roughly another 120 nats to
-# capture the strokes themselves.
+# The marginal model already saves {glue:text}`marginal_saving:.0f` nats per image over the
+# uniform one, only by learning where ink usually is. The models of the next chapters must
+# capture the strokes themselves, and their likelihoods are measured against these two numbers.
 #
 # ## Try it
 #
-# Move the sliders to pick a digit and a threshold. (On this static page the widget shows
-# its first state; run the notebook in JupyterLab, `make lab`, to make it react.)
+# Thresholding is the deterministic cousin of binarization: one validation digit cut at five
+# thresholds. In JupyterLab (`make lab`) a widget appears below the figure, with sliders to
+# pick any digit and any threshold.
 
-# %%
+# %% tags=["hide-input"]
+digit = data.intensities(splits["valid"].images[:1])
+thresholds = [0.1, 0.3, 0.5, 0.7, 0.9]
+fig = plots.show_grids({f"> {t}": (digit > t).float() for t in thresholds}, nrow=1, size=1.6)
+
+# %% tags=["nbval-ignore-output", "remove-output"]
 widgets.digit_explorer(splits["valid"].images, splits["valid"].labels)
 
 # %% [markdown]
@@ -200,5 +211,5 @@ widgets.digit_explorer(splits["valid"].images, splits["valid"].labels)
 #
 # * 50,000 / 10,000 / 10,000 images, read offline from a checksummed file, kept as 8-bit integers.
 # * Three views: fixed-seed binarization (VAE), $[-1, 1]$ scaling (GAN), uniform dequantization (flow).
-# * Two baselines for binary images: uniform, 543.4 nats; per-pixel marginals, about 205 nats
-#   on the validation set. Every model in the course must be compared against these.
+# * Two baselines for binary images: uniform, {glue:text}`nll_uniform:.1f` nats; per-pixel
+#   marginals, {glue:text}`nll_marginal:.1f` nats on the validation set. Every model in the course must be compared against these.

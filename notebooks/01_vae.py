@@ -33,7 +33,7 @@
 # %% tags=["parameters"]
 # Parameters (papermill: -p quick True, or set GENGEN_QUICK=1)
 quick = False
-epochs = 100
+pretrained = True  # use the shipped models in weights/; False trains them (minutes to hours on a CPU)
 seed = 0
 is_samples = 5000
 
@@ -42,14 +42,16 @@ import math
 
 import matplotlib.pyplot as plt
 import torch
+from myst_nb import glue
 
-from gengen_lib import baselines, data, plots, runs, runtime, vae, widgets
+from gengen_lib import baselines, data, export, plots, pretrained as shipped, runs, runtime, vae, widgets
 
-runtime.check_positive_ints(epochs=epochs, is_samples=is_samples)
+runtime.check_positive_ints(seed=seed + 1, is_samples=is_samples)
 quick = runtime.quick_mode(default=quick)
 if quick:  # CI: the models' quick settings (a subset, few epochs) and few importance samples
     is_samples = 100
 n_test = 500 if quick else 10_000
+n_live = 100 if quick else 300  # test images for the live importance-sampling estimate
 device = runtime.pick_device()
 runtime.seed_everything(seed)
 # %config InlineBackend.figure_format = "retina"
@@ -104,10 +106,11 @@ print(f"mode: {'quick' if quick else 'full'}; device: {runtime.describe_device(d
 # only the first latent coordinate changes pixels all over the image.
 
 # %% tags=["nbval-ignore-output"]
-settings = vae.VAESettings.quick(z_dim=20, seed=seed) if quick else vae.VAESettings(z_dim=20, epochs=epochs, seed=seed)
-model, history = vae.train_vae(settings, device=device, quiet=quick)
+settings = vae.VAESettings.quick(z_dim=20, seed=seed) if quick else vae.VAESettings(z_dim=20, seed=seed)
+model, history = shipped.load_or_train("vae", settings, pretrained=pretrained, device=device, quiet=quick)
 model = model.cpu()
-print(f"trained for {len(history.epochs)} epochs in {history.seconds:.0f} s on {runtime.describe_device(device)}")
+source = "the shipped weights" if shipped.shipped_name(settings) and pretrained else "this run"
+print(f"{len(history.epochs)} epochs, {history.seconds / 60:.1f} min of training (from {source})")
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 g = torch.Generator().manual_seed(seed)
@@ -186,14 +189,17 @@ from torch.distributions import Normal
 s, x_obs = 0.3, 1.5
 exact = Normal(0.0, math.sqrt(1 + s**2)).log_prob(torch.tensor(x_obs)).item()
 gen = torch.Generator().manual_seed(0)
-print(f"exact log p(x) = {exact:.4f} nats,  p(x) = {math.exp(exact):.4f}")
-print("     L   mean of log((1/L) sum p(x|z_i))   bias    mean of (1/L) sum p(x|z_i)")
+repeats = 20_000
+se = lambda v: v.std() / math.sqrt(repeats)  # standard error of a mean over the repeats
+print(f"exact log p(x) = {exact:.4f} nats,  p(x) = {math.exp(exact):.4f}  ({repeats:,} repeats; ± one standard error)")
+print("     L   log((1/L) sum p(x|z_i))      bias     (1/L) sum p(x|z_i)")
 for L in [1, 10, 100, 1000]:
-    z = torch.randn(20_000, L, generator=gen, dtype=torch.float64)
+    z = torch.randn(repeats, L, generator=gen, dtype=torch.float64)
     log_lik = Normal(z, s).log_prob(torch.tensor(x_obs, dtype=torch.float64))
-    log_estimate = torch.logsumexp(log_lik, dim=1) - math.log(L)
-    report_estimate = log_lik.exp().mean(dim=1)
-    print(f"{L:6d}   {log_estimate.mean():14.4f}               {log_estimate.mean() - exact:+.4f}   {report_estimate.mean():10.4f}")
+    log_est = torch.logsumexp(log_lik, dim=1) - math.log(L)
+    report_est = log_lik.exp().mean(dim=1)
+    print(f"{L:6d}   {log_est.mean():8.4f} ± {se(log_est):.4f}   {log_est.mean() - exact:+8.4f}   "
+          f"{report_est.mean():.4f} ± {se(report_est):.4f}")
 
 # %% [markdown]
 # On the trained VAE the same picture, far worse: both estimators for four test digits, each
@@ -228,14 +234,19 @@ L_max = sizes[-1]
 gap = (is_ref - naive[L_max].mean(0))
 print(f"with L = {L_max:,} prior samples the naive estimate is still below the importance-sampling one by "
       f"{gap.min():.1f} to {gap.max():.1f} nats")
-slope = (naive[L_max].mean(0) - naive[sizes[-2]].mean(0)) / math.log(10)
-print("it gains only", ", ".join(f"{s:.1f}" for s in slope.tolist()), "nats per tenfold increase of L")
+gain = naive[L_max].mean(0) - naive[sizes[-2]].mean(0)  # the last two sizes are a factor 10 apart
+print("from L =", f"{sizes[-2]:,} to {L_max:,} it gains only", ", ".join(f"{g:.1f}" for g in gain.tolist()), "nats")
+glue("naive_gain_low", gain.min().item(), display=False)
+glue("naive_gain_high", gain.max().item(), display=False)
+glue("naive_gap_low", gap.min().item(), display=False)
+glue("naive_gap_high", gap.max().item(), display=False)
 
 # %% [markdown]
-# The naive curve creeps upwards by roughly ten nats for every factor of ten in $L$, always
-# below the importance-sampling value, and the gains shrink as $L$ grows: closing gaps of
-# tens of nats would take astronomically many samples. Importance sampling with the encoder gets there
-# with a few thousand.
+# The naive curve creeps upwards, always below the importance-sampling value: the last tenfold
+# increase of $L$ bought only {glue:text}`naive_gain_low:.1f` to {glue:text}`naive_gain_high:.1f`
+# nats, while {glue:text}`naive_gap_low:.0f` to {glue:text}`naive_gap_high:.0f` nats are still
+# missing. Closing such gaps would take astronomically many samples; importance sampling with
+# the encoder gets there with a few thousand.
 #
 # (q1-5)=
 # ## Q1.5 The KL divergence between two Gaussians
@@ -290,8 +301,11 @@ log_sigmas = torch.linspace(math.log(0.02), math.log(20), 161)
 M, LS = torch.meshgrid(mus, log_sigmas, indexing="xy")
 kl = vae.kl_standard_normal(M[..., None], 2 * LS[..., None])
 fig, ax = plt.subplots(figsize=(6, 4))
-im = ax.pcolormesh(mus, log_sigmas.exp(), kl.T.log10(), cmap="viridis", shading="auto")
-ax.contour(mus, log_sigmas.exp(), kl.T, levels=[0.5, 2, 8, 32], colors="w", linewidths=0.7)
+# kl[i, j] belongs to sigma = exp(log_sigmas[i]) and mu = mus[j]: rows follow the y axis
+im = ax.pcolormesh(mus, log_sigmas.exp(), kl.log10(), cmap="viridis", shading="auto")
+ax.contour(mus, log_sigmas.exp(), kl, levels=[0.5, 2, 8, 32], colors="w", linewidths=0.7)
+print(f"smallest KL on the grid: {kl.min():.4f} nats at mu = {M.flatten()[kl.argmin()]:.2f}, "
+      f"sigma = {LS.exp().flatten()[kl.argmin()]:.2f}")
 ax.set_yscale("log")
 ax.plot([0], [1], "r*", ms=12, label="q = p: KL = 0")
 ax.set_xlabel(r"$\mu_q$")
@@ -339,11 +353,19 @@ _ = ax.set_title("KL grows with |mu|, and with sigma -> 0 or sigma -> infinity")
 # between the two is a lower bound on the gap:
 
 # %% tags=["nbval-ignore-output"]
-test_metrics = vae.test_set_metrics(model, settings, k=is_samples, n=n_test, seed=seed)  # cached after the first run
-print(f"test images: {test_metrics['n']:,}")
-print(f"ELBO (one sample per image):          {test_metrics['elbo']:8.2f} nats")
-print(f"log p(x), importance sampling, k={test_metrics['k']}: {test_metrics['ll']:8.2f} ± {test_metrics['ll_sem']:.2f} nats")
-print(f"gap (lower bound on the mean KL(q || posterior)): {test_metrics['ll'] - test_metrics['elbo']:.2f} nats")
+live = vae.test_set_metrics(model, settings, k=is_samples, n=n_live, seed=seed, cache=False)
+if pretrained and shipped.shipped_name(settings):  # the whole test set, measured once: python -m gengen_lib evaluate vae
+    test_metrics, where = shipped.manifest()[shipped.shipped_name(settings)]["metrics"], "weights/manifest.json"
+else:  # computed once per trained run and cached in its run folder
+    test_metrics, where = vae.test_set_metrics(model, settings, k=is_samples, n=n_test, seed=seed), "runs/"
+for name, m in [(f"live, first {live['n']:,} test images", live), (f"all {test_metrics['n']:,} (from {where})", test_metrics)]:
+    print(f"{name:<38} ELBO {m['elbo']:8.2f}   log p(x), k={m['k']}: {m['ll']:8.2f} ± {m['ll_sem']:.2f} nats")
+agree = abs(live["ll"] - test_metrics["ll"]) <= 3 * math.hypot(live["ll_sem"], test_metrics["ll_sem"])
+print(f"the two estimates agree within 3 standard errors: {agree} (live estimate: {live['seconds']:.0f} s)")
+print(f"gap (a lower bound on the mean KL(q || posterior)): {test_metrics['ll'] - test_metrics['elbo']:.2f} nats")
+glue("test_ll", test_metrics["ll"], display=False)
+glue("test_ll_sem", test_metrics["ll_sem"], display=False)
+glue("test_gap", test_metrics["ll"] - test_metrics["elbo"], display=False)
 
 # %% [markdown]
 # (q1-9)=
@@ -436,13 +458,14 @@ ratio = grads["score_function"].var(0).mean() / grads["reparameterization"].var(
 stderr = ((grads["score_function"].var(0) + grads["reparameterization"].var(0)) / n_draws).sqrt()
 z_scores = (grads["score_function"].mean(0) - grads["reparameterization"].mean(0)).abs() / stderr
 print(f"the score-function estimator's variance is {ratio:,.0f} times larger;")
+glue("grad_var_ratio", ratio.item(), display=False)
 print(f"the two mean gradients agree: differences of {z_scores.median():.1f} standard errors (median over "
       f"{len(z_scores)} coordinates, largest {z_scores.max():.1f}), as expected of two unbiased estimators")
 
 # %% [markdown]
-# The score-function estimator is unbiased too, but its variance is larger by orders of
-# magnitude: with it, training would need hundreds of times more samples per step for the
-# same gradient quality. That is why every VAE uses the reparameterization trick when the
+# The score-function estimator is unbiased too, but here its variance is
+# {glue:text}`grad_var_ratio:,.0f` times larger: to average it down to the same gradient
+# quality, training would need that many more samples per step. That is why every VAE uses the reparameterization trick when the
 # posterior family allows it.
 #
 # (q1-12)=
@@ -455,11 +478,22 @@ print(f"the two mean gradients agree: differences of {z_scores.median():.1f} sta
 # | encoder | 784 → 500 (ReLU) → 2 × 20 (mean and $\log \sigma^2$) |
 # | decoder | 20 → 500 (ReLU) → 784 Bernoulli logits |
 # | training | Adam, learning rate $10^{-3}$, batch 128, one latent sample per image |
-# | data | 50,000 training / 10,000 validation images, binarized with a fixed seed |
+# | data | 50,000 training images, binarized afresh every epoch; 10,000 validation and 10,000 test images, binarized once with a fixed seed |
 #
 # Predicting $\log \sigma^2$ rather than $\sigma$ keeps the variance positive without a
 # constraint and keeps gradients well scaled. Training goes through the shared loop in
 # `gengen_lib.training` (progress bar, checkpoint every epoch, resume, NaN guard).
+#
+# ```{admonition} A change of convention: dynamic binarization
+# :class: note
+# The report binarizes the training set once. We draw a new binary image from each digit's
+# grey levels every time it is used (`VAESettings(dynamic_binarization=True)`, the default),
+# so over 100 epochs the model sees 100 binary versions of every digit and memorises none of
+# them. Evaluation is unchanged: validation and test images keep one fixed binarization, so the
+# likelihoods below compare with the report's and with the literature's "statically binarized"
+# numbers. With the fixed training binarization (`dynamic_binarization=False`) the same model
+# ends with a training ELBO several nats above its validation ELBO and a worse test likelihood.
+# ```
 
 # %% tags=["nbval-ignore-output"]
 print(model)
@@ -497,24 +531,28 @@ print(f"  uniform model (every pixel 1/2):   {random_model_ll:8.2f}   (-784 ln 2
 print(f"  per-pixel marginal model:          {marginal_ll:8.2f}")
 
 # %% tags=["nbval-ignore-output", "hide-input"]
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
 plots.plot_curves(ax1, {"train ELBO": history.curve("elbo"), "validation ELBO": history.curve("valid_elbo")},
-                  ylabel="ELBO [nats per image]",
-                  hlines={"uniform model, -543.4": random_model_ll, f"per-pixel marginals, {marginal_ll:.1f}": marginal_ll})
-ax1.set_title("(a) ELBO per epoch")
-ax1.set_ylim(random_model_ll - 20, max(history.curve("valid_elbo")) + 25)
-plots.plot_curves(ax2, {"reconstruction, -E[log p(x|z)]": [-r for r in history.curve("reconstruction")]},
-                  ylabel="nats per image")
-ax3 = ax2.twinx()
-ax3.plot(range(1, len(history.epochs) + 1), history.curve("kl"), color="tab:red", label="KL(q || p)")
-ax3.set_ylabel("KL [nats]", color="tab:red")
-ax2.set_title("(b) the two terms on the training set")
+                  ylabel="ELBO [nats per image]")
+ax1.set_title(f"(a) ELBO per epoch (uniform model: {random_model_ll:.1f},\nper-pixel marginals: {marginal_ll:.1f})", fontsize=10)
+for ax, key, sign, title in [(ax2, "reconstruction", -1, "(b) reconstruction, -E[log p(x|z)]"),
+                             (ax3, "kl", 1, "(c) KL(q(z|x) || p(z))")]:
+    step, value = plots.smoothed([sign * v for v in history.steps[key]], window=100)
+    ax.plot(step, value, color="tab:red" if key == "kl" else "tab:blue")
+    ax.set_xscale("log")
+    ax.set_xlabel("training step (log scale)")
+    ax.set_ylabel("nats per image, running mean")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+ax3.set_ylim(bottom=0)
 fig.suptitle("Figure 1: VAE training curves (20-d latent)")
-fig.tight_layout()
 
 # %% [markdown]
-# The ELBO clears the uniform model in the first epoch and the marginal model soon after.
-# Panel (b) shows the two terms trading off: the KL term *rises* from near zero as the encoder
+# The ELBO clears both baselines within the first epoch. The training ELBO is measured on
+# freshly binarized images every epoch (dynamic binarization, Q1.12), the validation ELBO on
+# the fixed binarization, and the two stay close: the model is not memorising its training
+# set. Panels (b) and (c) show the two terms trading off, step by step on a logarithmic axis so
+# that the first hundred steps are visible: the KL term *rises* from near zero as the encoder
 # learns to put information about each image into its code, and that information buys a much
 # larger drop in reconstruction cost. A KL term stuck at zero would signal "posterior
 # collapse", the decoder ignoring $z$; with pixels independent given $z$ the decoder has no
@@ -549,8 +587,8 @@ fig = plots.show_grids({f"{when} (means, then samples)": snap[when] for when in 
 # the posterior means of test images, coloured by their label.
 
 # %% tags=["nbval-ignore-output"]
-settings_2d = vae.VAESettings.quick(z_dim=2, seed=seed) if quick else vae.VAESettings(z_dim=2, epochs=epochs, seed=seed)
-model_2d, history_2d = vae.train_vae(settings_2d, device=device, quiet=quick)
+settings_2d = vae.VAESettings.quick(z_dim=2, seed=seed) if quick else vae.VAESettings(z_dim=2, seed=seed)
+model_2d, history_2d = shipped.load_or_train("vae", settings_2d, pretrained=pretrained, device=device, quiet=quick)
 model_2d = model_2d.cpu()
 print(f"2-d model: validation ELBO {history_2d.epochs[-1]['valid_elbo']:.2f} nats after {len(history_2d.epochs)} epochs")
 
@@ -581,18 +619,25 @@ fig.tight_layout()
 #
 # ## Explore the latent space yourself
 #
-# In JupyterLab (`make lab`) the sliders below decode live. Left: the two coordinates of the
-# 2-d model. Right: the 20-d model moved along the five leading principal directions of its
-# test-set codes (the directions in which the encoder spreads images most), starting from the
-# mean code. On this static page the widgets show their first state.
+# Below, the 20-d model moved along the five leading principal directions of its test-set
+# codes (the directions in which the encoder spreads images most), from the mean code, in
+# units of the codes' standard deviation. To move through the
+# latent space yourself, open the [latent explorer](../book/explorer.md), which decodes in
+# this page, or run this notebook in JupyterLab (`make lab`), where sliders for both models
+# appear under the figure.
 
-# %% tags=["nbval-ignore-output"]
-codes_20 = vae.encode_means(model, test_x)
-center = codes_20.mean(0)
-_, _, v = torch.linalg.svd(codes_20 - center, full_matrices=False)
+# %% tags=["nbval-ignore-output", "hide-input"]
+center, directions = export.principal_directions(model, test_x, k=5)[:2]
 decode_means = lambda net: (lambda z: torch.sigmoid(net.decode(z)))
+steps = torch.linspace(-2, 2, 9)
+with torch.no_grad():
+    walk = torch.cat([decode_means(model)(center + steps[:, None] * d) for d in directions])
+fig = plots.show_grids({"principal directions 1 to 5 (rows), -2 to +2 standard deviations (columns)": walk},
+                       nrow=len(steps), size=6.0)
+
+# %% tags=["nbval-ignore-output", "remove-output"]
 widgets_2d = widgets.latent_explorer(decode_means(model_2d), torch.eye(2))
-widgets_20d = widgets.latent_explorer(decode_means(model), v[:5] * codes_20.std(), origin=center,
+widgets_20d = widgets.latent_explorer(decode_means(model), directions, origin=center,
                                       names=[f"PC {i + 1}" for i in range(5)])
 import ipywidgets as W
 W.HBox([widgets_2d, widgets_20d], layout=W.Layout(gap="40px"))

@@ -24,7 +24,7 @@
 # %% tags=["parameters"]
 # Parameters (papermill: -p quick True, or set GENGEN_QUICK=1)
 quick = False
-epochs = 20
+pretrained = True  # use the shipped GANs and classifier in weights/; False trains them (about 15 min each on a CPU)
 seed = 0
 n_eval = 10_000
 
@@ -34,9 +34,9 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from gengen_lib import evaluate, gan, plots, runs, runtime, widgets
+from gengen_lib import evaluate, gan, plots, pretrained as shipped, runs, runtime, widgets
 
-runtime.check_positive_ints(epochs=epochs, n_eval=n_eval)
+runtime.check_positive_ints(seed=seed + 1, n_eval=n_eval)
 quick = runtime.quick_mode(default=quick)
 if quick:  # CI: the quick settings (a subset of the data, one epoch) and small evaluations
     n_eval = 1000
@@ -209,9 +209,10 @@ for kind in gan.REAL_TARGETS:
 
 # %% tags=["nbval-ignore-output"]
 classifier_settings = evaluate.ClassifierSettings.quick() if quick else evaluate.ClassifierSettings()
-classifier = evaluate.train_classifier(classifier_settings)
+classifier = shipped.load_or_train("classifier", classifier_settings, pretrained=pretrained)[0]
 meter = evaluate.SampleQualityMeter(classifier)
-print(f"classifier test accuracy: {classifier.test_accuracy:.2%}")
+test_set = evaluate.load_mnist("test")
+print(f"classifier test accuracy: {evaluate.accuracy(classifier, evaluate.intensities(test_set.images), test_set.labels):.2%}")
 
 # %% tags=["nbval-ignore-output"]
 real_test = meter.summary(evaluate.intensities(evaluate.load_mnist("test").images))
@@ -223,12 +224,13 @@ for name, s in [("real training images", real_train), ("real test images", real_
 
 # %% tags=["nbval-ignore-output"]
 sample_quality = evaluate.sample_quality_callback(meter, n=500 if quick else 2000, seed=seed)  # scored after every epoch
-make_settings = gan.GANSettings.quick if quick else lambda **kw: gan.GANSettings(epochs=epochs, **kw)
+make_settings = gan.GANSettings.quick if quick else gan.GANSettings
 settings = {
     "a": make_settings(dropout=0.0, real_target="one", seed=seed),
     "b": make_settings(dropout=0.3, real_target="noisy", seed=seed),
 }
-trained = {k: gan.train_gan(s, device=device, quiet=quick, evaluate=sample_quality) for k, s in settings.items()}
+trained = {k: shipped.load_or_train("gan", s, pretrained=pretrained, device=device, quiet=quick, evaluate=sample_quality)
+           for k, s in settings.items()}
 for k, (model, history) in trained.items():
     print(f"({k}) {len(history.epochs)} epochs in {history.seconds:.0f} s, "
           f"{history.seconds / len(history.epochs):.1f} s per epoch on {runtime.describe_device(device)}")
@@ -249,19 +251,12 @@ print(f"L_G (minimax) at D = 1/2:        {gan.generator_loss(half, 'minimax'):.6
 
 
 # %% tags=["nbval-ignore-output", "hide-input"]
-def smooth(values, window=200):
-    v = torch.tensor(values)
-    if len(v) < window:
-        return v
-    return torch.nn.functional.avg_pool1d(v[None, None], window, stride=window // 4)[0, 0]
-
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
 titles = {"a": "(a) no dropout, real targets 1", "b": "(b) dropout 0.3, noisy real targets U[0.7, 1.2]"}
 for ax, (k, (model, history)) in zip(axes, trained.items()):
     steps = len(history.steps["d_loss"])
     for key, label in [("d_loss", "$L_D$"), ("g_loss", "$L_G$")]:
-        s = smooth(history.steps[key])
-        ax.plot(torch.linspace(0, steps, len(s)), s, label=label)
+        ax.plot(*plots.smoothed(history.steps[key], window=200), label=label)
     ax.axhline(math.log(4), ls="--", color="tab:blue", lw=1)
     ax.axhline(math.log(2), ls="--", color="tab:orange", lw=1)
     ax.annotate("log 4", (0, math.log(4)), xytext=(2, 3), textcoords="offset points", fontsize=8)
@@ -354,8 +349,9 @@ for ti, a, b in zip(t.tolist(), gan.lerp(z0, z1, t).norm(dim=-1).tolist(), gan.s
     print(f"{ti:5.3f}  {a:6.3f}   {b:6.3f}")
 
 # %% tags=["nbval-ignore-output", "hide-input"]
-model_b = trained["b"][0].cpu()
-decode = lambda z: (model_b.generator.eval()(z) + 1) / 2
+best = min(final, key=lambda k: final[k]["fid"])  # the setting with the better samples
+generator = trained[best][0].cpu().generator.eval()
+decode = lambda z: (generator(z) + 1) / 2
 t = torch.linspace(0, 1, 10)
 pairs = [(1, 2), (3, 4), (5, 6)]
 rows = {}
@@ -369,19 +365,25 @@ fig, axes = plt.subplots(len(rows), 1, figsize=(9, 1.1 * len(rows)))
 for ax, (name, imgs) in zip(axes, rows.items()):
     plots.show_grid(imgs, nrow=10, ax=ax)
     ax.set_title(name, fontsize=8, loc="left")
-fig.suptitle("Figure 6: linear vs spherical interpolation (setting b)")
+fig.suptitle(f"Figure 6: linear vs spherical interpolation (setting {best}, the lower MNIST-FID)")
 fig.tight_layout()
 
 # %% [markdown]
 # Both paths change the digit smoothly, which says the generator maps nearby codes to
-# similar images. Differences between the two are subtle for this generator: the middle of a
-# linear path is about a third shorter than typical codes, and batch norm's statistics make the
-# generator fairly tolerant of that. In higher-dimensional latents and convolutional
-# generators the shrunken midpoints of linear paths are more visibly washed out.
+# similar images. Differences between the two are subtle for this generator, although the
+# middle of a linear path is about a third shorter than typical codes. (Batch norm does not
+# rescue it: in evaluation mode it is a fixed affine map with the running statistics, so a
+# shorter code simply gives smaller pre-activations.) In higher-dimensional latents and
+# convolutional generators the shrunken midpoints of linear paths are more visibly washed out.
 #
-# **Try it** in JupyterLab (`make lab`): choose two seeds, the path and the position.
+# A note on the name: Shoemake's slerp rotates between two *unit* vectors. Our `slerp` rotates
+# the directions that way and interpolates the norms linearly, so that it also behaves between
+# codes of different lengths; for codes of equal norm the two agree.
+#
+# **Try it** in JupyterLab (`make lab`), where a widget appears below this paragraph: choose
+# two seeds, the path and the position. (On this static page Figure 6 stands in for it.)
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output", "remove-output"]
 widgets.interpolation_explorer(decode, z_dim=100, interpolate={"spherical": gan.slerp, "linear": gan.lerp})
 
 # %% [markdown]

@@ -27,7 +27,7 @@
 # %% tags=["parameters"]
 # Parameters (papermill: -p quick True, or set GENGEN_QUICK=1)
 quick = False
-epochs = 30
+pretrained = True  # use the shipped flows in weights/; False trains them (about an hour each on a CPU)
 seed = 0
 
 # %% tags=["nbval-ignore-output"]
@@ -37,12 +37,12 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
-from gengen_lib import data, evaluate, flows, plots, runs, runtime, toy, widgets
+from gengen_lib import data, evaluate, flows, plots, pretrained as shipped, runs, runtime, toy, widgets
 
-runtime.check_positive_ints(epochs=epochs)
+runtime.check_positive_ints(seed=seed + 1)
 quick = runtime.quick_mode(default=quick)
 toy_epochs = 3 if quick else 30
-make_settings = flows.FlowSettings.quick if quick else lambda **kw: flows.FlowSettings(epochs=epochs, **kw)
+make_settings = flows.FlowSettings.quick if quick else flows.FlowSettings
 device = runtime.pick_device()
 runtime.seed_everything(seed)
 # %config InlineBackend.figure_format = "retina"
@@ -241,6 +241,7 @@ ax.imshow(J_sorted.abs().log10().clamp(min=-4), cmap="Blues")
 ax.set_title("|J|, kept coordinates first (log scale)")
 ax.set_xticks([])
 ax.set_yticks([])
+fig.tight_layout()
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 dims = [64, 128, 256, 512, 1024] if quick else [64, 128, 256, 512, 1024, 2048]
@@ -291,9 +292,12 @@ print("slogdet time grows ~m^3 (x8 per doubling when large); the coupling's sum 
 #
 # ```{admonition} Correction
 # :class: warning
-# The report dequantizes by "adding noise from a standard distribution". It must be *uniform*
-# noise on $[0, 1)$ added to the integer values (then scaled): noise that is not confined to
-# the unit interval would mix neighbouring integers and break the bound above.
+# The report dequantizes by "adding noise from a standard distribution", which is too vague to
+# be right: noise that is not confined to the unit interval (a Gaussian, say) mixes
+# neighbouring integers and breaks the bound above. The noise must live on $[0, 1)^D$. Uniform
+# noise is the simplest choice and the one we use; any other density $q(u \mid k)$ on $[0, 1)^D$
+# works too once its entropy is counted, $\log P(k) \ge \mathbb{E}_{q}[\log p(k + u) - \log q(u \mid k)]$,
+# and learning $q$ (variational dequantization, as in Flow++) tightens the bound.
 # ```
 #
 # A 1-d check with a model whose integrals are known: a two-component Gaussian mixture as
@@ -383,7 +387,7 @@ print(f"inverse in forward order (report):   max |x - x_rec| = {(wrong - x6).abs
 # |---|---|
 # | pre-processing | dequantize (uniform), scale by 1/256, logit with $\alpha = 10^{-6}$ (each counted in the log-likelihood) |
 # | couplings | 4 pairs of affine couplings; complementary checkerboard masks on the 28 × 28 grid |
-# | $s$, $t$ networks | MLP with three hidden ReLU layers of 512 units, the first two shared by $s$ and $t$ |
+# | $s$, $t$ networks | MLP with three hidden ReLU layers of 512 units, the first two shared by $s$ and $t$; it reads the 392 kept pixels and writes $s$ and $t$ for the 392 others |
 # | scale | $s = a \odot \tanh(\text{raw})$ with a learned per-pixel factor $a$ (initialised to 1), bounding each layer's log-scale |
 # | fixed-scale variant | $s \equiv 0$: shifts only, volume preserving, log-determinant 0 |
 # | prior | $\mathcal{N}(0, I_{784})$ |
@@ -393,6 +397,13 @@ print(f"inverse in forward order (report):   max |x - x_rec| = {(wrong - x6).abs
 # within minutes (the results table below gives the measured time per epoch), while 1024 units
 # cost about three times as much per step. The last layer
 # of $s$ and $t$ starts at zero, so every coupling starts as the identity.
+#
+# The formula $b \odot x + (1 - b) \odot (\dots)$ suggests networks that take all 784 pixels
+# (with half of them zeroed by the mask) and produce 784 values (half of them thrown away).
+# `AffineCoupling` computes the same function with *packed* halves: its network reads only
+# the kept coordinates and writes a scale and a shift only for the free ones, which removes a
+# third of each coupling's multiply-adds at this width (the benchmark in `bench/` measures
+# the speed-up).
 #
 # (q3-8)=
 # ## Q3.8 Bits per dimension, and the results
@@ -436,7 +447,8 @@ variants = {
     "learned scale": make_settings(learned_scale=True, seed=seed),
     "fixed scale": make_settings(learned_scale=False, seed=seed),
 }
-trained = {name: flows.train_flow(s, device=device, quiet=quick) for name, s in variants.items()}
+trained = {name: shipped.load_or_train("flow", s, pretrained=pretrained, device=device, quiet=quick)
+           for name, s in variants.items()}
 for name, (model, history) in trained.items():
     per_epoch = history.seconds / len(history.epochs)
     print(f"{name}: {len(history.epochs)} epochs, {per_epoch:.0f} s per epoch, "
@@ -467,7 +479,7 @@ for name, (model, history) in trained.items():
 model = trained["learned scale"][0].cpu()
 temps = [0.5, 0.7, 0.85, 1.0]
 with torch.no_grad():
-    panels = {f"T = {t}": model.sample(32, t, torch.Generator().manual_seed(seed)).clamp(0, 1) for t in temps}
+    panels = {f"T = {t}": model.sample(32, generator=torch.Generator().manual_seed(seed), temperature=t) for t in temps}
 fig = plots.show_grids(panels, nrow=8, size=3.2)
 
 # %% [markdown]
@@ -475,13 +487,14 @@ fig = plots.show_grids(panels, nrow=8, size=3.2)
 # chapter; 10,000 samples at $T = 1$ in full mode):
 
 # %% tags=["nbval-ignore-output"]
-classifier = evaluate.train_classifier(evaluate.ClassifierSettings.quick() if quick else evaluate.ClassifierSettings())
+classifier_settings = evaluate.ClassifierSettings.quick() if quick else evaluate.ClassifierSettings()
+classifier = shipped.load_or_train("classifier", classifier_settings, pretrained=pretrained)[0]
 meter = evaluate.SampleQualityMeter(classifier)
 n_samples = 1000 if quick else 10_000
 quality = {}
 for name, (m, _) in trained.items():
     with torch.no_grad():
-        x_s = torch.cat([m.cpu().sample(1000, 1.0, torch.Generator().manual_seed(seed + i)).clamp(0, 1)
+        x_s = torch.cat([m.cpu().sample(1000, generator=torch.Generator().manual_seed(seed + i))
                          for i in range(n_samples // 1000)])
     quality[name] = meter.summary(x_s)
     print(f"{name:<14} MNIST-FID {quality[name]['fid']:7.2f}  score {quality[name]['classifier_score']:.2f}  "
@@ -501,11 +514,12 @@ print("below 1e-4:", error < 1e-4)
 # %% [markdown]
 # ## Explore
 #
-# In JupyterLab (`make lab`): the temperature slider redraws samples from fixed noise; the
-# path slider walks along a great circle between the codes of two validation digits, decoded
-# by the inverse flow. (On this static page the widgets show their first state.)
+# The temperature figure above is the static version of this section. Run the notebook in
+# JupyterLab (`make lab`) and two sliders appear here: one redraws samples from fixed noise at
+# any temperature, the other walks along a great circle between the codes of two validation
+# digits, decoded by the inverse flow.
 
-# %% tags=["nbval-ignore-output"]
+# %% tags=["nbval-ignore-output", "remove-output"]
 import ipywidgets as W
 
 fixed_noise = torch.randn(16, 784, generator=torch.Generator().manual_seed(seed))
@@ -541,6 +555,10 @@ for name, (m, h) in trained.items():
     print(f"{name:<15}{min(h.curve('train_eval_bpd')):15.3f}{min(h.curve('valid_bpd')):15.3f}{len(h.epochs):8d}"
           f"{h.seconds / len(h.epochs):9.0f}{ips:10,.0f}{runs.count_parameters(m):12,}{quality[name]['fid']:11.2f}")
 print("reference report:  learned scale 1.82 / 1.83, fixed scale 2.03 / 2.04 (train / valid)")
+valid_images = data.load_mnist("valid").images
+for name, (m, h) in trained.items():  # the weights this notebook runs (float16-rounded when shipped)
+    bpd = flows.dequantized_bits_per_dim(m.cpu(), valid_images, torch.Generator().manual_seed(2))
+    print(f"{name}: {bpd:.3f} bits/dim on the validation set with the weights loaded here")
 print("device of this notebook run:", runtime.describe_device(device), "(times per epoch come from the training runs' histories)")
 
 # %% [markdown]

@@ -71,6 +71,10 @@ def normalize(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     if "papermill" in meta:
         meta["papermill"] = {k: meta["papermill"][k] for k in KEPT_PAPERMILL_METADATA if k in meta["papermill"]}
     meta.pop("jupytext", None)
+    # Widget state would make the static page load the ipywidgets manager (about 4 MB) to
+    # draw sliders that cannot react without a kernel; widget cells are tagged remove-output
+    # and a static figure stands in for them. In JupyterLab the widgets are live as ever.
+    meta.pop("widgets", None)
     meta.setdefault("kernelspec", {"display_name": "Python 3", "language": "python", "name": "python3"})
     nb.nbformat, nb.nbformat_minor = 4, 5
     return nb

@@ -50,6 +50,22 @@ RAW_LABEL_MATH = r"""() => ![...document.querySelectorAll('.widget-subarea .widg
 TEX_ERRORS = """() => [...document.querySelectorAll('mjx-merror, mjx-mtext[style*="color: red"]')]
     .map(e => e.closest('mjx-container').textContent)"""
 TIMEOUT_MS = 30_000
+MAX_PAGE_BYTES = 3_000_000  # transferred, gzip-compressed as a static host serves it
+EXPLORER_WEIGHTS = "_static/explorer/weights/"  # an explorer's own weight files do not count
+# Each figure's shown width / height against its natural one; and its dark-mode background.
+FIGURE_SHAPES = """() => [...document.querySelectorAll('.cell_output img, .output img')]
+    .filter(img => img.naturalWidth > 0 && img.getBoundingClientRect().width > 0)
+    .map(img => { const r = img.getBoundingClientRect();
+                  return {src: img.getAttribute('src').slice(-40), shown: r.width / r.height,
+                          natural: img.naturalWidth / img.naturalHeight}; })"""
+# Output and code boxes whose content is wider than the box (they would scroll sideways).
+SIDEWAYS = """() => [...document.querySelectorAll('.cell_output pre, .cell_input pre, div.highlight pre, table')]
+    .filter(e => e.getBoundingClientRect().width > 0 && e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.textContent.trim().slice(0, 60))"""
+# Sliders on a page: live only where a script of ours drives them (the explorers).
+INERT_SLIDERS = """() => [...document.querySelectorAll('input[type=range], .widget-slider, .jupyter-widgets')]
+    .filter(e => !e.closest('[data-live-explorer]')).length"""
+PAGE_OVERFLOW = "() => document.scrollingElement.scrollWidth - window.innerWidth"
 
 
 def book_pages() -> list[str]:
@@ -151,6 +167,31 @@ def check_widgets(page, html: str) -> int:
     return n_views
 
 
+def transferred_bytes(urls: list[str], base: str) -> int:
+    """What the local files behind ``urls`` weigh gzip-compressed (level 6), as a static host sends them."""
+    import gzip
+
+    total = 0
+    for url in set(urls):
+        if not url.startswith(base):
+            continue
+        rel = urlsplit(url).path.removeprefix(urlsplit(base).path)
+        path = HTML / rel
+        if path.is_file() and EXPLORER_WEIGHTS not in rel:
+            total += len(gzip.compress(path.read_bytes(), compresslevel=6))
+    return total
+
+
+def look_at_the_page(page) -> None:
+    """What a reader sees: undistorted figures, no sideways scrolling, no slider that does nothing."""
+    figures = page.evaluate(FIGURE_SHAPES)
+    squashed = [f for f in figures if abs(f["shown"] / f["natural"] - 1) > 0.03]
+    assert not squashed, f"figures shown at a distorted aspect ratio: {squashed}"
+    sideways = page.evaluate(SIDEWAYS)
+    assert not sideways, f"boxes that scroll sideways: {sideways}"
+    assert page.evaluate(INERT_SLIDERS) == 0, "a static page shows sliders that no script drives"
+
+
 def resolve_redirect(rel: str) -> str:
     """The page a redirect stub (index.html) forwards to, or ``rel`` itself."""
     match = REDIRECT.search((HTML / rel).read_text(encoding="utf-8"))
@@ -176,15 +217,41 @@ def test_page_works_offline(browser, server, rel, scheme):
         n_math = check_math(page)
         n_views = check_widgets(page, (HTML / target).read_text(encoding="utf-8"))
         page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)
+        look_at_the_page(page)
+        weight = transferred_bytes(log.requests, server) if scheme == "http" else 0
         if scheme == "http" and target == rel:
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=SHOTS / (rel.removesuffix(".html").replace("/", "__") + ".png"), full_page=True)
     finally:
         context.close()
     external = sorted({u for u in log.requests if not is_local(u)})
-    print(f"{scheme} {target}: {len(log.requests)} requests, {len(external)} external, {n_math} math, {n_views} views")
+    print(f"{scheme} {target}: {len(log.requests)} requests, {len(external)} external, {n_math} math, "
+          f"{n_views} views, {weight / 1e6:.2f} MB transferred (gzip)")
     assert not external, f"requests to other hosts: {external}"
     assert not log.problems, "\n".join(log.problems)
+    assert weight <= MAX_PAGE_BYTES, f"{target} transfers {weight / 1e6:.2f} MB (gzip), more than 3 MB"
+
+
+@pytest.mark.parametrize("rel", book_pages() or ["index.html"])
+def test_page_reads_well_on_a_phone_and_in_dark_mode(browser, server, rel):
+    """At 390 px the page does not scroll sideways; in dark mode figures keep a light background."""
+    target = resolve_redirect(rel)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
+    context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
+    page = context.new_page()
+    try:
+        page.goto(server + rel, wait_until="load", timeout=TIMEOUT_MS)
+        page.wait_for_url(f"**/{target}", timeout=TIMEOUT_MS)
+        page.evaluate("() => document.documentElement.setAttribute('data-theme', 'dark')")
+        assert page.evaluate(PAGE_OVERFLOW) <= 1, "the page scrolls sideways at 390 px"
+        backgrounds = page.evaluate("""() => [...document.querySelectorAll('.cell_output img')]
+            .map(img => getComputedStyle(img).backgroundColor)""")
+        assert all(b == "rgb(255, 255, 255)" for b in backgrounds), "figures need a light background in dark mode"
+        if target == rel:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=SHOTS / ("390-dark__" + rel.removesuffix(".html").replace("/", "__") + ".png"))
+    finally:
+        context.close()
 
 
 def open_page(browser, server, rel):

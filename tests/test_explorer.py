@@ -95,12 +95,15 @@ def test_export_rejects_bad_input(tmp_path):
         export.read_document(tmp_path / "other.js")
 
 
-def test_book_export_needs_finished_runs(tmp_path, monkeypatch):
-    """Exporting the book's decoders never starts a training by accident."""
-    monkeypatch.setenv("GENGEN_RUNS", str(tmp_path / "no-runs"))
-    with pytest.raises(FileNotFoundError, match="no finished run"):
-        export.export_book_decoders(tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+def test_the_book_exports_the_shipped_decoders_exactly():
+    """The explorer draws the shipped VAEs: its float16 weights equal the shipped ones bit for bit."""
+    from gengen_lib import pretrained
+
+    for name in ("z2", "z20"):
+        model, _ = pretrained.load(f"vae-{name}")
+        exported, _ = export.load_decoder(BOOK_FILES / f"decoder_{name}.js")
+        for key, value in model.decoder.state_dict().items():
+            assert torch.equal(exported.decoder.state_dict()[key], value), f"{name}: {key} differs"
 
 
 @pytest.mark.parametrize(("name", "z_dim", "sliders"), [("z2", 2, 2), ("z20", 20, 5)])

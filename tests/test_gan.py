@@ -110,4 +110,4 @@ def test_a_short_run_trains_both_players(tmp_path):
     assert len(history.steps["d_loss"]) == 10
     assert {"start", "end"} <= set(history.snapshots)
     samples = model.sample(8)
-    assert samples.shape == (8, 784) and samples.min() >= 0 and samples.max() <= 1
+    assert samples.shape == (8, 1, 28, 28) and samples.min() >= 0 and samples.max() <= 1

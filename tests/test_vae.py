@@ -100,8 +100,9 @@ def test_the_naive_prior_estimator_is_biased_low(trained, digits):
 
 def test_sampling_returns_means_in_the_unit_interval_and_binary_samples(trained):
     model, _ = trained
-    means, samples = model.sample(10, torch.Generator().manual_seed(0))
-    assert means.shape == samples.shape == (10, 784)
+    means = model.sample(10, generator=torch.Generator().manual_seed(0))
+    samples = model.sample(10, generator=torch.Generator().manual_seed(0), binary=True)
+    assert means.shape == samples.shape == (10, 1, 28, 28)
     assert ((means > 0) & (means < 1)).all()
     assert set(samples.unique().tolist()) <= {0.0, 1.0}
 

@@ -37,6 +37,7 @@ REQUIRED = ("html-manager/dist/embed-amd.js", "requirejs/require.js")
 # The in-page latent explorer (book/explorer.md): its script and the exported decoder weights
 # (gengen_lib/export.py), copied to _static/explorer/ and loaded by that page's own <script> tags.
 EXPLORER_DIR = "book/explorer"
+CSS_NAME = "gengen.css"  # page styles (figure aspect ratio, dark mode), beside this file
 
 # Runs after require.js and before embed-amd.js. It finds the vendor folder from its own URL
 # and tells RequireJS and html-manager to look there, never on a CDN.
@@ -117,6 +118,7 @@ def _copy_assets(app: Sphinx, exception: Exception | None) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
     (dest / "widgets-config.js").write_text(WIDGETS_CONFIG_JS, encoding="utf-8")
+    shutil.copy2(Path(__file__).with_name(CSS_NAME), dest / CSS_NAME)
     explorer = Path(app.srcdir) / EXPLORER_DIR
     if explorer.is_dir():
         shutil.copytree(explorer, Path(app.outdir) / "_static" / "explorer", dirs_exist_ok=True)
@@ -147,4 +149,5 @@ def setup(app: Sphinx) -> dict:
     app.connect("config-inited", _configure)
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
     app.connect("build-finished", _copy_assets)
+    app.add_css_file(f"{STATIC_SUBDIR}/{CSS_NAME}")
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
