@@ -58,12 +58,38 @@ def cell_inputs(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
     return [(c.cell_type, c.source.rstrip()) for c in nb.cells]
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _stable_outputs(outputs: list) -> list:
+    """Outputs as a reader should get them, the same for the same results.
+
+    Consecutive prints to one stream become one output (how the kernel chunked them depends
+    on timing, and a split table would show as separate boxes). Live widget views are
+    dropped: their model ids are random and, without a kernel, there is nothing to show;
+    running the notebook draws them again.
+    """
+    merged: list = []
+    for out in outputs:
+        if out.get("output_type") in ("display_data", "execute_result") and WIDGET_VIEW in out.get("data", {}):
+            continue
+        previous = merged[-1] if merged else None
+        if out.get("output_type") == "stream" and previous is not None and previous.get("output_type") == "stream" \
+                and previous.get("name") == out.get("name"):  # fmt: skip
+            previous["text"] = previous["text"] + out["text"]
+            continue
+        merged.append(out)
+    return merged
+
+
 def normalize(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy without volatile metadata, with ids derived from each cell's content."""
     nb = copy.deepcopy(nb)
     seen: dict[str, int] = {}
     for cell in nb.cells:
         cell.metadata = {k: cell.metadata[k] for k in KEPT_CELL_METADATA if k in cell.metadata}
+        if cell.cell_type == "code":
+            cell.outputs = _stable_outputs(cell.outputs)
         digest = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()[:12]
         seen[digest] = seen.get(digest, 0) + 1
         cell.id = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
