@@ -24,60 +24,70 @@
 # make reproduce   # re-execute every notebook in full mode with papermill, storing fresh outputs
 # ```
 #
-# `make book` builds from the outputs stored in the notebooks, so it does not train anything.
-# `make reproduce` trains every model of the course (or loads it from `runs/` if it was
-# trained before with the same settings) and rewrites the notebooks' outputs; the code picks
-# `cuda` when a GPU is available and the CPU otherwise.
+# `make book` builds from the outputs stored in the notebooks, so it computes nothing.
+# `make reproduce` runs each chapter from its text source (`notebooks/NAME.py`) on the
+# **shipped models** in `weights/`: the models every chapter uses were trained once with the
+# commands below, stored as float16 with their training records, and are loaded (after a
+# sha256 check) instead of being retrained. The code picks `cuda` when a GPU is available and
+# the CPU otherwise.
 #
-# ## Live sliders
+# ## Live sliders and running a chapter
 #
-# The widgets on these static pages show their first state (except the
-# [latent explorer](../book/explorer.md), which runs in the page). To make them react, open the
-# notebooks in JupyterLab from the same environment:
+# On these static pages a figure stands in for each slider; the
+# [latent explorer](../book/explorer.md) runs a VAE decoder in the page itself. To get the
+# sliders of every chapter, open the notebooks in JupyterLab from the same environment:
 #
 # ```bash
 # make lab         # = .venv/bin/jupyter lab notebooks/
 # ```
 #
+# Each notebook has a `pretrained` parameter. `True` (the default) loads the shipped models;
+# `False` trains them through the runs cache in `runs/` with a progress bar, as the command
+# line does (an interrupted run resumes where it stopped).
+#
 # ## Training from the command line
 #
-# The models can also be trained without a notebook. A run is stored under
-# `runs/<model>-<hash of its settings>/`; running the same command again resumes an
-# interrupted run from its last finished epoch, or loads a finished one.
+# A run is stored under `runs/<model>-<hash of its settings>/`; running the same command
+# again resumes an interrupted run from its last finished epoch, or loads a finished one.
 #
 # ```bash
-# .venv/bin/python -m gengen_lib train vae --epochs 100          # the 20-d VAE of chapter 1
+# .venv/bin/python -m gengen_lib train vae                       # the 20-d VAE of chapter 1
 # .venv/bin/python -m gengen_lib train vae --z-dim 2             # the 2-d VAE of the manifold figure
 # .venv/bin/python -m gengen_lib train gan --dropout 0 --real-target one
 # .venv/bin/python -m gengen_lib train flow --fixed-scale
-# .venv/bin/python -m gengen_lib evaluate vae --k 5000           # test-set importance-sampled log-likelihood
+# .venv/bin/python -m gengen_lib evaluate vae                    # test-set importance-sampled log-likelihood
 # .venv/bin/python -m gengen_lib --help
 # ```
 #
 # ## How long it takes
 #
-# These durations are read from the metadata papermill stored in each notebook when it
-# produced the outputs shown in this book (so they include loading cached models where a
-# model had been trained before by the command line).
+# The shipped models, with the command that trained each, its duration on the machine that
+# trained it (a 2-core CPU, several runs sharing it, one thread each) and the size of its
+# file. This table is read from `weights/manifest.json`:
 
 # %%
 import json
 from pathlib import Path
 
+manifest = json.loads(Path("../weights/manifest.json").read_text())
+print(f"{'model':<20}{'epochs':>7}{'training':>10}{'file':>9}   command")
+for name, entry in manifest.items():
+    options = entry["command"].removeprefix("python -m gengen_lib ")
+    print(f"{name:<20}{entry['epochs_trained']:>7}{entry['training_seconds'] / 60:>8.0f} m"
+          f"{entry['bytes'] / 2**20:>7.1f} MB   {options}")
+print(f"{'all shipped weights':<37}{sum(e['bytes'] for e in manifest.values()) / 2**20:>7.1f} MB")
+
+# %% [markdown]
+# And each notebook of this book as `make reproduce` last ran it, from the metadata papermill
+# stored in it (full mode, on the shipped models):
+
+# %%
 rows = []
 notebooks = [p for p in sorted(Path(".").glob("0*_*.ipynb")) if p.name.count(".") == 1 and p.name != "06_running.ipynb"]
 for path in notebooks:
     meta = json.loads(path.read_text())["metadata"].get("papermill", {})
-    params = meta.get("parameters", {})
-    mode = "quick" if params.get("quick") else "full"
-    rows.append((path.name, mode, meta.get("duration")))
-print(f"{'notebook':<24}{'mode':>6}{'papermill run':>16}")
-for name, mode, seconds in rows:
-    shown = f"{seconds / 60:.1f} min" if seconds else "not recorded"
-    print(f"{name:<24}{mode:>6}{shown:>16}")
-
-# %% [markdown]
-# Training times of the models themselves, per epoch and in total, are printed in each
-# chapter's results table, with the device they ran on. On a GPU every model of the course
-# trains in minutes; on a CPU the flows dominate (an hour or more each for the full setting;
-# see the flows chapter's results table).
+    rows.append((path.name, meta.get("duration")))
+print(f"{'notebook':<24}{'papermill run':>16}")
+for name, seconds in rows:
+    shown = f"{seconds:.0f} s" if seconds else "not recorded"
+    print(f"{name:<24}{shown:>16}")
