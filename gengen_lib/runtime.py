@@ -47,3 +47,16 @@ def check_positive_ints(**parameters) -> None:
     for name, value in parameters.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"parameter {name} must be a positive integer, got {value!r}; fix: -p {name} 64")
+
+
+def check_seed(seed) -> None:
+    """Refuse a notebook ``seed`` that torch cannot use, with the fix in one line."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"parameter seed must be a whole number from 0 to 2**63 - 1, got {seed!r}; fix: -p seed 0")
+
+
+def check_flags(**parameters) -> None:
+    """Refuse notebook parameters that should be True or False (papermill passes -p x abc as a string)."""
+    for name, value in parameters.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"parameter {name} must be True or False, got {value!r}; fix: -p {name} False")

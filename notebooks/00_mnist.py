@@ -35,6 +35,7 @@ from myst_nb import glue
 
 from gengen_lib import baselines, data, plots, runtime, widgets
 
+runtime.check_seed(seed)
 runtime.check_positive_ints(n_show=n_show)
 torch.manual_seed(seed)
 # %config InlineBackend.figure_format = "retina"

@@ -46,7 +46,9 @@ from myst_nb import glue
 
 from gengen_lib import baselines, data, export, plots, pretrained as shipped, runs, runtime, vae, widgets
 
-runtime.check_positive_ints(seed=seed + 1, is_samples=is_samples)
+runtime.check_seed(seed)
+runtime.check_flags(pretrained=pretrained)
+runtime.check_positive_ints(is_samples=is_samples)
 quick = runtime.quick_mode(default=quick)
 if quick:  # CI: the models' quick settings (a subset, few epochs) and few importance samples
     is_samples = 100

@@ -36,7 +36,9 @@ import torch
 
 from gengen_lib import evaluate, gan, plots, pretrained as shipped, runs, runtime, widgets
 
-runtime.check_positive_ints(seed=seed + 1, n_eval=n_eval)
+runtime.check_seed(seed)
+runtime.check_flags(pretrained=pretrained)
+runtime.check_positive_ints(n_eval=n_eval)
 quick = runtime.quick_mode(default=quick)
 if quick:  # CI: the quick settings (a subset of the data, one epoch) and small evaluations
     n_eval = 1000

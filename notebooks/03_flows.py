@@ -39,7 +39,8 @@ import torch
 
 from gengen_lib import data, evaluate, flows, plots, pretrained as shipped, runs, runtime, toy, widgets
 
-runtime.check_positive_ints(seed=seed + 1)
+runtime.check_seed(seed)
+runtime.check_flags(pretrained=pretrained)
 quick = runtime.quick_mode(default=quick)
 toy_epochs = 3 if quick else 30
 make_settings = flows.FlowSettings.quick if quick else flows.FlowSettings

@@ -37,7 +37,9 @@ from myst_nb import glue
 
 from gengen_lib import evaluate, flows, gan, plots, pretrained as shipped, runs, runtime, vae
 
-runtime.check_positive_ints(seed=seed + 1, n_samples=n_samples)
+runtime.check_seed(seed)
+runtime.check_flags(pretrained=pretrained)
+runtime.check_positive_ints(n_samples=n_samples)
 quick = runtime.quick_mode(default=quick)
 if quick:
     n_samples = 1000
