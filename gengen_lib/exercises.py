@@ -1,8 +1,8 @@
 """Exercises with checkers: write a small piece of each model, then let the library grade it.
 
 Every ``check_<exercise>(fn)`` runs the learner's ``fn`` and the library's reference on the
-same random inputs (a fixed seed, so a verdict is reproducible), prints ONE line and returns
-True or False. The line is either ``✓ <exercise>: correct on 5 random cases`` or
+same random inputs (a fixed seed, so a verdict is reproducible) and returns a
+:class:`Verdict`: true or false, shown by a notebook as ONE line, either ``✓ <exercise>: correct on 5 random cases`` or
 ``✗ <exercise>: not yet correct — <diagnosis>``, where the diagnosis names the first problem
 found, in this order: not a function, an exception, not a tensor, a wrong shape, NaN or inf,
 different results for the same inputs, only zeros (the stub), a known mistake of that
@@ -38,6 +38,20 @@ Inputs = dict[str, torch.Tensor | float]
 # ---------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """A checker's answer: true when the function is correct. A notebook shows it as one line."""
+
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return self.message
+
+
 @dataclass
 class Exercise:
     """One exercise: how to draw inputs, the reference answer, and what the checker recognises.
@@ -59,18 +73,16 @@ class Exercise:
     offset_hints: dict[float, str] = field(default_factory=dict)
     nonfinite_hint: str = ""
 
-    def check(self, fn: Callable, seed: int = 0) -> bool:
-        """Grade ``fn`` on CASES random inputs drawn with ``seed``; print one line; return the verdict."""
+    def check(self, fn: Callable, seed: int = 0) -> Verdict:
+        """Grade ``fn`` on CASES random inputs drawn with ``seed``; the verdict shows as one line."""
         try:
             generator = torch.Generator().manual_seed(seed)
             problem = self.problem(fn, [self.make_inputs(generator) for _ in range(CASES)])
         except Exception as error:  # a checker must never break the notebook that calls it
             problem = f"the checker itself failed ({_one_line(error)}); please report this"
         if problem is None:
-            print(f"✓ {self.name}: correct on {CASES} random cases")
-        else:
-            print(f"✗ {self.name}: not yet correct — {problem}")
-        return problem is None
+            return Verdict(True, f"✓ {self.name}: correct on {CASES} random cases")
+        return Verdict(False, f"✗ {self.name}: not yet correct — {problem}")
 
     def problem(self, fn: Callable, cases: list[Inputs]) -> str | None:
         """The first problem with ``fn`` as one phrase, or None when it matches the reference on every case."""
@@ -237,7 +249,7 @@ KL_STANDARD_NORMAL = Exercise(
 )
 
 
-def check_kl_standard_normal(fn: Callable, seed: int = 0) -> bool:
+def check_kl_standard_normal(fn: Callable, seed: int = 0) -> Verdict:
     """``kl_standard_normal(mu, logvar)``: KL(N(mu, diag(exp(logvar))) || N(0, I)) per example, in nats.
 
     mu, logvar: (N, D) -> (N,).
@@ -261,7 +273,7 @@ REPARAMETERIZE = Exercise(
 )
 
 
-def check_reparameterize(fn: Callable, seed: int = 0) -> bool:
+def check_reparameterize(fn: Callable, seed: int = 0) -> Verdict:
     """``reparameterize(mu, logvar, eps)``: z = mu + sigma * eps with sigma = exp(logvar / 2).
 
     mu, logvar, eps: (N, D) -> z (N, D). The noise eps is given, so the answer is exact.
@@ -294,7 +306,7 @@ IMPORTANCE_LOG_LIKELIHOOD = Exercise(
 )
 
 
-def check_importance_log_likelihood(fn: Callable, seed: int = 0) -> bool:
+def check_importance_log_likelihood(fn: Callable, seed: int = 0) -> Verdict:
     """``importance_log_likelihood(log_p_x_given_z, log_p_z, log_q_z)``: the importance-sampling
     estimate log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x), in nats.
 
@@ -332,7 +344,7 @@ SLERP = Exercise(
 )
 
 
-def check_slerp(fn: Callable, seed: int = 0) -> bool:
+def check_slerp(fn: Callable, seed: int = 0) -> Verdict:
     """``slerp(z0, z1, t)``: spherical interpolation. z0, z1: (D,); t: a float in [0, 1] -> (D,).
 
     The direction turns from z0/|z0| to z1/|z1| along the great circle at constant angular
@@ -367,7 +379,7 @@ DISCRIMINATOR_LOSS = Exercise(
 )
 
 
-def check_discriminator_loss(fn: Callable, seed: int = 0) -> bool:
+def check_discriminator_loss(fn: Callable, seed: int = 0) -> Verdict:
     """``discriminator_loss(real_logits, fake_logits)``: BCE(D(x), 1) + BCE(D(G(z)), 0), batch means, nats.
 
     real_logits, fake_logits: (N,) logits of "real" -> a single number (shape ()).
@@ -393,7 +405,7 @@ NON_SATURATING_GENERATOR_LOSS = Exercise(
 )
 
 
-def check_non_saturating_generator_loss(fn: Callable, seed: int = 0) -> bool:
+def check_non_saturating_generator_loss(fn: Callable, seed: int = 0) -> Verdict:
     """``non_saturating_generator_loss(fake_logits)``: -log D(G(z)), a batch mean, in nats.
 
     fake_logits: (N,) discriminator logits of "real" for generated images -> a single number (shape ()).
@@ -448,7 +460,7 @@ COUPLING_FORWARD = Exercise(
 )
 
 
-def check_coupling_forward(fn: Callable, seed: int = 0) -> bool:
+def check_coupling_forward(fn: Callable, seed: int = 0) -> Verdict:
     """``coupling_forward(x, mask, s, t)``: an affine coupling layer, returning (y, log_det).
 
     x, s, t: (N, D); mask: (D,), 1 on the kept dimensions. y = mask * x + (1 - mask) *
@@ -479,7 +491,7 @@ COUPLING_INVERSE = Exercise(
 )
 
 
-def check_coupling_inverse(fn: Callable, seed: int = 0) -> bool:
+def check_coupling_inverse(fn: Callable, seed: int = 0) -> Verdict:
     """``coupling_inverse(y, mask, s, t)``: undo the layer of :func:`check_coupling_forward`, returning x (N, D).
 
     y, s, t: (N, D); mask: (D,). The kept part passes unchanged; the rest is x = (y - t) * exp(-s).
@@ -506,7 +518,7 @@ BITS_PER_DIM = Exercise(
 )
 
 
-def check_bits_per_dim(fn: Callable, seed: int = 0) -> bool:
+def check_bits_per_dim(fn: Callable, seed: int = 0) -> Verdict:
     """``bits_per_dim(log_prob_unit)``: bits per dimension of 8-bit MNIST from log p(y), in nats, of the
     dequantized images y in [0, 1]^784: (784 ln 256 - log p(y)) / (784 ln 2).
 

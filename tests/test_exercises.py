@@ -96,11 +96,12 @@ LIBRARY = {
 
 
 def verdict(capsys, checker, fn) -> tuple[bool, str]:
-    """The checker's return value and its printed line; it must print exactly one."""
-    ok = checker(fn)
-    out = capsys.readouterr().out
-    assert out.count("\n") == 1 and out.endswith("\n"), f"expected one line, got {out!r}"
-    return ok, out.strip()
+    """The checker's verdict and the one line a notebook shows for it; it prints nothing."""
+    result = checker(fn)
+    assert capsys.readouterr().out == "", "the verdict is the cell's value, not a print"
+    message = repr(result)
+    assert "\n" not in message and message[0] in "✓✗", f"expected one line, got {message!r}"
+    return bool(result), message
 
 
 # --- every checker accepts right answers --------------------------------------------------------
