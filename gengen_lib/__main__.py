@@ -181,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, CheckpointError, NonFiniteError, pretrained.PretrainedError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted: the last finished epoch is saved; run the same command again to resume", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        saved = str(e) or "interrupted"
+        print(f"{saved}; run the same command again to resume", file=sys.stderr)
         return 130
     print(json.dumps(result, indent=1))
     return 0

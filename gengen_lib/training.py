@@ -10,17 +10,16 @@ A model plugs in through three callables:
 * ``snapshot() -> Tensor`` (optional) returns a batch of sample images; it is called
   before training (``start``), after half of the epochs (``half``) and at the end (``end``).
 
-At the end of every epoch :func:`fit` writes ``checkpoint.safetensors`` atomically (write
-to a temporary file, then ``os.replace``): the weights, the optimizers' tensors, the RNG
-states and the snapshots as tensors, and everything else (epoch, history, optimizer
-hyper-parameters, the run's settings) as JSON in the file's metadata. Loading it never
-unpickles anything. With ``resume=True`` a run continues from the last checkpoint and
-reproduces an uninterrupted run bit for bit.
+At the end of every epoch :func:`fit` writes ``checkpoint.safetensors`` (see
+:mod:`gengen_lib.checkpoints`: atomic, digest-checked, schema-validated on load, never
+unpickled): the weights, the optimizers' tensors, every random stream and the snapshots,
+with the epoch, history, optimizer hyper-parameters and the run's settings as JSON. With
+``resume=True`` a run continues from the last checkpoint and reproduces an uninterrupted
+run bit for bit. The run folder is locked while a process trains in it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -28,24 +27,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from .checkpoints import (
+    CHECKPOINT_NAME,
+    HISTORY_NAME,
+    CheckpointError,
+    RunLock,
+    check_finite_weights,
+    read_checkpoint,
+    remove_stale_temporaries,
+    sync_history,
+    write_atomically,
+    write_checkpoint,
+)
 from .data import batches, num_batches
 
-CHECKPOINT_NAME = "checkpoint.safetensors"
-HISTORY_NAME = "history.json"
-FORMAT = "gengen-checkpoint-1"
+__all__ = ["CHECKPOINT_NAME", "HISTORY_NAME", "CheckpointError", "History", "NonFiniteError", "fit", "read_checkpoint"]
 
 
 class NonFiniteError(FloatingPointError):
     """A loss or gradient became NaN or infinite; the step was not applied."""
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint cannot be used; the message says why and how to fix it."""
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says what was saved."""
 
 
 @dataclass
@@ -97,7 +104,7 @@ def optimizer_step(
 
 
 # ---------------------------------------------------------------------------------------
-# Checkpoints
+# Checkpoints (the file format and its safety live in checkpoints.py)
 # ---------------------------------------------------------------------------------------
 
 
@@ -135,47 +142,21 @@ def save_checkpoint(
 ) -> Path:
     """Write ``directory/checkpoint.safetensors`` atomically; the previous one survives a crash."""
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
     optim_plain = {}
     for name, optimizer in optimizers.items():
         t, plain = _optimizer_tensors(name, optimizer)
         tensors.update(t)
         optim_plain[name] = plain
     tensors.update(_rng_tensors(generators))
-    tensors.update({f"snapshot/{k}": v.detach().cpu().contiguous() for k, v in history.snapshots.items()})
+    tensors.update({f"snapshot/{k}": v for k, v in history.snapshots.items()})
     state = {
         "epoch": epoch,
         "config": config,
         "optimizers": optim_plain,
         "history": {"epochs": history.epochs, "steps": history.steps, "skipped_batches": history.skipped_batches},
     }
-    target = directory / CHECKPOINT_NAME
-    tmp = directory / f".{CHECKPOINT_NAME}.tmp"
-    save_file(tensors, str(tmp), metadata={"format": FORMAT, "state": json.dumps(state)})
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
-    summary = directory / f".{HISTORY_NAME}.tmp"
-    summary.write_text(json.dumps({"epoch": epoch, "config": config, "epochs": history.epochs}, indent=1))
-    os.replace(summary, directory / HISTORY_NAME)
-    return target
-
-
-def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read a checkpoint's tensors and JSON state; :class:`CheckpointError` if unusable."""
-    try:
-        tensors = load_file(str(path))
-        with open(path, "rb") as f:
-            header_len = int.from_bytes(f.read(8), "little")
-            metadata = json.loads(f.read(header_len)).get("__metadata__", {})
-        if metadata.get("format") != FORMAT:
-            raise CheckpointError(f"{path} is not a gengen checkpoint; fix: point --out at a gengen run directory")
-        state = json.loads(metadata["state"])
-    except CheckpointError:
-        raise
-    except (SafetensorError, OSError, ValueError, KeyError) as e:
-        raise CheckpointError(f"checkpoint {path} is corrupted ({e}); fix: delete it to start over") from None
-    return tensors, state
+    return write_checkpoint(directory, tensors, state)
 
 
 def load_checkpoint(
@@ -189,9 +170,12 @@ def load_checkpoint(
     tensors, state = read_checkpoint(path)
     try:
         return _restore(path, tensors, state, model, optimizers, generators, config)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
+        if isinstance(e, CheckpointError):
+            raise
         raise CheckpointError(
-            f"checkpoint {path} is corrupted (a part is missing or malformed: {e!r}); fix: delete it to start over"
+            f"checkpoint {path} is corrupted (a part is missing or malformed: {e!r}"[:300]
+            + "); fix: delete it to start that run over"
         ) from None
 
 
@@ -221,6 +205,7 @@ def _restore(path, tensors, state, model, optimizers, generators, config) -> tup
             f"checkpoint {path} does not fit this model ({first[-1].strip()}), probably written by another version "
             "of the code; fix: choose another output directory or delete the old run"
         ) from None
+    check_finite_weights(path, model)
     for name, optimizer in optimizers.items():
         plain = state["optimizers"][name]
         opt_state = {}
@@ -296,82 +281,130 @@ def fit(
     ``skip_nonfinite=True`` the batch is skipped and counted. ``generators`` names the
     random streams that ``step`` draws from besides torch's global one (e.g. the
     dequantization noise); they are checkpointed so that a resumed run is bit-identical.
+    With ``checkpoint_dir`` the folder is locked for the whole run (:class:`RunLock`).
     """
     n = len(train_data[0])
     _check_settings(epochs, batch_size, n)
     config = dict(config or {}, batch_size=batch_size, seed=seed)
-    directory = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    data_generator = torch.Generator().manual_seed(seed)
-    streams = {"data": data_generator, **(generators or {})}
-    history, done = History(), 0
-    if directory is not None and resume and (directory / CHECKPOINT_NAME).exists():
-        done, history = load_checkpoint(directory / CHECKPOINT_NAME, model, optimizers, streams, config)
-    elif directory is not None:
-        _check_writable(directory)
-    if done >= epochs:
-        return history
-    model.train()
-    if snapshot is not None and "start" not in history.snapshots:
-        history.snapshots["start"] = _quietly(snapshot, model)
+    loop = _Loop(model, optimizers, step, train_data, epochs, batch_size, seed, evaluate, snapshot, config,
+                 skip_nonfinite, quiet, drop_last, generators or {})  # fmt: skip
+    if checkpoint_dir is None:
+        return loop.run(None, resume=False)
+    directory = Path(checkpoint_dir)
+    _check_writable(directory)
+    with RunLock(directory):
+        remove_stale_temporaries(directory)
+        return loop.run(directory, resume)
 
-    per_epoch = num_batches(n, batch_size, drop_last)
-    bar = tqdm(total=(epochs - done) * per_epoch, disable=quiet, unit="batch", dynamic_ncols=True)
-    try:
-        for epoch in range(done + 1, epochs + 1):
-            bar.set_description(f"epoch {epoch}/{epochs}")
-            sums: dict[str, float] = {}
-            counted = 0
-            start = time.perf_counter()
-            for i, batch in enumerate(
-                batches(*train_data, batch_size=batch_size, generator=data_generator, drop_last=drop_last)
-            ):
-                try:
-                    metrics = step(batch)
-                except NonFiniteError as e:
-                    if not skip_nonfinite:
-                        where = f"epoch {epoch}, batch {i + 1}"
-                        if directory is None:
-                            kept = "no checkpoint was kept"
-                        elif done == 0:
-                            kept = f"no epoch had finished, so no checkpoint was written to {directory}"
-                        else:
-                            kept = f"the last good checkpoint (epoch {done}) is in {directory}"
-                        raise NonFiniteError(
-                            f"training stopped at {where}: {e}; {kept}; "
-                            "fix: lower the learning rate, or skip such batches (skip_nonfinite=True, --skip-nonfinite)"
-                        ) from None
-                    history.skipped_batches += 1
-                    bar.update(1)
-                    continue
-                for key, value in metrics.items():
-                    sums[key] = sums.get(key, 0.0) + value
-                    history.steps.setdefault(key, []).append(value)
-                counted += 1
+
+@dataclass
+class _Loop:
+    """The state of one call of :func:`fit`: what to train, and how."""
+
+    model: nn.Module
+    optimizers: dict
+    step: Callable
+    train_data: tuple
+    epochs: int
+    batch_size: int
+    seed: int
+    evaluate: Callable | None
+    snapshot: Callable | None
+    config: dict
+    skip_nonfinite: bool
+    quiet: bool
+    drop_last: bool
+    generators: dict
+
+    def run(self, directory: Path | None, resume: bool) -> History:
+        self.data_generator = torch.Generator().manual_seed(self.seed)
+        self.streams = {"data": self.data_generator, **self.generators}
+        history, done = History(), 0
+        checkpoint = directory / CHECKPOINT_NAME if directory is not None else None
+        if checkpoint is not None and resume and (checkpoint.exists() or checkpoint.is_symlink()):
+            done, history = load_checkpoint(checkpoint, self.model, self.optimizers, self.streams, self.config)
+            sync_history(directory, read_checkpoint(checkpoint)[1])
+        if done >= self.epochs:
+            return history
+        self.model.train()
+        if self.snapshot is not None and "start" not in history.snapshots:
+            history.snapshots["start"] = _quietly(self.snapshot, self.model)
+        n = len(self.train_data[0])
+        bar = tqdm(total=(self.epochs - done) * num_batches(n, self.batch_size, self.drop_last),
+                   disable=self.quiet, unit="batch", dynamic_ncols=True)  # fmt: skip
+        try:
+            for epoch in range(done + 1, self.epochs + 1):
+                bar.set_description(f"epoch {epoch}/{self.epochs}")
+                history.epochs.append(self.one_epoch(epoch, history, bar, directory, done))
+                if self.snapshot is not None and epoch in (max(self.epochs // 2, 1), self.epochs):
+                    history.snapshots["half" if epoch < self.epochs else "end"] = _quietly(self.snapshot, self.model)
+                if directory is not None:
+                    save_checkpoint(directory, self.model, self.optimizers, self.streams, history, epoch, self.config)
+                done = epoch
+        except KeyboardInterrupt:
+            saved = f"epoch {done} is saved in {directory}" if directory is not None and done else "nothing was saved"
+            raise TrainingInterrupted(f"interrupted: {saved}") from None
+        finally:
+            bar.close()
+        return history
+
+    def one_epoch(self, epoch: int, history: History, bar, directory: Path | None, done: int) -> dict:
+        """Train one pass over the data; returns the epoch's record (step averages, evaluation, timing)."""
+        sums: dict[str, float] = {}
+        counted = 0
+        start = time.perf_counter()
+        n = len(self.train_data[0])
+        batch_iter = batches(*self.train_data, batch_size=self.batch_size, generator=self.data_generator,
+                             drop_last=self.drop_last)  # fmt: skip
+        for i, batch in enumerate(batch_iter):
+            try:
+                metrics = self.step(batch)
+            except NonFiniteError as e:
+                if not self.skip_nonfinite:
+                    raise NonFiniteError(_nonfinite_message(e, epoch, i + 1, directory, done)) from None
+                history.skipped_batches += 1
                 bar.update(1)
-                if i % 20 == 0:
-                    bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()})
-            seconds = time.perf_counter() - start
-            record = {k: v / max(counted, 1) for k, v in sums.items()}
-            if evaluate is not None:
-                record.update(_quietly(evaluate, model))
-            record.update(epoch=epoch, seconds=seconds, images_per_s=n / seconds)
-            history.epochs.append(record)
-            if snapshot is not None and epoch in (max(epochs // 2, 1), epochs):
-                history.snapshots["half" if epoch < epochs else "end"] = _quietly(snapshot, model)
-            if directory is not None:
-                save_checkpoint(directory, model, optimizers, streams, history, epoch, config)
-            done = epoch
-    finally:
-        bar.close()
-    return history
+                continue
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + value
+                history.steps.setdefault(key, []).append(value)
+            counted += 1
+            bar.update(1)
+            if i % 20 == 0:
+                bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()})
+        if counted == 0:
+            raise NonFiniteError(
+                f"training stopped at epoch {epoch}: every batch had a NaN or inf loss or gradient and was skipped, "
+                "so the model did not train; fix: lower the learning rate (the last good checkpoint is kept)"
+            )
+        seconds = time.perf_counter() - start
+        record = {k: v / counted for k, v in sums.items()}
+        if self.evaluate is not None:
+            record.update(_quietly(self.evaluate, self.model))
+        record.update(epoch=epoch, seconds=seconds, images_per_s=n / seconds)
+        return record
+
+
+def _nonfinite_message(error: NonFiniteError, epoch: int, batch: int, directory: Path | None, done: int) -> str:
+    """What stopped training, where, what is kept, and the fix: one line."""
+    if directory is None:
+        kept = "no checkpoint was kept"
+    elif done == 0:
+        kept = f"no epoch had finished, so no checkpoint was written to {directory}"
+    else:
+        kept = f"the last good checkpoint (epoch {done}) is in {directory}"
+    return (
+        f"training stopped at epoch {epoch}, batch {batch}: {error}; {kept}; "
+        "fix: lower the learning rate, or skip such batches (skip_nonfinite=True, --skip-nonfinite)"
+    )
 
 
 def _check_writable(directory: Path) -> None:
+    """Create the run folder and prove it writable with an exclusive probe file (never through a symlink)."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".write-test"
-        probe.write_text("")
-        probe.unlink()
+        write_atomically(directory / f".write-test-{os.getpid()}", b"")
+        (directory / f".write-test-{os.getpid()}").unlink()
     except OSError as e:
         raise CheckpointError(
             f"cannot write checkpoints to {directory} ({e.strerror}); fix: choose a writable --out"

@@ -221,30 +221,106 @@ def test_a_checkpoint_of_another_shape_is_refused_and_kept(cli, run_dir):
     assert files(run_dir) == before
 
 
-@pytest.mark.parametrize(
-    "damage, message",
-    [
-        ("truncated", "is corrupted (Error while deserializing header"),
-        ("garbled header", "is corrupted (Error while deserializing header"),
-        ("missing parts", "is corrupted (a part is missing or malformed: KeyError('config'))"),
-        ("not a gengen checkpoint", "is not a gengen checkpoint"),
-    ],
-)
-def test_a_corrupted_checkpoint_is_refused_and_kept(cli, run_dir, damage, message):
+def _edit_state(path, edit):
+    """Rewrite the checkpoint's JSON state with ``edit(state)``; tensors and digest unchanged."""
+    with open(path, "rb") as f:
+        metadata = json.loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]
+    state = json.loads(metadata["state"])
+    edit(state)
+    save_file(load_file(str(path)), str(path), {**metadata, "state": json.dumps(state)})
+
+
+def _edit_tensors(path, edit):
+    """Rewrite the checkpoint's tensors with ``edit(tensors)``, keeping the old digest."""
+    with open(path, "rb") as f:
+        metadata = json.loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]
+    tensors = load_file(str(path))
+    edit(tensors)
+    save_file(tensors, str(path), metadata)
+
+
+def _set(keys, value):
+    def edit(state):
+        target = state
+        for key in keys[:-1]:
+            target = target[key]
+        target[keys[-1]] = value
+
+    return edit
+
+
+DAMAGES = {
+    "truncated": (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "Error while deserializing"),
+    "garbled header": (lambda p: p.write_bytes(b"\xff" * 8 + p.read_bytes()[8:]), "is corrupted ("),
+    "epoch as text": (lambda p: _edit_state(p, _set(["epoch"], "1")), "epoch is '1'"),
+    "epoch as a fraction": (lambda p: _edit_state(p, _set(["epoch"], 1.5)), "epoch is 1.5"),
+    "epoch null": (lambda p: _edit_state(p, _set(["epoch"], None)), "epoch is None"),
+    "negative epoch": (lambda p: _edit_state(p, _set(["epoch"], -3)), "epoch is -3"),
+    "history.epochs a string": (lambda p: _edit_state(p, _set(["history", "epochs"], "x")), "history.epochs"),
+    "learning rate text": (
+        lambda p: _edit_state(p, lambda s: s["optimizers"]["adam"]["param_groups"][0].update(lr="abc")),
+        "optimizer adam lr is 'abc'",
+    ),
+    "missing parts": (lambda p: _edit_state(p, lambda s: s.pop("config")), "'config' is missing"),
+    "a missing Adam moment": (lambda p: _edit_tensors(p, lambda t: t.pop("optim/adam/0/exp_avg")), "digest"),
+    "flipped weight bytes": (
+        lambda p: _edit_tensors(p, lambda t: t["model/decoder.0.weight"].view(-1)[:3].mul_(-1)), "digest"
+    ),
+    "RNG state of the wrong size": (lambda p: _edit_tensors(p, lambda t: t.update({"rng/data": t["rng/data"][:7]})),
+                                    "digest"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_corrupted_checkpoint_is_refused_in_one_line_and_kept(cli, run_dir, damage):
     path = run_dir / training.CHECKPOINT_NAME
-    raw = path.read_bytes()
-    if damage == "truncated":
-        path.write_bytes(raw[: len(raw) // 2])
-    elif damage == "garbled header":
-        path.write_bytes(b"\xff" * 8 + raw[8:])
-    elif damage == "missing parts":
-        save_file(load_file(str(path)), str(path), {"format": training.FORMAT, "state": json.dumps({"epoch": 1})})
-    else:
-        save_file({"weight": torch.ones(3)}, str(path))
+    corrupt, message = DAMAGES[damage]
+    corrupt(path)
     before = files(run_dir)
     code, err = cli("train", "vae", *TINY, "--epochs", 2, "--out", run_dir)
-    assert code == 1 and message in err
+    assert code == 1 and message in err, err
+    assert "\n" not in err.strip() and "is corrupted" in err and "fix: delete it" in err
     assert files(run_dir) == before
+
+
+def test_deeply_nested_json_state_is_corrupted_not_a_crash(cli, run_dir):
+    path = run_dir / training.CHECKPOINT_NAME
+    with open(path, "rb") as f:
+        raw = f.read()
+    header_len = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + header_len])
+    header["__metadata__"]["state"] = '{"epoch": 1, "history": ' + "[" * 5000 + "]" * 5000 + "}"
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + header_len :])
+    code, err = cli("train", "vae", *TINY, "--epochs", 2, "--out", run_dir)
+    assert code == 1 and "is corrupted" in err and "\n" not in err.strip()
+
+
+def test_non_finite_weights_with_a_matching_digest_are_corruption_not_a_learning_rate_problem(cli, run_dir):
+    from gengen_lib import checkpoints
+
+    path = run_dir / training.CHECKPOINT_NAME
+    tensors, state = checkpoints.read_checkpoint(path)
+    tensors["model/decoder.0.weight"][0, 0] = float("nan")
+    checkpoints.write_checkpoint(run_dir, tensors, state)
+    code, err = cli("train", "vae", *TINY, "--epochs", 2, "--out", run_dir)
+    assert code == 1 and "corrupted (the weight decoder.0.weight holds NaN or inf)" in err
+    assert "learning rate" not in err
+
+
+def test_a_fifo_in_place_of_the_checkpoint_is_refused_without_hanging(cli, tmp_path):
+    out = tmp_path / "vae"
+    out.mkdir()
+    os.mkfifo(out / training.CHECKPOINT_NAME)
+    code, err = cli("train", "vae", *TINY, "--out", out)
+    assert code == 1 and "not a regular file" in err
+
+
+def test_another_gengen_file_is_not_a_checkpoint(cli, run_dir):
+    save_file({"weight": torch.ones(3)}, str(run_dir / training.CHECKPOINT_NAME))
+    code, err = cli("train", "vae", *TINY, "--epochs", 2, "--out", run_dir)
+    assert code == 1 and "is not a gengen checkpoint" in err
 
 
 def test_an_output_directory_that_is_not_writable_is_refused(cli, tmp_path):

@@ -38,22 +38,22 @@ TINY += ["--device", "cpu"]
 # Dies by SIGKILL in the middle of writing the second epoch's checkpoint, after half the bytes.
 DIE_WHILE_SAVING = """
 import os, signal, sys
-from safetensors.torch import save
-from gengen_lib import training
+from gengen_lib import checkpoints
 from gengen_lib.__main__ import main
 calls = 0
-def save_file(tensors, filename, metadata=None):
+def write_atomically(path, data):
     global calls
-    calls += 1
-    if calls == 2:
-        data = save(tensors, metadata=metadata)
-        with open(filename, "wb") as f:
-            f.write(data[: len(data) // 2])
-            f.flush()
-            os.fsync(f.fileno())
-        os.kill(os.getpid(), signal.SIGKILL)
-    real_save_file(tensors, filename, metadata=metadata)
-real_save_file, training.save_file = training.save_file, save_file
+    if path.name == checkpoints.CHECKPOINT_NAME:
+        calls += 1
+        if calls == 2:
+            tmp = path.with_name(f"{checkpoints.TEMPORARY_PREFIX}{os.getpid()}-{path.name}")
+            with open(tmp, "wb") as f:
+                f.write(data[: len(data) // 2])
+                f.flush()
+                os.fsync(f.fileno())
+            os.kill(os.getpid(), signal.SIGKILL)
+    real_write(path, data)
+real_write, checkpoints.write_atomically = checkpoints.write_atomically, write_atomically
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -163,8 +163,7 @@ def test_a_kill_while_a_checkpoint_is_written_leaves_the_previous_one_intact(tmp
     out = tmp_path / "vae"
     code, _ = finish(cli_process(out, "-c", DIE_WHILE_SAVING))
     assert code == -signal.SIGKILL
-    partial = out / f".{CHECKPOINT_NAME}.tmp"
-    assert partial.exists()
+    (partial,) = out.glob(".tmp-*")
     with pytest.raises(CheckpointError, match="corrupted"):
         read_checkpoint(partial)  # half a file was on disk when the process died...
     _, state = read_checkpoint(out / CHECKPOINT_NAME)
@@ -173,7 +172,7 @@ def test_a_kill_while_a_checkpoint_is_written_leaves_the_previous_one_intact(tmp
     code, err = finish(cli_process(out, "-m", "gengen_lib"))
     assert code == 0, err
     assert_same_tensors(out / CHECKPOINT_NAME, reference)
-    assert not partial.exists()
+    assert not partial.exists(), "the next start removes a killed writer's temporary file"
 
 
 # --- NaN / inf ---------------------------------------------------------------------------------
@@ -232,3 +231,99 @@ def test_another_seed_gives_other_weights(tmp_path, capsys):
         assert run(*argv, capsys=capsys)[0] == 0
     a, b = (load_file(str(tmp_path / name / CHECKPOINT_NAME)) for name in "ab")
     assert not torch.equal(a["model/encoder.0.weight"], b["model/encoder.0.weight"])
+
+
+# --- run folders: locks, planted files, full disks ---------------------------------------------
+
+
+def test_a_second_process_on_the_same_run_folder_is_refused_naming_the_holder(tmp_path):
+    from gengen_lib.checkpoints import RunLock
+
+    out = tmp_path / "vae"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from gengen_lib.checkpoints import RunLock\n"
+         f"with RunLock(__import__('pathlib').Path({str(out)!r})):\n    print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        code, err = finish(cli_process(out, "-m", "gengen_lib"))
+        assert code == 1 and err.count("\n") == 1
+        assert f"is in use by another training process (pid {holder.pid}); fix: wait" in err
+        assert not (out / CHECKPOINT_NAME).exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    with RunLock(out):  # the lock died with its holder
+        pass
+
+
+def test_planted_symlinks_in_a_run_folder_are_never_followed(tmp_path, capsys):
+    out, victim = tmp_path / "vae", tmp_path / "victim.txt"
+    out.mkdir()
+    victim.write_text("precious")
+    for name in (f".write-test-{os.getpid()}", ".tmp-1-checkpoint.safetensors", "history.json"):
+        (out / name).symlink_to(victim)
+    assert run("train", "vae", *TINY, "--epochs", 1, "--out", out, capsys=capsys)[0] == 0
+    assert victim.read_text() == "precious"
+    assert not (out / "history.json").is_symlink() and (out / "history.json").is_file()
+
+
+def test_a_full_disk_at_save_time_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys):
+    from gengen_lib import checkpoints
+
+    out = tmp_path / "vae"
+    assert run("train", "vae", *TINY, "--epochs", 1, "--out", out, capsys=capsys)[0] == 0
+    before = files(out)
+
+    def full_disk(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoints, "write_atomically", full_disk)
+    code, _, err = run("train", "vae", *TINY, "--epochs", 2, "--out", out, capsys=capsys)
+    assert code == 1 and err.count("\n") == 1
+    assert "cannot write the checkpoint of epoch 2" in err and "No space left on device" in err
+    assert "the previous checkpoint is kept" in err
+    assert {k: v for k, v in files(out).items() if k != ".lock"} == {k: v for k, v in before.items() if k != ".lock"}
+
+
+def test_history_json_follows_the_checkpoint_even_if_it_was_lost(tmp_path, capsys):
+    out = tmp_path / "vae"
+    assert run("train", "vae", *TINY, "--epochs", 2, "--out", out, capsys=capsys)[0] == 0
+    (out / "history.json").unlink()
+    assert run("train", "vae", *TINY, "--epochs", 2, "--out", out, capsys=capsys)[0] == 0
+    assert __import__("json").loads((out / "history.json").read_text())["epoch"] == 2
+
+
+def test_a_run_whose_every_batch_is_skipped_fails_instead_of_saving_a_nan_model(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "vae"
+    real = vae.optimizer_step
+    monkeypatch.setattr(vae, "optimizer_step", lambda opt, loss, *a, **k: real(opt, loss * float("nan"), *a, **k))
+    code, _, err = run("train", "vae", *TINY, "--epochs", 1, "--skip-nonfinite", "--out", out, capsys=capsys)
+    assert code == 1 and "every batch had a NaN or inf loss" in err
+    assert not (out / CHECKPOINT_NAME).exists()
+
+
+def test_ctrl_c_says_what_was_saved(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "vae"
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vae, "optimizer_step", interrupt)
+    code, _, err = run("train", "vae", *TINY, "--epochs", 1, "--out", out, capsys=capsys)
+    assert code == 130 and err.strip() == "interrupted: nothing was saved; run the same command again to resume"
+
+
+def test_a_checkpoint_of_the_previous_format_still_loads(tmp_path, capsys):
+    """Runs trained before checkpoints carried a digest resume as before."""
+    from safetensors.torch import load_file, save_file
+
+    out = tmp_path / "vae"
+    assert run("train", "vae", *TINY, "--epochs", 1, "--out", out, capsys=capsys)[0] == 0
+    path = out / CHECKPOINT_NAME
+    with open(path, "rb") as f:
+        metadata = __import__("json").loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]
+    save_file(load_file(str(path)), str(path), {"format": "gengen-checkpoint-1", "state": metadata["state"]})
+    assert run("train", "vae", *TINY, "--epochs", 2, "--out", out, capsys=capsys)[0] == 0

@@ -1,0 +1,273 @@
+"""Checkpoints of a training run: one safetensors file, written atomically, verified on load.
+
+``checkpoint.safetensors`` holds the weights, the optimizers' tensors, every random stream
+the run consumes and the sample snapshots as tensors; everything else (epoch, history,
+optimizer hyper-parameters, the run's settings) is JSON in the file's metadata, together
+with a sha256 digest of all tensor bytes. Loading never unpickles anything, checks the
+digest and validates the JSON against the expected schema *before* anything is restored:
+a damaged file is refused in one line, ``checkpoint ... is corrupted (what, where); fix: ...``.
+
+Writing is safe against crashes, full disks and planted files: the bytes go to a temporary
+file created exclusively (never through a symlink), are flushed, then renamed over the old
+checkpoint; ``history.json``, a readable summary, is derived from the checkpoint and
+rewritten from it whenever it lags behind. A run folder is locked while a process trains
+in it (:class:`RunLock`).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import math
+import os
+import stat
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load, save
+from torch import nn
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+HISTORY_NAME = "history.json"
+LOCK_NAME = ".lock"
+FORMAT = "gengen-checkpoint-2"  # 2: with a sha256 digest of the tensors
+LEGACY_FORMATS = ("gengen-checkpoint-1",)  # read without a digest: written before digests existed
+TEMPORARY_PREFIX = ".tmp-"
+MAX_CHECKPOINT_BYTES = 4 << 30
+DELETE_FIX = "fix: delete it to start that run over"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be used or written; the message says why and how to fix it."""
+
+
+def corrupted(path: Path, what: str) -> CheckpointError:
+    return CheckpointError(f"checkpoint {path} is corrupted ({what}); {DELETE_FIX}")
+
+
+# ---------------------------------------------------------------------------------------
+# Safe files
+# ---------------------------------------------------------------------------------------
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: an exclusive temporary file beside it, fsync, rename.
+
+    The temporary file is created with O_EXCL | O_NOFOLLOW, so a file or symlink planted
+    under its name is never followed or overwritten. On any error the temporary file is
+    removed and the old ``path`` is untouched.
+    """
+    tmp = path.with_name(f"{TEMPORARY_PREFIX}{os.getpid()}-{path.name}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Delete temporary files that killed writers left in ``directory`` (call it holding the lock)."""
+    stale = [p for p in directory.glob(f"{TEMPORARY_PREFIX}*") if p.is_file() or p.is_symlink()]
+    stale += [p for p in directory.glob(f".{CHECKPOINT_NAME}.tmp*")]  # the old writer's name
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+class RunLock:
+    """An exclusive lock on a run folder while a process trains in it (``fcntl.flock``).
+
+    A second process asking for the same folder gets a :class:`CheckpointError` naming the
+    holder's pid. The lock goes away with the process, however it ends.
+    """
+
+    def __init__(self, directory: Path):
+        self.path = Path(directory) / LOCK_NAME
+        self.fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            self.fd = os.open(self.path, flags, 0o644)
+        except OSError as e:
+            raise CheckpointError(
+                f"cannot lock the run folder {self.path.parent} ({e.strerror}); fix: choose a writable --out"
+            ) from None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = os.pread(self.fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(self.fd)
+            self.fd = None
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise CheckpointError(
+                f"the run folder {self.path.parent} is in use by another training process (pid {holder}); "
+                "fix: wait for it to finish, or choose another --out"
+            ) from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the flock
+            self.fd = None
+
+
+# ---------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------
+
+
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for key in sorted(tensors):
+        t = tensors[key].contiguous()
+        digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def write_checkpoint(directory: Path, tensors: dict[str, torch.Tensor], state: dict) -> Path:
+    """Write ``directory/checkpoint.safetensors`` and its ``history.json`` summary.
+
+    Any failure (a full disk, a read-only folder) is a one-line :class:`CheckpointError`;
+    the previous checkpoint survives it.
+    """
+    target = directory / CHECKPOINT_NAME
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    metadata = {"format": FORMAT, "state": json.dumps(state), "digest": tensor_digest(tensors)}
+    try:
+        write_atomically(target, save(tensors, metadata=metadata))
+    except (OSError, SafetensorError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise CheckpointError(
+            f"cannot write the checkpoint of epoch {state.get('epoch')} to {directory} ({reason}); "
+            "the previous checkpoint is kept; fix: free disk space or choose a writable --out, "
+            "then run the same command again"
+        ) from None
+    write_history(directory, state)
+    return target
+
+
+def write_history(directory: Path, state: dict) -> None:
+    """``history.json``: the epoch, the settings and the per-epoch metrics, for people to read."""
+    summary = {"epoch": state["epoch"], "config": state["config"], "epochs": state["history"]["epochs"]}
+    try:
+        write_atomically(directory / HISTORY_NAME, json.dumps(summary, indent=1).encode())
+    except OSError:
+        pass  # derived data: the next start rewrites it from the checkpoint
+
+
+def sync_history(directory: Path, state: dict) -> None:
+    """Rewrite ``history.json`` from the checkpoint's state if it is missing or lags behind."""
+    path = directory / HISTORY_NAME
+    try:
+        current = json.loads(path.read_text()) if path.is_file() and not path.is_symlink() else {}
+    except (OSError, ValueError):
+        current = {}
+    if current.get("epoch") != state["epoch"]:
+        write_history(directory, state)
+
+
+# ---------------------------------------------------------------------------------------
+# Reading and validating
+# ---------------------------------------------------------------------------------------
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read and verify a checkpoint: (tensors, validated JSON state); :class:`CheckpointError` if unusable."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except OSError as e:
+        raise corrupted(path, e.strerror) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise corrupted(path, "not a regular file")
+    if info.st_size > MAX_CHECKPOINT_BYTES:
+        raise corrupted(path, f"{info.st_size:,} bytes, more than any gengen checkpoint")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        header_len = int.from_bytes(raw[:8], "little")
+        metadata = json.loads(raw[8 : 8 + header_len]).get("__metadata__") or {}
+        if metadata.get("format") not in (FORMAT, *LEGACY_FORMATS):
+            raise CheckpointError(f"{path} is not a gengen checkpoint; fix: point --out at a gengen run directory")
+        tensors = load(raw)
+        state = json.loads(metadata["state"])
+    except CheckpointError:
+        raise
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+        raise corrupted(path, _short(e)) from None
+    if metadata["format"] == FORMAT and metadata.get("digest") != tensor_digest(tensors):
+        raise corrupted(path, "the tensor bytes do not match their sha256 digest")
+    validate_state(path, state)
+    return tensors, state
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:200]
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def validate_state(path: Path, state) -> None:
+    """Check the JSON state's shape and types before anything is restored."""
+
+    def need(condition: bool, what: str) -> None:
+        if not condition:
+            raise corrupted(path, what)
+
+    need(isinstance(state, dict), "the state is not a JSON object")
+    for key in ("epoch", "config", "optimizers", "history"):
+        need(key in state, f"'{key}' is missing")
+    epoch = state["epoch"]
+    need(isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 1, f"epoch is {epoch!r}")
+    need(isinstance(state["config"], dict), "config is not an object")
+    history = state["history"]
+    need(isinstance(history, dict), "history is not an object")
+    epochs = history.get("epochs")
+    need(isinstance(epochs, list) and len(epochs) == epoch, "history.epochs does not list one record per epoch")
+    for i, record in enumerate(epochs):
+        need(isinstance(record, dict), f"history.epochs[{i}] is not an object")
+        for key, value in record.items():
+            need(_number(value) or isinstance(value, list), f"history.epochs[{i}].{key} is {value!r}")
+    steps = history.get("steps")
+    need(isinstance(steps, dict), "history.steps is not an object")
+    for key, values in steps.items():
+        need(isinstance(values, list) and all(_number(v) for v in values), f"history.steps.{key} is not numbers")
+    skipped = history.get("skipped_batches", 0)
+    need(isinstance(skipped, int) and not isinstance(skipped, bool) and skipped >= 0, "skipped_batches is invalid")
+    optimizers = state["optimizers"]
+    need(isinstance(optimizers, dict), "optimizers is not an object")
+    for name, opt in optimizers.items():
+        need(isinstance(opt, dict) and isinstance(opt.get("state"), dict), f"optimizer {name} has no state")
+        groups = opt.get("param_groups")
+        need(isinstance(groups, list) and all(isinstance(g, dict) for g in groups), f"optimizer {name} groups")
+        for g in groups:
+            for key in ("lr", "eps", "weight_decay"):
+                if key in g:
+                    need(_number(g[key]) and math.isfinite(g[key]), f"optimizer {name} {key} is {g[key]!r}")
+            need(isinstance(g.get("params"), list), f"optimizer {name} has no parameter list")
+
+
+def check_finite_weights(path: Path, model: nn.Module) -> None:
+    """Non-finite weights in a checkpoint are corruption (training never saves them)."""
+    for name, value in model.state_dict().items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise corrupted(path, f"the weight {name} holds NaN or inf")
