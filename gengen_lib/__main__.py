@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import torch
@@ -34,14 +35,67 @@ def _positive_int(text: str) -> int:
     return value
 
 
+MAX_SEED = 2**63 - 1
+MAX_WIDTH = 1 << 16  # far beyond any model of the course; larger widths are typing slips
+
+
 def _device(text: str) -> torch.device:
     try:
         device = torch.device(text)
     except RuntimeError:
         raise argparse.ArgumentTypeError(f"unknown device {text!r}; choose cpu or cuda") from None
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"device {text!r} cannot train these models here; choose cpu or cuda")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise argparse.ArgumentTypeError("cuda was asked for but no GPU is available; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"there is no {text}: this machine has {torch.cuda.device_count()} GPU(s)")
     return device
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63 - 1, got {value}")
+    return value
+
+
+def _threads(text: str) -> int:
+    value = _positive_int(text)
+    limit = 4 * (os.cpu_count() or 1)
+    if value > limit:
+        raise argparse.ArgumentTypeError(
+            f"{value} threads on a machine with {os.cpu_count()} CPUs; use at most {limit}"
+        )
+    return value
+
+
+def _width(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_WIDTH:
+        raise argparse.ArgumentTypeError(f"{value} is far too large (at most {MAX_WIDTH}; the course uses up to 1024)")
+    return value
+
+
+def _path(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a folder, or leave --out out for runs/<model>-<hash>")
+    return text
+
+
+def _check_memory(model: torch.nn.Module, device: torch.device) -> None:
+    """Refuse a model whose weights and Adam state alone would not fit in the machine's memory."""
+    need = sum(p.numel() for p in model.parameters()) * 4 * 4  # weights, gradients, two Adam moments
+    if device.type == "cuda":
+        have = torch.cuda.get_device_properties(device).total_memory
+    else:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if need > have:
+        raise ValueError(f"this model needs at least {need / 2**30:.1f} GiB for its weights and optimizer state, "
+                         f"more than the {have / 2**30:.1f} GiB of this machine; fix: smaller --hidden or --z-dim")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,16 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("model", choices=["vae", "gan", "flow", "classifier"])
     train.add_argument("--epochs", type=_positive_int, help="number of epochs (default: the chapter's)")
     train.add_argument("--batch-size", type=_positive_int, help="mini-batch size (default: the report's)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", help="run directory (default: runs/<model>-<hash of the settings>)")
+    train.add_argument("--seed", type=_seed, default=0, help="random seed, 0 to 2**63 - 1 (default: 0)")
+    train.add_argument("--out", type=_path, help="run directory (default: runs/<model>-<hash of the settings>)")
     train.add_argument("--quick", action="store_true", help="a small subset and few epochs (as in CI)")
     train.add_argument("--train-subset", type=_positive_int, help="train on the first N training images only")
     train.add_argument("--skip-nonfinite", action="store_true", help="skip batches whose loss or gradient is NaN/inf")
-    train.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
+    train.add_argument("--threads", type=_threads, help="CPU threads for torch")
     train.add_argument("--device", type=_device, help="cpu or cuda (default: cuda when available)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--z-dim", type=_positive_int, default=20, help="VAE latent dimension")
-    train.add_argument("--hidden", type=_positive_int, help="hidden width (VAE: 500, flow: 512)")
+    train.add_argument("--z-dim", type=_width, default=20, help="VAE latent dimension")
+    train.add_argument("--hidden", type=_width, help="hidden width (VAE: 500, flow: 512)")
     train.add_argument("--fixed-scale", action="store_true", help="flow: scale fixed to 1 (volume preserving)")
     train.add_argument("--dropout", type=float, default=0.3, help="GAN discriminator dropout")
     train.add_argument("--real-target", choices=gan.REAL_TARGETS, default="noisy", help="GAN targets for real images")
@@ -84,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--n", type=_positive_int, help="number of test images (default: all 10,000)")
     ev.add_argument("--z-dim", type=_positive_int, default=20)
     ev.add_argument("--trained", action="store_true", help="evaluate the run trained under runs/, not the shipped one")
-    ev.add_argument("--threads", type=_positive_int)
+    ev.add_argument("--threads", type=_threads)
 
     ship = commands.add_parser(
         "ship", help="pack finished runs into weights/ (maintainers)",
@@ -95,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"one or more of: {', '.join(pretrained.SHIPPED)}")  # fmt: skip
     ship.add_argument("--k", type=_positive_int, default=5000, help="VAE: importance samples per test image")
     ship.add_argument("--n", type=_positive_int, help="VAE: number of test images (default: all 10,000)")
-    ship.add_argument("--threads", type=_positive_int)
+    ship.add_argument("--threads", type=_threads)
     return parser
 
 
@@ -115,19 +169,27 @@ def _train(args) -> dict:
     common = {"out_dir": args.out, "device": device, "quiet": args.quiet, "skip_nonfinite": args.skip_nonfinite}
     if args.model == "vae":
         settings = _settings(vae.VAESettings, args.quick, _overrides(args, z_dim=args.z_dim, hidden=args.hidden))
-        _, history = vae.train_vae(settings, **common)
     elif args.model == "flow":
         extra = _overrides(args, hidden=args.hidden, learned_scale=not args.fixed_scale)
-        _, history = flows.train_flow(_settings(flows.FlowSettings, args.quick, extra), **common)
+        settings = _settings(flows.FlowSettings, args.quick, extra)
     elif args.model == "gan":
         extra = _overrides(args, dropout=args.dropout, real_target=args.real_target, loss=args.loss)
         settings = _settings(gan.GANSettings, args.quick, extra)
-        meter = evaluate.SampleQualityMeter(evaluate.train_classifier(_classifier_settings(args.quick)))
+    else:
+        settings = _settings(evaluate.ClassifierSettings, args.quick, _overrides(args))
+    with torch.device("meta"):  # count the parameters without allocating them
+        _check_memory(pretrained.RECIPES[args.model].build(settings), device)
+    if args.model == "vae":
+        _, history = vae.train_vae(settings, **common)
+    elif args.model == "flow":
+        _, history = flows.train_flow(settings, **common)
+    elif args.model == "gan":
+        classifier = evaluate.train_classifier(_classifier_settings(args.quick), device=device)
+        meter = evaluate.SampleQualityMeter(classifier)
         callback = evaluate.sample_quality_callback(meter, 500 if args.quick else 2000, settings.seed)
         _, history = gan.train_gan(settings, evaluate=callback, **common)
     else:
-        settings = _settings(evaluate.ClassifierSettings, args.quick, _overrides(args))
-        model = evaluate.train_classifier(settings, out_dir=args.out, quiet=args.quiet)
+        model = evaluate.train_classifier(settings, out_dir=args.out, quiet=args.quiet, device=device)
         return {"test_accuracy": model.test_accuracy}
     return {k: v for k, v in history.epochs[-1].items() if not isinstance(v, list)}
 

@@ -67,10 +67,13 @@ class ClassifierSettings:
 
 
 def train_classifier(
-    settings: ClassifierSettings = ClassifierSettings(), out_dir: str | Path | None = None, quiet: bool = True
+    settings: ClassifierSettings = ClassifierSettings(),
+    out_dir: str | Path | None = None,
+    quiet: bool = True,
+    device: torch.device | None = None,
 ) -> MNISTClassifier:
     """Train (or load the cached) classifier on the training images; records its test accuracy."""
-    device = pick_device()
+    device = device or pick_device()
     torch.manual_seed(settings.seed)
     model = MNISTClassifier().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)

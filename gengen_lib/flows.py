@@ -32,13 +32,15 @@ from .training import History, fit, optimizer_step
 
 def checkerboard_mask(shape: tuple[int, int], parity: int = 0) -> torch.Tensor:
     """Flattened (H*W,) float mask: 1 where (row + col) % 2 == parity."""
-    rows, cols = torch.meshgrid(torch.arange(shape[0]), torch.arange(shape[1]), indexing="ij")
+    rows, cols = torch.meshgrid(
+        torch.arange(shape[0], device="cpu"), torch.arange(shape[1], device="cpu"), indexing="ij"
+    )
     return ((rows + cols) % 2 == parity).float().flatten()
 
 
 def alternating_mask(dim: int, parity: int = 0) -> torch.Tensor:
     """(dim,) float mask: 1 on the indices i with i % 2 == parity (for non-image data)."""
-    return (torch.arange(dim) % 2 == parity).float()
+    return (torch.arange(dim, device="cpu") % 2 == parity).float()
 
 
 class AffineCoupling(nn.Module):
@@ -58,7 +60,7 @@ class AffineCoupling(nn.Module):
 
     def __init__(self, mask: torch.Tensor, hidden: int, learned_scale: bool = True):
         super().__init__()
-        mask = mask.float().flatten()
+        mask = mask.float().flatten().cpu()  # a fixed pattern: its indices are computed once, here
         self.register_buffer("mask", mask)
         self.register_buffer("kept_index", torch.nonzero(mask).flatten(), persistent=False)
         self.register_buffer("free_index", torch.nonzero(1 - mask).flatten(), persistent=False)

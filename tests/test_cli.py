@@ -378,3 +378,35 @@ def test_a_notebook_parameter_of_the_wrong_type_is_named(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         "ValueError: parameter n_show must be a positive integer, got 'abc'; fix: -p n_show 64"
     )
+
+
+# --- every option is checked up front -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--hidden", "1000000000"], "argument --hidden: 1000000000 is far too large"),
+        (["--z-dim", "1000000000"], "argument --z-dim: 1000000000 is far too large"),
+        (["--device", "meta"], "device 'meta' cannot train these models here; choose cpu or cuda"),
+        (["--device", "mps"], "device 'mps' cannot train these models here"),
+        (["--threads", "1000000000"], "argument --threads: 1000000000 threads on a machine with"),
+        (["--seed", "18446744073709551616"], "must be between 0 and 2**63 - 1"),
+        (["--seed", "-1"], "must be between 0 and 2**63 - 1"),
+        (["--out", ""], "argument --out: is empty"),
+    ],
+)
+def test_unusable_options_are_refused_in_one_line_before_anything_runs(cli, tmp_path, option, message):
+    code, err = cli("train", "vae", "--quick", *option)
+    assert code == 2 and message in err
+
+
+def test_a_model_too_large_for_the_machine_is_refused_with_its_memory_estimate(cli, tmp_path):
+    code, err = cli("train", "flow", "--quick", "--hidden", "65536", "--out", tmp_path / "flow")
+    assert code == 1 and "GiB for its weights and optimizer state, more than the" in err
+    assert not (tmp_path / "flow").exists()
+
+
+def test_evaluate_without_a_trained_model_names_the_command_that_trains_it(cli, tmp_path):
+    code, err = cli("evaluate", "vae", "--trained", "--z-dim", "3")
+    assert code == 1 and "fix: python -m gengen_lib train vae --z-dim 3" in err
