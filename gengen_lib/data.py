@@ -226,8 +226,9 @@ def dequantize(images: torch.Tensor, generator: torch.Generator | None = None) -
     (In exact arithmetic the values lie in [0, 1); float32 rounding of k + u can land
     exactly on k + 1, so consumers must accept 1.0.)
 
-    The density of the result on [0, 1)^784 times 256^-784 is a lower bound on the
-    probability of the integer image (see the flows chapter).
+    For any density p on [0, 1)^784, the *expectation* over u of log(p(y) / 256^784) is
+    a lower bound on log P(k), the log-probability that the model gives the integer image
+    (Jensen's inequality; see the flows chapter). A single draw of u can land above it.
     """
     k = images.reshape(len(images), -1).float()
     u = torch.rand(k.shape, generator=generator, device=k.device)

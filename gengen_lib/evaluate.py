@@ -164,7 +164,10 @@ class SampleQualityMeter:
         device = next(self.classifier.parameters()).device
         probs = _batched(lambda b: F.softmax(self.classifier(b.to(device)), -1).cpu(), x).double()
         marginal = probs.mean(0, keepdim=True)
-        kl = (probs * (probs.clamp_min(1e-12).log() - marginal.log())).sum(-1).mean().item()
+        # p log(p / m), with 0 log 0 = 0: a class whose probability underflowed to 0 in every
+        # image (a collapsed generator) has m = 0 too, and contributes nothing, not NaN
+        terms = torch.where(probs > 0, probs * (probs.log() - marginal.clamp_min(1e-300).log()), 0.0)
+        kl = terms.sum(-1).mean().item()
         counts = torch.bincount(probs.argmax(-1), minlength=10).tolist()
         return SampleQuality(
             frechet_distance(features(self.classifier, x), self.reference_features), math.exp(kl), counts

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import IMAGE_SHAPE, PIXELS, load_mnist, to_signed
+from .latent import lerp, slerp  # noqa: F401  (re-exported: gan.slerp is the GAN chapter's name)
 from .runs import run_dir, settings_dict
 from .runtime import pick_device
 from .training import History, fit, optimizer_step
@@ -116,42 +117,6 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> t
     if kind == "minimax":
         return -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
     raise ValueError(f"unknown generator loss {kind!r}; choose one of {', '.join(LOSSES)}")
-
-
-# ---------------------------------------------------------------------------------------
-# Interpolation in latent space
-# ---------------------------------------------------------------------------------------
-
-
-def _as_column(t: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:
-    t = torch.as_tensor(t, dtype=like.dtype, device=like.device)
-    return t.reshape(-1, 1) if t.ndim else t
-
-
-def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
-    """Linear interpolation (1 - t) z0 + t z1. z0, z1: (D,) or (N, D); t: scalar or (T,) -> (T, D)."""
-    t = _as_column(t, z0)
-    return (1 - t) * z0 + t * z1
-
-
-def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float, eps: float = 1e-7) -> torch.Tensor:
-    """Spherical interpolation along the great circle from z0 to z1 (Shoemake).
-
-    The norm is interpolated linearly and the direction rotates at constant angular speed:
-    for two vectors of equal norm every point keeps that norm. Falls back to ``lerp`` when
-    the vectors are (nearly) parallel, where the great circle is undefined.
-    """
-    t = _as_column(t, z0)
-    n0, n1 = z0.norm(dim=-1, keepdim=True), z1.norm(dim=-1, keepdim=True)
-    u0, u1 = z0 / n0, z1 / n1
-    cos = (u0 * u1).sum(-1, keepdim=True).clamp(-1.0, 1.0)
-    omega = torch.arccos(cos)
-    sin = torch.sin(omega)
-    parallel = sin.abs() < eps
-    safe_sin = torch.where(parallel, torch.ones_like(sin), sin)
-    direction = (torch.sin((1 - t) * omega) * u0 + torch.sin(t * omega) * u1) / safe_sin
-    direction = torch.where(parallel, lerp(u0, u1, t), direction)
-    return direction * ((1 - t) * n0 + t * n1)
 
 
 # ---------------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def prior_log_likelihood(model: VAE, x: torch.Tensor, samples: int = 1000, chunk
     log_p = []
     for start in range(0, samples, chunk):
         m = min(chunk, samples - start)
-        z = torch.randn(m, len(x), model.z_dim, device=x.device)
+        z = torch.randn(m, len(x), model.z_dim, device=x.device, dtype=x.dtype)
         log_p.append(bernoulli_log_prob(model.decode(z), x))
     return torch.logsumexp(torch.cat(log_p), dim=0) - math.log(samples)
 

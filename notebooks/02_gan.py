@@ -34,7 +34,7 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from gengen_lib import evaluate, gan, plots, pretrained as shipped, runs, runtime, widgets
+from gengen_lib import evaluate, gan, latent, plots, pretrained as shipped, runs, runtime, widgets
 
 runtime.check_seed(seed)
 runtime.check_flags(pretrained=pretrained)
@@ -347,7 +347,7 @@ z0 = torch.randn(100, generator=torch.Generator().manual_seed(1))
 z1 = torch.randn(100, generator=torch.Generator().manual_seed(2))
 t = torch.linspace(0, 1, 9)
 print("   t   |lerp|   |slerp|")
-for ti, a, b in zip(t.tolist(), gan.lerp(z0, z1, t).norm(dim=-1).tolist(), gan.slerp(z0, z1, t).norm(dim=-1).tolist()):
+for ti, a, b in zip(t.tolist(), latent.lerp(z0, z1, t).norm(dim=-1).tolist(), latent.slerp(z0, z1, t).norm(dim=-1).tolist()):
     print(f"{ti:5.3f}  {a:6.3f}   {b:6.3f}")
 
 # %% tags=["nbval-ignore-output", "hide-input"]
@@ -361,8 +361,8 @@ with torch.no_grad():
     for a, b in pairs:
         za = torch.randn(100, generator=torch.Generator().manual_seed(a))
         zb = torch.randn(100, generator=torch.Generator().manual_seed(b))
-        rows[f"seeds {a}->{b}: linear"] = decode(gan.lerp(za, zb, t))
-        rows[f"seeds {a}->{b}: spherical"] = decode(gan.slerp(za, zb, t))
+        rows[f"seeds {a}->{b}: linear"] = decode(latent.lerp(za, zb, t))
+        rows[f"seeds {a}->{b}: spherical"] = decode(latent.slerp(za, zb, t))
 fig, axes = plt.subplots(len(rows), 1, figsize=(9, 1.1 * len(rows)))
 for ax, (name, imgs) in zip(axes, rows.items()):
     plots.show_grid(imgs, nrow=10, ax=ax)
@@ -386,7 +386,7 @@ fig.tight_layout()
 # two seeds, the path and the position. (On this static page Figure 6 stands in for it.)
 
 # %% tags=["nbval-ignore-output", "remove-output"]
-widgets.interpolation_explorer(decode, z_dim=100, interpolate={"spherical": gan.slerp, "linear": gan.lerp})
+widgets.interpolation_explorer(decode, z_dim=100, interpolate={"spherical": latent.slerp, "linear": latent.lerp})
 
 # %% [markdown]
 # ## Results

@@ -534,14 +534,14 @@ def redraw(_=None):
 temperature.observe(redraw, "value")
 redraw()
 
-from gengen_lib import gan
+from gengen_lib import latent
 with torch.no_grad():
     pair, _ = model(data.dequantize(data.load_mnist("valid").images[:2], torch.Generator().manual_seed(0)))
 path = W.FloatSlider(0.0, min=0.0, max=1.0, step=0.05, description="path t")
 path_view = widgets.image_widget(torch.zeros(784), scale=8)
 def walk(_=None):
     with torch.no_grad():
-        path_view.value = widgets.png_bytes(model.inverse(gan.slerp(pair[0], pair[1], path.value)[None]).clamp(0, 1)[0], scale=8)
+        path_view.value = widgets.png_bytes(model.inverse(latent.slerp(pair[0], pair[1], path.value)[None]).clamp(0, 1)[0], scale=8)
 path.observe(walk, "value")
 walk()
 W.HBox([W.VBox([temperature, sample_view]), W.VBox([path, path_view])], layout=W.Layout(gap="40px"))

@@ -42,3 +42,28 @@ def test_the_metric_tells_real_digits_from_noise(small_train, tmp_path):
     assert real.fid < 0.1 * noise.fid
     assert real.classifier_score > 5 and noise.classifier_score < real.classifier_score
     assert real.class_entropy > 2.2
+
+
+def test_the_classifier_score_stays_finite_when_a_class_probability_underflows():
+    """A collapsed generator: every image is a confident 3, so p(class 7) underflows to 0."""
+    from gengen_lib import evaluate
+
+    class Collapsed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.unused = torch.nn.Parameter(torch.zeros(1))  # where the meter looks for the device
+
+        def forward(self, x):
+            logits = torch.full((len(x), 10), -200.0)
+            logits[:, 3] = 200.0
+            return logits
+
+        def embed(self, x):
+            return x[:, :128]
+
+    meter = evaluate.SampleQualityMeter.__new__(evaluate.SampleQualityMeter)
+    meter.classifier = Collapsed()
+    meter.reference_features = torch.rand(50, 128, dtype=torch.float64)
+    quality = meter(torch.rand(40, 784))
+    assert quality.classifier_score == pytest.approx(1.0)
+    assert quality.class_counts[3] == 40

@@ -110,3 +110,11 @@ def test_sampling_returns_means_in_the_unit_interval_and_binary_samples(trained)
 def test_bad_sizes_are_refused():
     with pytest.raises(ValueError, match="must be positive"):
         vae.VAE(z_dim=0)
+
+
+def test_the_estimators_work_on_a_float64_model():
+    model = vae.VAE(z_dim=3, hidden=8).double()
+    x = (torch.rand(4, 784) < 0.2).double()
+    assert vae.prior_log_likelihood(model, x, samples=10).dtype == torch.float64
+    assert vae.log_likelihood(model, x, k=10).dtype == torch.float64
+    assert model.sample(2, binary=True).dtype == torch.float64

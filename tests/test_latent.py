@@ -1,0 +1,68 @@
+"""Specification of the latent-space paths: lerp and the norm-interpolating slerp."""
+
+import math
+
+import pytest
+import torch
+
+from gengen_lib.latent import lerp, slerp
+
+
+def pair_at_angle(theta: float, d: int = 100, norm: float = 10.0, dtype=torch.float32):
+    """Two vectors of the same norm at angle theta, built in float64 and rounded to ``dtype``."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, d, generator=g, dtype=torch.float64)
+    u = a / a.norm()
+    w = b - (b @ u) * u
+    w = w / w.norm()
+    return (norm * u).to(dtype), (norm * (math.cos(theta) * u + math.sin(theta) * w)).to(dtype)
+
+
+def test_endpoints_and_shapes():
+    z0, z1 = pair_at_angle(1.0)
+    t = torch.linspace(0, 1, 7)
+    path = slerp(z0, z1, t)
+    assert path.shape == (7, 100)
+    assert torch.allclose(path[0], z0, atol=1e-5) and torch.allclose(path[-1], z1, atol=1e-5)
+    assert slerp(z0, z1, 0.3).shape == (100,)
+
+
+@pytest.mark.parametrize("theta", [0.0, 1e-6, 0.5, math.pi / 2, 3.0, math.pi - 1e-3, math.pi - 1e-6, math.pi])
+def test_equal_norms_stay_on_the_sphere_at_every_angle_in_float32(theta):
+    z0, z1 = pair_at_angle(theta)
+    norms = slerp(z0, z1, torch.linspace(0, 1, 21)).norm(dim=-1)
+    assert (norms / 10.0 - 1).abs().max() < 1e-5, f"norm drifts at theta = {theta}"
+
+
+def test_antiparallel_endpoints_turn_through_an_orthogonal_direction_not_through_zero():
+    z = torch.randn(50, generator=torch.Generator().manual_seed(1))
+    mid = slerp(z, -z, 0.5)
+    assert mid.norm().item() == pytest.approx(z.norm().item(), rel=1e-5)
+    assert abs(mid @ z) / (mid.norm() * z.norm()) < 1e-5
+
+
+def test_the_angle_grows_linearly_with_t():
+    z0, z1 = pair_at_angle(2.0, dtype=torch.float64)
+    path = slerp(z0, z1, torch.linspace(0, 1, 5))
+    angles = torch.arccos(((path @ z0) / (path.norm(dim=-1) * z0.norm())).clamp(-1, 1)).tolist()
+    assert angles == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0], abs=1e-6)
+
+
+def test_norms_are_interpolated_linearly():
+    z0, z1 = pair_at_angle(1.2, dtype=torch.float64)
+    z1 = 3 * z1  # norms 10 and 30
+    norms = slerp(z0, z1, torch.tensor([0.0, 0.25, 0.5, 1.0], dtype=torch.float64)).norm(dim=-1)
+    assert norms.tolist() == pytest.approx([10.0, 15.0, 20.0, 30.0])
+
+
+def test_a_zero_endpoint_gives_the_straight_line_not_nan():
+    z = torch.randn(8)
+    t = torch.linspace(0, 1, 5)
+    assert torch.allclose(slerp(torch.zeros(8), z, t), lerp(torch.zeros(8), z, t), atol=1e-6)
+    assert torch.allclose(slerp(z, torch.zeros(8), t), lerp(z, torch.zeros(8), t), atol=1e-6)
+    assert torch.equal(slerp(torch.zeros(8), torch.zeros(8), t), torch.zeros(5, 8))
+
+
+def test_the_middle_of_a_linear_path_is_shorter_by_cos_of_half_the_angle():
+    z0, z1 = pair_at_angle(math.pi / 2, dtype=torch.float64)
+    assert lerp(z0, z1, 0.5).norm().item() == pytest.approx(10 * math.cos(math.pi / 4))
