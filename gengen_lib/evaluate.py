@@ -123,7 +123,7 @@ def features(model: MNISTClassifier, x: torch.Tensor) -> torch.Tensor:
 def frechet_distance(f1: torch.Tensor, f2: torch.Tensor) -> float:
     """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between Gaussians fitted to two feature sets."""
     mu1, mu2 = f1.mean(0), f2.mean(0)
-    s1, s2 = torch.cov(f1.T), torch.cov(f2.T)
+    s1, s2 = torch.atleast_2d(torch.cov(f1.T)), torch.atleast_2d(torch.cov(f2.T))
     evals, evecs = torch.linalg.eigh(s1)
     root1 = evecs @ torch.diag(evals.clamp(min=0).sqrt()) @ evecs.T
     cross = torch.linalg.eigvalsh(root1 @ s2 @ root1).clamp(min=0).sqrt().sum()

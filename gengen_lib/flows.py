@@ -226,11 +226,11 @@ def dequantized_bits_per_dim(
     model: RealNVP, images: torch.Tensor, generator: torch.Generator | None = None, batch_size: int = 1000
 ) -> float:
     """Mean bits/dim of uint8 images (N, 28, 28) under ``model``, one dequantization draw each."""
-    device = next(model.parameters()).device
+    p = next(model.parameters())
     total = 0.0
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            y = dequantize(images[start : start + batch_size], generator).to(device)
+            y = dequantize(images[start : start + batch_size], generator).to(p.device, p.dtype)
             total += bits_per_dim(model.log_prob(y)).sum().item()
     return total / len(images)
 

@@ -67,3 +67,23 @@ def test_the_classifier_score_stays_finite_when_a_class_probability_underflows()
     quality = meter(torch.rand(40, 784))
     assert quality.classifier_score == pytest.approx(1.0)
     assert quality.class_counts[3] == 40
+
+
+def test_frechet_distance_agrees_with_an_independent_route_on_correlated_features():
+    """tr sqrt(S1 S2) from the eigenvalues of the (non-symmetric) product S1 S2, not via S1^(1/2)."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(4000, 6, generator=g, dtype=torch.float64) @ torch.randn(6, 6, generator=g, dtype=torch.float64)
+    b = torch.randn(4000, 6, generator=g, dtype=torch.float64) @ torch.randn(6, 6, generator=g, dtype=torch.float64)
+    b = b + torch.arange(6, dtype=torch.float64)
+    s1, s2 = torch.cov(a.T), torch.cov(b.T)
+    cross = torch.linalg.eigvals(s1 @ s2).real.clamp(min=0).sqrt().sum()
+    expected = (a.mean(0) - b.mean(0)).pow(2).sum() + s1.trace() + s2.trace() - 2 * cross
+    assert evaluate.frechet_distance(a, b) == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_frechet_distance_in_one_dimension_is_the_textbook_formula():
+    g = torch.Generator().manual_seed(1)
+    a = 2.0 + 3.0 * torch.randn(5000, 1, generator=g, dtype=torch.float64)
+    b = -1.0 + 0.5 * torch.randn(5000, 1, generator=g, dtype=torch.float64)
+    m1, m2, s1, s2 = a.mean(), b.mean(), a.std(), b.std()
+    assert evaluate.frechet_distance(a, b) == pytest.approx(((m1 - m2) ** 2 + (s1 - s2) ** 2).item(), rel=1e-6)

@@ -114,3 +114,44 @@ def test_bad_sizes_are_refused():
         flows.RealNVP(n_pairs=0)
     with pytest.raises(ValueError, match="does not have 10 pixels"):
         flows.RealNVP(dim=10)
+
+
+def test_the_density_of_a_random_two_dimensional_flow_integrates_to_one():
+    model = randomized(flows.RealNVP(n_pairs=2, hidden=16, dim=2, image_shape=None, logit_alpha=None), std=0.4)
+    model = model.double()
+    grid = torch.linspace(-12, 12, 1201, dtype=torch.float64)
+    x, y = torch.meshgrid(grid, grid, indexing="xy")
+    with torch.no_grad():
+        density = model.log_prob(torch.stack([x.flatten(), y.flatten()], -1)).exp()
+    assert (density.sum() * (grid[1] - grid[0]) ** 2).item() == pytest.approx(1.0, abs=2e-3)
+
+
+def test_inversion_is_exact_with_non_trivial_weights_on_images():
+    model = randomized(flows.RealNVP(n_pairs=2, hidden=32), std=0.05).double()
+    x = torch.rand(4, 784, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 0.98 + 0.01
+    z, _ = model(x)
+    assert (z - torch.logit(x)).abs().max() > 0.1, "the couplings must do something"
+    assert (model.inverse(z) - x).abs().max() < 1e-9
+
+
+def test_bits_per_dim_end_to_end_against_a_closed_form():
+    """A fresh flow is the logit step alone: log p(y) = log N(logit(p); 0, I) + log-det of the logit."""
+    alpha = 1e-6
+    model = flows.RealNVP(n_pairs=1, hidden=8, logit_alpha=alpha).double()
+    y = torch.rand(3, 784, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    p = alpha + (1 - 2 * alpha) * y
+    s = torch.log(p) - torch.log1p(-p)
+    log_p = (-0.5 * s**2 - 0.5 * math.log(2 * math.pi)).sum(-1) + (
+        784 * math.log(1 - 2 * alpha) - (torch.log(p) + torch.log1p(-p)).sum(-1)
+    )
+    expected = (784 * math.log(256) - log_p) / (784 * math.log(2))
+    assert torch.allclose(flows.bits_per_dim(model.log_prob(y)), expected, rtol=1e-12)
+
+
+def test_dequantized_bits_per_dim_averages_over_images_with_fresh_noise():
+    model = flows.RealNVP(n_pairs=1, hidden=8).double()
+    images = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(1)
+    y = ((images.reshape(5, -1).double() + torch.rand(5, 784, generator=g, dtype=torch.float32).double()) / 256)
+    value = flows.dequantized_bits_per_dim(model, images, torch.Generator().manual_seed(1), batch_size=2)
+    assert value == pytest.approx(flows.bits_per_dim(model.log_prob(y)).mean().item(), rel=1e-4)

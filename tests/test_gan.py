@@ -111,3 +111,20 @@ def test_a_short_run_trains_both_players(tmp_path):
     assert {"start", "end"} <= set(history.snapshots)
     samples = model.sample(8)
     assert samples.shape == (8, 1, 28, 28) and samples.min() >= 0 and samples.max() <= 1
+
+
+def test_the_discriminator_loss_rewards_calling_real_images_real_at_non_zero_logits():
+    """Binary cross-entropy written out by hand: real images have target 1, fakes target 0."""
+    real, fake = torch.tensor([2.0, 0.5, 3.0]), torch.tensor([-1.0, -2.5, 0.3])
+    by_hand = (-torch.log(torch.sigmoid(real)) - torch.log(1 - torch.sigmoid(fake))).mean()
+    loss = gan.discriminator_loss(real, fake, torch.ones(3))
+    assert loss.item() == pytest.approx(by_hand.item(), rel=1e-5)
+    swapped = gan.discriminator_loss(fake, real, torch.ones(3))
+    assert swapped > loss + 1.0, "calling fakes real must cost more"
+
+
+def test_the_generator_losses_at_non_zero_logits():
+    fake = torch.tensor([-3.0, 0.0, 2.0])
+    d = torch.sigmoid(fake)
+    assert gan.generator_loss(fake, "non_saturating").item() == pytest.approx((-torch.log(d)).mean().item(), rel=1e-5)
+    assert gan.generator_loss(fake, "minimax").item() == pytest.approx(torch.log(1 - d).mean().item(), rel=1e-5)

@@ -118,3 +118,23 @@ def test_the_estimators_work_on_a_float64_model():
     assert vae.prior_log_likelihood(model, x, samples=10).dtype == torch.float64
     assert vae.log_likelihood(model, x, k=10).dtype == torch.float64
     assert model.sample(2, binary=True).dtype == torch.float64
+
+
+def test_importance_sampling_lands_on_the_exact_log_likelihood_of_a_one_dimensional_latent():
+    """With z in one dimension, log p(x) = log of an integral over z, computed here by quadrature."""
+    torch.manual_seed(3)
+    model = vae.VAE(z_dim=1, hidden=16).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.5)
+        model.encoder[-1].weight.zero_()  # the proposal q = N(0, 2^2) for every image: broad enough
+        model.encoder[-1].bias.copy_(torch.tensor([0.0, math.log(4.0)]))
+    x = (torch.rand(3, 784, generator=torch.Generator().manual_seed(0)) < 0.3).double()
+    z = torch.linspace(-10, 10, 40_001, dtype=torch.float64)[:, None]
+    with torch.no_grad():
+        log_joint = -torch.nn.functional.binary_cross_entropy_with_logits(
+            model.decode(z)[:, None, :].expand(-1, 3, -1), x.expand(len(z), -1, -1), reduction="none"
+        ).sum(-1) + torch.distributions.Normal(0.0, 1.0).log_prob(z)
+    exact = torch.logsumexp(log_joint, dim=0) + math.log(z[1, 0] - z[0, 0])
+    estimate = vae.log_likelihood(model, x, k=20_000, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(estimate, exact, atol=0.05), (estimate, exact)
