@@ -72,6 +72,7 @@ class Exercise:
     factor_hints: dict[float, str] = field(default_factory=dict)
     offset_hints: dict[float, str] = field(default_factory=dict)
     nonfinite_hint: str = ""
+    differentiable: tuple[str, ...] = ()  # inputs the answer must pass gradients to, as the reference does
 
     def check(self, fn: Callable, seed: int = 0) -> Verdict:
         """Grade ``fn`` on CASES random inputs drawn with ``seed``; the verdict shows as one line."""
@@ -104,6 +105,43 @@ class Exercise:
             e = torch.cat([out[i].flatten() for out in expected])
             if not _close(g, e):
                 return prefix + self.value_problem(fn, cases, got, i, g, e)
+        return self.gradient_problem(fn, cases[0])
+
+    def gradient_problem(self, fn: Callable, case: Inputs) -> str | None:
+        """Values are right; do gradients flow, and are they the reference's? None when they are.
+
+        Both functions get float64 copies of the inputs named in ``differentiable``; their
+        outputs are weighted by fixed random numbers and summed, and autograd's gradients of
+        that sum are compared input by input.
+        """
+        if not self.differentiable:
+            return None
+
+        def gradients(function):
+            args = {k: v.detach().double().requires_grad_(k in self.differentiable) if isinstance(v, torch.Tensor)
+                    else v for k, v in case.items()}  # fmt: skip
+            outputs = [o for o in _as_tuple_keep_graph(function(*args.values())) if isinstance(o, torch.Tensor)]
+            weights = torch.Generator().manual_seed(7)
+            total = sum((o * torch.randn(o.shape, generator=weights, dtype=torch.float64).to(o.dtype)).sum()
+                        for o in outputs if o.requires_grad)  # fmt: skip
+            if not torch.is_tensor(total):
+                return None
+            inputs = [args[k] for k in self.differentiable]
+            return dict(zip(self.differentiable, torch.autograd.grad(total, inputs, allow_unused=True), strict=True))
+
+        try:
+            got = gradients(fn)
+        except Exception as error:
+            return f"the values are right, but differentiating it raised {_one_line(error)}"
+        if got is None:
+            return ("your result carries no gradient: did you detach it, compute it under torch.no_grad(), "
+                    "call .item(), or rebuild it from Python numbers? The point of this exercise is the gradient")
+        expected = gradients(self.reference)
+        for name in self.differentiable:
+            if got[name] is None and expected[name] is not None:
+                return f"no gradient reaches {name}: is it detached somewhere (.detach(), .item(), no_grad)?"
+            if got[name] is not None and not _close(got[name].double(), expected[name]):
+                return f"the values are right but the gradient with respect to {name} is not (a detached part?)"
         return None
 
     def value_problem(self, fn, cases, got, i: int, g: torch.Tensor, e: torch.Tensor) -> str:
@@ -181,6 +219,10 @@ def _close(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.shape == b.shape and torch.allclose(a, b, rtol=RTOL, atol=ATOL)
 
 
+def _as_tuple_keep_graph(out) -> tuple:
+    return tuple(out) if isinstance(out, tuple | list) else (out,)
+
+
 def _as_tuple(out) -> tuple[torch.Tensor, ...]:
     return tuple(t.detach().to(torch.float64) for t in (out if isinstance(out, tuple) else (out,)))
 
@@ -246,6 +288,7 @@ KL_STANDARD_NORMAL = Exercise(
     },
     factor_hints={2.0: "a missing 1/2?", 1 / D: "a mean over the latent dimension instead of a sum?"},
     offset_hints={D / 2: "a missing −1 inside the sum?"},
+    differentiable=("mu", "logvar"),
 )
 
 
@@ -270,6 +313,7 @@ REPARAMETERIZE = Exercise(
             lambda mu, logvar, eps: torch.exp(0.5 * logvar) * eps,
     },
     nonfinite_hint="logvar is as often negative as positive: σ = exp(logvar / 2), no square root or log",
+    differentiable=("mu", "logvar"),
 )
 
 
@@ -303,6 +347,7 @@ IMPORTANCE_LOG_LIKELIHOOD = Exercise(
     },
     offset_hints={math.log(K): "a missing − log k: the average is 1/k times the sum"},
     nonfinite_hint="exp of log-weights near −130 underflows to 0: stay in the log domain with torch.logsumexp",
+    differentiable=("log_p_x_given_z", "log_p_z", "log_q_z"),
 )
 
 
@@ -341,6 +386,7 @@ SLERP = Exercise(
             _slerp_of_raw_vectors,
     },
     shape_hints={(1, D): "for a scalar t return one vector of shape (D,)"},
+    differentiable=("z0", "z1"),
 )
 
 
@@ -376,6 +422,7 @@ DISCRIMINATOR_LOSS = Exercise(
         (2 * N,): "one number for the batch: take the mean over the examples",
     },
     factor_hints={N: "a sum over the batch instead of a mean?", 0.5: "the average of the two terms, not their sum?"},
+    differentiable=("real_logits", "fake_logits"),
 )
 
 
@@ -402,6 +449,7 @@ NON_SATURATING_GENERATOR_LOSS = Exercise(
     },
     shape_hints={(N,): "one number for the batch: take the mean over the examples"},
     factor_hints={N: "a sum over the batch instead of a mean?"},
+    differentiable=("fake_logits",),
 )
 
 
@@ -457,6 +505,7 @@ COUPLING_FORWARD = Exercise(
         (D,): "summed over the batch (dim 0) instead of the last dimension",
         (): "a single number: keep one value per example, do not reduce over the batch",
     },
+    differentiable=("x", "s", "t"),
 )
 
 
@@ -488,6 +537,7 @@ COUPLING_INVERSE = Exercise(
         "the mask's roles are swapped: mask = 1 marks the dimensions that pass unchanged":
             lambda y, mask, s, t: _coupling_inverse(y, 1 - mask, s, t),
     },
+    differentiable=("y", "s", "t"),
 )
 
 
@@ -515,6 +565,7 @@ BITS_PER_DIM = Exercise(
     },
     nonfinite_hint="log p is in the thousands: exp(log p) overflows, work with log p itself",
     offset_hints={-8.0: "a missing 784 ln 256: rescaling [0, 1] to the 256 levels adds 8 bits per dimension"},
+    differentiable=("log_prob_unit",),
 )
 
 

@@ -260,3 +260,45 @@ def test_the_notebook_has_a_stub_a_check_and_a_folded_working_solution_per_exerc
             assert verdict(capsys, checker, namespace[name])[0] is passes
         checked.append(name)
     assert checked == list(exercises.CHECKERS)
+
+
+# --- the point of these exercises is the gradient ------------------------------------------------
+
+
+def _no_grad_reparameterize(mu, logvar, eps):
+    with torch.no_grad():
+        return mu + torch.exp(0.5 * logvar) * eps
+
+
+GRADIENT_MISTAKES = [
+    (exercises.check_reparameterize, lambda mu, logvar, eps: (mu + torch.exp(0.5 * logvar) * eps).detach(),
+     "carries no gradient"),
+    (exercises.check_reparameterize, _no_grad_reparameterize, "carries no gradient"),
+    (exercises.check_reparameterize,
+     lambda mu, logvar, eps: torch.tensor((mu + torch.exp(0.5 * logvar) * eps).tolist()), "carries no gradient"),
+    (exercises.check_reparameterize, lambda mu, logvar, eps: mu + torch.exp(0.5 * logvar.detach()) * eps,
+     "no gradient reaches logvar"),
+    (exercises.check_discriminator_loss,
+     lambda real, fake: (F.binary_cross_entropy_with_logits(real, torch.ones_like(real))
+                         + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))).item(),
+     "carries no gradient"),
+    (exercises.check_non_saturating_generator_loss,
+     lambda fake: F.binary_cross_entropy_with_logits(fake.detach(), torch.ones_like(fake)), "carries no gradient"),
+    (exercises.check_kl_standard_normal,
+     lambda mu, logvar: 0.5 * (logvar.exp() + mu.detach() ** 2 - logvar - 1).sum(-1), "no gradient reaches mu"),
+]
+
+
+@pytest.mark.parametrize("checker, wrong, reason", GRADIENT_MISTAKES)
+def test_right_values_without_the_right_gradient_are_rejected_with_the_reason(capsys, checker, wrong, reason):
+    ok, line = verdict(capsys, checker, wrong)
+    assert ok is False and reason in line, line
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_right_answers_in_any_dtype_keep_passing_with_the_gradient_check(capsys, dtype):
+    def reparameterize(mu, logvar, eps):
+        return (mu.to(dtype) + torch.exp(logvar.to(dtype) / 2) * eps.to(dtype)).to(mu.dtype)
+
+    ok, line = verdict(capsys, exercises.check_reparameterize, reparameterize)
+    assert ok, line
