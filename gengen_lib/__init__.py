@@ -1,8 +1,18 @@
 """gengen_lib: the code behind the gengen course on deep generative models.
 
-One module per concern: ``data`` (MNIST offline, views, batching), ``training`` (the one
-training loop, checkpoints), ``runtime`` (device, seeds, quick mode), ``plots``
-(figures), ``widgets`` (interactive sliders), ``baselines`` (likelihoods of trivial models).
+One module per concern:
+
+* models and their maths: ``vae``, ``gan``, ``flows`` (RealNVP), ``toy`` (2-d flows),
+  ``densities`` (shared log-densities), ``latent`` (lerp and slerp), ``baselines``
+  (likelihoods of trivial models);
+* data: ``data`` (MNIST offline, its three views, batching);
+* training: ``training`` (the one loop), ``checkpoints`` (the file format, locks, integrity),
+  ``runs`` (run folders keyed by settings), ``pretrained`` (the shipped models in weights/);
+* measuring: ``evaluate`` (the MNIST classifier, MNIST-FID and sample quality);
+* teaching: ``plots`` (figures), ``widgets`` (sliders for JupyterLab), ``exercises``
+  (checkers), ``export`` (decoder weights for the in-page explorer), ``runtime`` (device,
+  seeds, quick mode, notebook parameter checks);
+* ``__main__``: the command line (``python -m gengen_lib --help``).
 """
 
 __version__ = "0.1.0"

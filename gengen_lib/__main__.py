@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     ship.add_argument("--k", type=_positive_int, default=5000, help="VAE: importance samples per test image")
     ship.add_argument("--n", type=_positive_int, help="VAE: number of test images (default: all 10,000)")
     ship.add_argument("--threads", type=_threads)
+    ship.add_argument("--note", default="", help="a remark for the manifest (e.g. why a run stopped early)")
     return parser
 
 
@@ -228,7 +229,7 @@ def _evaluate(args) -> dict:
 def _ship(args) -> dict:
     shipped = {}
     for name in args.names:
-        entry = pretrained.pack(name)
+        entry = pretrained.pack(name, note=args.note)
         pretrained.record_metrics(name, pretrained.measure(name, k=args.k, n=args.n))
         shipped[name] = {"bytes": entry["bytes"], **pretrained.manifest()[name]["metrics"]}
     return shipped

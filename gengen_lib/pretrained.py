@@ -195,7 +195,23 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def pack(name: str, metrics: dict | None = None, run: Path | None = None, weights_dir: Path = WEIGHTS_DIR) -> dict:
+def _end_snapshot(kind: str, settings, tensors: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """The ``end`` snapshot of a run stopped before its last epoch: drawn as training would have."""
+    if kind != "flow":
+        return None
+    model = RECIPES[kind].build(settings)
+    model.load_state_dict({k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")})
+    with torch.no_grad():
+        return model.eval().sample(64, generator=torch.Generator().manual_seed(3))
+
+
+def pack(
+    name: str,
+    metrics: dict | None = None,
+    run: Path | None = None,
+    weights_dir: Path = WEIGHTS_DIR,
+    note: str = "",
+) -> dict:
     """Pack the finished run of shipped model ``name`` into ``weights/`` and record it in the manifest.
 
     The weights are stored as float16; ``metrics`` (measured on the rounded model) go into
@@ -206,6 +222,8 @@ def pack(name: str, metrics: dict | None = None, run: Path | None = None, weight
     tensors, state = read_checkpoint(run / CHECKPOINT_NAME)
     out = {k: _storage(v) for k, v in tensors.items() if k.startswith("model/")}
     snapshots = {k: v for k, v in tensors.items() if k.startswith("snapshot/")}
+    if "snapshot/end" not in snapshots and (end := _end_snapshot(kind, settings, tensors)) is not None:
+        snapshots["snapshot/end"] = end
     out.update({k: (v.clamp(0, 1) * 255).round().to(torch.uint8) for k, v in snapshots.items()})
     history = state["history"]
     out.update({f"steps/{k}": torch.tensor(v, dtype=torch.float32) for k, v in history["steps"].items()})
@@ -227,6 +245,7 @@ def pack(name: str, metrics: dict | None = None, run: Path | None = None, weight
         "commit": _git_commit(),
         "training_seconds": sum(e["seconds"] for e in history["epochs"]),
         "metrics": metrics or {},
+        **({"note": note} if note else {}),
     }
     book = manifest(weights_dir)
     book[name] = entry

@@ -22,3 +22,18 @@ def small_train():
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)
+
+
+# Two batches per epoch of a 2-d VAE (or a 16-wide flow): command-line runs that only need to exercise the loop.
+TINY = ["--quick", "--train-subset", "256", "--hidden", "16", "--z-dim", "2", "--quiet", "--threads", "1",
+        "--device", "cpu"]  # fmt: skip
+
+
+@pytest.fixture
+def scratch_runs(tmp_path, monkeypatch):
+    """Nothing lands in the repository's runs/; the data path is the default one; threads are restored."""
+    monkeypatch.setenv("GENGEN_RUNS", str(tmp_path / "runs"))
+    monkeypatch.delenv("GENGEN_MNIST_PATH", raising=False)
+    threads = torch.get_num_threads()
+    yield tmp_path / "runs"
+    torch.set_num_threads(threads)

@@ -19,25 +19,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from gengen_lib import data, training
 from gengen_lib.__main__ import main
 
-TINY = ["--quick", "--train-subset", "256", "--hidden", "16", "--z-dim", "2", "--quiet", "--threads", "1"]
-TINY += ["--device", "cpu"]
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def _scratch_runs(tmp_path, monkeypatch):
-    """Nothing lands in the repository's runs/; the data path is the default one; threads are restored."""
-    monkeypatch.setenv("GENGEN_RUNS", str(tmp_path / "runs"))
-    monkeypatch.delenv("GENGEN_MNIST_PATH", raising=False)
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+def _scratch_runs(scratch_runs):
+    """Every test here runs with a scratch runs folder (conftest.scratch_runs)."""
 
 
 def run(*argv):

@@ -13,6 +13,7 @@ import time
 
 import pytest
 import torch
+from conftest import TINY
 from safetensors.torch import load_file
 
 from gengen_lib import vae
@@ -31,9 +32,6 @@ KILLABLE_MODELS = {
     "classifier": ["train", "classifier", "--quick", "--train-subset", "1024", "--epochs", str(EPOCHS),
                    "--quiet", "--threads", "1"],
 }
-# Two batches per epoch: for in-process runs that only need to exercise the loop.
-TINY = ["--quick", "--train-subset", "256", "--hidden", "16", "--z-dim", "2", "--quiet", "--threads", "1"]
-TINY += ["--device", "cpu"]
 
 # Dies by SIGKILL in the middle of writing the second epoch's checkpoint, after half the bytes.
 DIE_WHILE_SAVING = """
@@ -59,12 +57,8 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.fixture(autouse=True)
-def _scratch_runs(tmp_path, monkeypatch):
-    """Nothing lands in the repository's runs/; torch's thread count is restored after --threads 1."""
-    monkeypatch.setenv("GENGEN_RUNS", str(tmp_path / "runs"))
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+def _scratch_runs(scratch_runs):
+    """Every test here runs with a scratch runs folder (conftest.scratch_runs)."""
 
 
 def cli_process(out, *python_args, command=KILLABLE):
