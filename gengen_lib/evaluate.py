@@ -19,15 +19,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .data import IMAGE_SHAPE, intensities, load_mnist
-from .runs import run_dir, settings_dict
+from .runs import RunSettings
 from .runtime import pick_device
-from .training import fit, optimizer_step
+from .training import fit_run, optimizer_step
 
 
 class MNISTClassifier(nn.Module):
@@ -51,7 +52,7 @@ class MNISTClassifier(nn.Module):
 
 
 @dataclass(frozen=True)
-class ClassifierSettings:
+class ClassifierSettings(RunSettings):
     """The MNIST classifier behind the sample-quality metrics (Adam 1e-3, batch 128, 8 epochs)."""
 
     lr: float = 1e-3
@@ -60,10 +61,8 @@ class ClassifierSettings:
     seed: int = 0
     train_subset: int | None = None
 
-    @classmethod
-    def quick(cls, **overrides) -> ClassifierSettings:
-        """The CI setting: 5,000 images, 1 epoch (about 85% accuracy: enough to exercise the code)."""
-        return cls(**{"epochs": 1, "train_subset": 5000, **overrides})
+    # The CI setting: 5,000 images, 1 epoch (about 85% accuracy: enough to exercise the code).
+    QUICK: ClassVar[dict] = {"epochs": 1, "train_subset": 5000}
 
 
 def train_classifier(
@@ -90,12 +89,10 @@ def train_classifier(
     def evaluate():
         return {"test_accuracy": accuracy(model, intensities(test.images), test.labels)}
 
-    history = fit(
-        model, {"adam": optimizer}, step, (x, y),
-        epochs=settings.epochs, batch_size=settings.batch_size, seed=settings.seed, evaluate=evaluate,
-        checkpoint_dir=out_dir or run_dir("classifier", settings),
-        config={"model": "classifier", **settings_dict(settings), "epochs": None}, quiet=quiet,
-    )  # fmt: skip
+    history = fit_run(
+        "classifier", settings, model, {"adam": optimizer}, step, (x, y), out_dir=out_dir, evaluate=evaluate,
+        quiet=quiet,
+    )
     model.eval()
     model.test_accuracy = history.epochs[-1]["test_accuracy"]
     return model.cpu()

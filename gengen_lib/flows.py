@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from .data import IMAGE_SHAPE, PIXELS, dequantize, load_mnist
 from .densities import standard_normal_log_prob
-from .runs import run_dir, settings_dict
+from .runs import RunSettings
 from .runtime import pick_device
-from .training import History, fit, optimizer_step
+from .training import History, fit_run, optimizer_step
 
 
 def checkerboard_mask(shape: tuple[int, int], parity: int = 0) -> torch.Tensor:
@@ -241,7 +241,7 @@ def dequantized_bits_per_dim(
 
 
 @dataclass(frozen=True)
-class FlowSettings:
+class FlowSettings(RunSettings):
     """Everything that defines a flow training run (the report's: 4 pairs, Adam 1e-3, clip 10).
 
     The loss is the mean bits/dim of the batch, so ``max_grad_norm`` acts on a gradient of
@@ -260,10 +260,8 @@ class FlowSettings:
     train_subset: int | None = None
     eval_subset: int | None = None
 
-    @classmethod
-    def quick(cls, **overrides) -> FlowSettings:
-        """The CI setting: a narrow flow, 2,000 images, 1 epoch."""
-        return cls(**{"epochs": 1, "train_subset": 2000, "eval_subset": 1000, "hidden": 128, **overrides})
+    # The CI setting: a narrow flow, 2,000 images, 1 epoch.
+    QUICK: ClassVar[dict] = {"epochs": 1, "train_subset": 2000, "eval_subset": 1000, "hidden": 128}
 
 
 def build_flow(settings: FlowSettings) -> RealNVP:
@@ -271,11 +269,7 @@ def build_flow(settings: FlowSettings) -> RealNVP:
 
 
 def train_flow(
-    settings: FlowSettings,
-    out_dir: str | Path | None = None,
-    device: torch.device | None = None,
-    quiet: bool = False,
-    skip_nonfinite: bool = False,
+    settings: FlowSettings, device: torch.device | None = None, **options
 ) -> tuple[RealNVP, History]:
     """Train (or resume, or load) a RealNVP on dequantized MNIST; returns (model, history).
 
@@ -283,6 +277,7 @@ def train_flow(
     ``train_eval_bpd`` (the first 10,000 training images after the epoch) and
     ``valid_bpd`` (the 10,000 validation images), all with the convention of
     :func:`bits_per_dim`; evaluation uses fixed dequantization noise.
+    ``options`` go to :func:`~gengen_lib.training.fit_run`: ``out_dir``, ``quiet``, ``skip_nonfinite``.
     """
     device = device or pick_device()
     torch.manual_seed(settings.seed)
@@ -309,22 +304,9 @@ def train_flow(
     def snapshot():
         return model.sample(64, generator=torch.Generator(device=device).manual_seed(3)).cpu()
 
-    out_dir = out_dir or run_dir("flow", settings)
-    history = fit(
-        model,
-        {"adam": optimizer},
-        step,
-        (train.images,),
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        seed=settings.seed,
-        evaluate=evaluate,
-        snapshot=snapshot,
-        checkpoint_dir=out_dir,
-        config={"model": "flow", **settings_dict(settings), "epochs": None},
-        skip_nonfinite=skip_nonfinite,
-        quiet=quiet,
-        generators={"dequantization": noise},
+    history = fit_run(
+        "flow", settings, model, {"adam": optimizer}, step, (train.images,), evaluate=evaluate, snapshot=snapshot,
+        generators={"dequantization": noise}, **options,
     )
     model.eval()
     return model, history

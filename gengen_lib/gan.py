@@ -10,7 +10,7 @@ D returns *logits*; probabilities are their sigmoid.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -18,9 +18,9 @@ from torch import nn
 
 from .data import IMAGE_SHAPE, PIXELS, load_mnist, to_signed
 from .latent import lerp, slerp  # noqa: F401  (re-exported: gan.slerp is the GAN chapter's name)
-from .runs import run_dir, settings_dict
+from .runs import RunSettings
 from .runtime import pick_device
-from .training import History, fit, optimizer_step
+from .training import History, fit_run, optimizer_step
 
 LOSSES = ("non_saturating", "minimax")
 REAL_TARGETS = ("one", "smooth", "noisy")
@@ -125,7 +125,7 @@ def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> t
 
 
 @dataclass(frozen=True)
-class GANSettings:
+class GANSettings(RunSettings):
     """A GAN run: the report's models and optimiser (Adam 2e-4, batch 64, one D step then one G step).
 
     ``betas`` (0.5, 0.999) is our choice (the DCGAN setting; the report does not state it).
@@ -142,10 +142,8 @@ class GANSettings:
     seed: int = 0
     train_subset: int | None = None
 
-    @classmethod
-    def quick(cls, **overrides) -> GANSettings:
-        """The CI setting: 3,000 images, 1 epoch."""
-        return cls(**{"epochs": 1, "train_subset": 3000, **overrides})
+    # The CI setting: 3,000 images, 1 epoch.
+    QUICK: ClassVar[dict] = {"epochs": 1, "train_subset": 3000}
 
     def __post_init__(self):
         if self.real_target not in REAL_TARGETS:
@@ -159,17 +157,13 @@ class GANSettings:
 
 
 def train_gan(
-    settings: GANSettings,
-    out_dir: str | Path | None = None,
-    device: torch.device | None = None,
-    quiet: bool = False,
-    skip_nonfinite: bool = False,
-    evaluate=None,
+    settings: GANSettings, device: torch.device | None = None, evaluate=None, **options
 ) -> tuple[GAN, History]:
     """Train (or resume, or load) a GAN; returns (model, history).
 
     Every step logs ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake`` (mean D probabilities).
     ``evaluate(model) -> dict`` (optional) adds end-of-epoch metrics such as a sample-quality score.
+    ``options`` go to :func:`~gengen_lib.training.fit_run`: ``out_dir``, ``quiet``, ``skip_nonfinite``.
     """
     device = device or pick_device()
     torch.manual_seed(settings.seed)
@@ -198,21 +192,9 @@ def train_gan(
     def snapshot():
         return model.sample(64, generator=torch.Generator(device=device).manual_seed(3)).cpu()
 
-    history = fit(
-        model,
-        {"generator": opt_g, "discriminator": opt_d},
-        step,
-        (train,),
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        seed=settings.seed,
-        evaluate=(lambda: evaluate(model)) if evaluate else None,
-        snapshot=snapshot,
-        checkpoint_dir=out_dir or run_dir("gan", settings),
-        config={"model": "gan", **settings_dict(settings), "epochs": None},
-        skip_nonfinite=skip_nonfinite,
-        quiet=quiet,
-        drop_last=True,
+    history = fit_run(
+        "gan", settings, model, {"generator": opt_g, "discriminator": opt_d}, step, (train,),
+        evaluate=(lambda: evaluate(model)) if evaluate else None, snapshot=snapshot, drop_last=True, **options,
     )
     model.eval()
     return model, history

@@ -17,7 +17,6 @@ To (re)pack a model after training it: ``python -m gengen_lib ship NAME`` (see `
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -30,6 +29,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import evaluate, flows, gan, vae
+from .data import sha256_of
 from .runs import run_dir, settings_dict
 from .training import CHECKPOINT_NAME, History, read_checkpoint
 
@@ -94,14 +94,6 @@ def manifest(weights_dir: Path = WEIGHTS_DIR) -> dict:
     if not path.exists():
         return {}
     return json.loads(path.read_text())
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from torch import nn
 
@@ -24,6 +25,26 @@ def runs_root() -> Path:
     if os.environ.get(RUNS_ENV):
         return Path(os.environ[RUNS_ENV])
     return Path(__file__).resolve().parent.parent / "runs"
+
+
+class RunSettings:
+    """Base of the frozen settings dataclasses (``VAESettings``, ``GANSettings``, ...).
+
+    Each subclass lists, in ``QUICK``, what the CI quick mode changes (a subset of the data,
+    few epochs); ``quick(**overrides)`` and ``for_mode(quick, **overrides)`` build from it.
+    """
+
+    QUICK: ClassVar[dict] = {}
+
+    @classmethod
+    def quick(cls, **overrides):
+        """The CI quick setting, with ``overrides``."""
+        return cls(**{**cls.QUICK, **overrides})
+
+    @classmethod
+    def for_mode(cls, quick: bool, **overrides):
+        """The chapter's full setting, or the quick one when ``quick``, with ``overrides`` either way."""
+        return cls.quick(**overrides) if quick else cls(**overrides)
 
 
 def settings_dict(settings) -> dict:

@@ -43,6 +43,7 @@ from .checkpoints import (
     write_checkpoint,
 )
 from .data import batches, num_batches
+from .runs import run_dir, settings_dict
 
 __all__ = ["CHECKPOINT_NAME", "HISTORY_NAME", "CheckpointError", "History", "NonFiniteError", "fit", "read_checkpoint"]
 
@@ -131,24 +132,25 @@ def _rng_tensors(generators: dict[str, torch.Generator]) -> dict[str, torch.Tens
     return rng
 
 
-def save_checkpoint(
-    directory: Path,
-    model: nn.Module,
-    optimizers: dict[str, torch.optim.Optimizer],
-    generators: dict[str, torch.Generator],
-    history: History,
-    epoch: int,
-    config: dict,
-) -> Path:
+@dataclass
+class TrainingParts:
+    """Everything a checkpoint restores besides the history: weights, optimizers, random streams."""
+
+    model: nn.Module
+    optimizers: dict[str, torch.optim.Optimizer]
+    generators: dict[str, torch.Generator]
+
+
+def save_checkpoint(directory: Path, parts: TrainingParts, history: History, epoch: int, config: dict) -> Path:
     """Write ``directory/checkpoint.safetensors`` atomically; the previous one survives a crash."""
     directory.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
+    tensors = {f"model/{k}": v for k, v in parts.model.state_dict().items()}
     optim_plain = {}
-    for name, optimizer in optimizers.items():
+    for name, optimizer in parts.optimizers.items():
         t, plain = _optimizer_tensors(name, optimizer)
         tensors.update(t)
         optim_plain[name] = plain
-    tensors.update(_rng_tensors(generators))
+    tensors.update(_rng_tensors(parts.generators))
     tensors.update({f"snapshot/{k}": v for k, v in history.snapshots.items()})
     state = {
         "epoch": epoch,
@@ -159,17 +161,11 @@ def save_checkpoint(
     return write_checkpoint(directory, tensors, state)
 
 
-def load_checkpoint(
-    path: Path,
-    model: nn.Module,
-    optimizers: dict[str, torch.optim.Optimizer],
-    generators: dict[str, torch.Generator],
-    config: dict,
-) -> tuple[int, History]:
-    """Restore everything :func:`save_checkpoint` wrote; returns (last epoch, history)."""
+def load_checkpoint(path: Path, parts: TrainingParts, config: dict) -> tuple[int, History]:
+    """Restore everything :func:`save_checkpoint` wrote into ``parts``; returns (last epoch, history)."""
     tensors, state = read_checkpoint(path)
     try:
-        return _restore(path, tensors, state, model, optimizers, generators, config)
+        return _restore(path, tensors, state, parts, config)
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
         if isinstance(e, CheckpointError):
             raise
@@ -189,7 +185,8 @@ def _differences(theirs: dict, ours: dict) -> str:
     )
 
 
-def _restore(path, tensors, state, model, optimizers, generators, config) -> tuple[int, History]:
+def _restore(path, tensors, state, parts: TrainingParts, config) -> tuple[int, History]:
+    model, optimizers, generators = parts.model, parts.optimizers, parts.generators
     if state["config"] != config:
         raise CheckpointError(
             f"checkpoint {path} was written for settings that differ from this run's "
@@ -318,11 +315,11 @@ class _Loop:
 
     def run(self, directory: Path | None, resume: bool) -> History:
         self.data_generator = torch.Generator().manual_seed(self.seed)
-        self.streams = {"data": self.data_generator, **self.generators}
+        self.parts = TrainingParts(self.model, self.optimizers, {"data": self.data_generator, **self.generators})
         history, done = History(), 0
         checkpoint = directory / CHECKPOINT_NAME if directory is not None else None
         if checkpoint is not None and resume and (checkpoint.exists() or checkpoint.is_symlink()):
-            done, history = load_checkpoint(checkpoint, self.model, self.optimizers, self.streams, self.config)
+            done, history = load_checkpoint(checkpoint, self.parts, self.config)
             sync_history(directory, read_checkpoint(checkpoint)[1])
         if done >= self.epochs:
             return history
@@ -339,7 +336,7 @@ class _Loop:
                 if self.snapshot is not None and epoch in (max(self.epochs // 2, 1), self.epochs):
                     history.snapshots["half" if epoch < self.epochs else "end"] = _quietly(self.snapshot, self.model)
                 if directory is not None:
-                    save_checkpoint(directory, self.model, self.optimizers, self.streams, history, epoch, self.config)
+                    save_checkpoint(directory, self.parts, history, epoch, self.config)
                 done = epoch
         except KeyboardInterrupt:
             saved = f"epoch {done} is saved in {directory}" if directory is not None and done else "nothing was saved"
@@ -396,6 +393,39 @@ def _nonfinite_message(error: NonFiniteError, epoch: int, batch: int, directory:
     return (
         f"training stopped at epoch {epoch}, batch {batch}: {error}; {kept}; "
         "fix: lower the learning rate, or skip such batches (skip_nonfinite=True, --skip-nonfinite)"
+    )
+
+
+def fit_run(
+    kind: str,
+    settings,
+    model: nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer],
+    step: Callable[[tuple[torch.Tensor, ...]], dict[str, float]],
+    train_data: tuple[torch.Tensor, ...],
+    *,
+    out_dir: str | Path | None = None,
+    **options,
+) -> History:
+    """:func:`fit` for a model's training recipe, through the runs cache.
+
+    Epochs, batch size and seed come from ``settings`` (a :class:`~gengen_lib.runs.RunSettings`);
+    the run lives in ``out_dir`` or ``runs/<kind>-<hash of the settings>``, and the settings
+    (except the epochs, so a longer run resumes a shorter one) are the run's identity:
+    another run's checkpoint is refused. ``options`` go to :func:`fit` (``evaluate``,
+    ``snapshot``, ``generators``, ``skip_nonfinite``, ``quiet``, ``drop_last``).
+    """
+    return fit(
+        model,
+        optimizers,
+        step,
+        train_data,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        seed=settings.seed,
+        checkpoint_dir=out_dir or run_dir(kind, settings),
+        config={"model": kind, **settings_dict(settings), "epochs": None},
+        **options,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -19,9 +19,9 @@ from torch import nn
 
 from .data import IMAGE_SHAPE, PIXELS, binarize, intensities, load_mnist
 from .densities import bernoulli_log_prob, gaussian_log_prob, standard_normal_log_prob
-from .runs import cached_json, run_dir, settings_dict
+from .runs import RunSettings, cached_json, run_dir
 from .runtime import pick_device
-from .training import History, fit, optimizer_step
+from .training import History, fit_run, optimizer_step
 
 
 def kl_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -140,7 +140,7 @@ def prior_log_likelihood(model: VAE, x: torch.Tensor, samples: int = 1000, chunk
 
 
 @dataclass(frozen=True)
-class VAESettings:
+class VAESettings(RunSettings):
     """A VAE training run: the report's model and optimiser (Adam 1e-3, batch 128).
 
     ``dynamic_binarization``: each time a training image is used it is binarized afresh
@@ -158,23 +158,18 @@ class VAESettings:
     train_subset: int | None = None
     dynamic_binarization: bool = True
 
-    @classmethod
-    def quick(cls, **overrides) -> VAESettings:
-        """The CI setting: 5,000 images, 2 epochs (seconds on a CPU)."""
-        return cls(**{"epochs": 2, "train_subset": 5000, **overrides})
+    # The CI setting: 5,000 images, 2 epochs (seconds on a CPU).
+    QUICK: ClassVar[dict] = {"epochs": 2, "train_subset": 5000}
 
 
 def train_vae(
-    settings: VAESettings,
-    out_dir: str | Path | None = None,
-    device: torch.device | None = None,
-    quiet: bool = False,
-    skip_nonfinite: bool = False,
+    settings: VAESettings, device: torch.device | None = None, **options
 ) -> tuple[VAE, History]:
     """Train (or resume, or load) a VAE on binarized MNIST; returns (model, history).
 
     Each epoch records the training averages ``elbo``, ``reconstruction`` and ``kl`` and
     the validation ``valid_elbo`` (nats per image, on the fixed-seed binarized validation set).
+    ``options`` go to :func:`~gengen_lib.training.fit_run`: ``out_dir``, ``quiet``, ``skip_nonfinite``.
     """
     device = device or pick_device()
     torch.manual_seed(settings.seed)
@@ -202,21 +197,9 @@ def train_vae(
         draws = model.sample(16, generator=torch.Generator(device=device).manual_seed(3), binary=True)
         return torch.cat([means, draws]).cpu()
 
-    history = fit(
-        model,
-        {"adam": optimizer},
-        step,
-        (train,),
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        seed=settings.seed,
-        evaluate=evaluate,
-        snapshot=snapshot,
-        checkpoint_dir=out_dir or run_dir("vae", settings),
-        config={"model": "vae", **settings_dict(settings), "epochs": None},
-        skip_nonfinite=skip_nonfinite,
-        quiet=quiet,
-        generators={"binarization": binarizer},
+    history = fit_run(
+        "vae", settings, model, {"adam": optimizer}, step, (train,), evaluate=evaluate, snapshot=snapshot,
+        generators={"binarization": binarizer}, **options,
     )
     model.eval()
     return model, history
