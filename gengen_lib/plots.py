@@ -71,3 +71,10 @@ def smoothed(values: list[float], window: int = 200) -> tuple[torch.Tensor, torc
     stride = max(window // 4, 1)
     means = torch.nn.functional.avg_pool1d(v[None, None], window, stride=stride)[0, 0]
     return torch.arange(len(means), dtype=torch.float64) * stride + window / 2, means
+
+
+def print_table(rows: list[tuple[str, str]]) -> None:
+    """Print (name, value) rows as two aligned columns."""
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")

@@ -112,3 +112,26 @@ def interpolation_explorer(decode, z_dim: int, seeds: int = 20, interpolate=None
         w.observe(update, "value")
     update()
     return W.HBox([W.VBox([seed_a, seed_b, t, method, norm]), image])
+
+
+def flow_explorer(flow, endpoints: torch.Tensor, noise: torch.Tensor) -> W.HBox:
+    """Two sliders for an image flow: a temperature that rescales fixed ``noise`` (16, 784) before
+    the inverse flow, and a position along the great circle between the codes of two images
+    ``endpoints`` (2, 784, values in [0, 1])."""
+    from .latent import slerp
+
+    temperature = W.FloatSlider(1.0, min=0.1, max=1.2, step=0.05, description="temperature")
+    path = W.FloatSlider(0.0, min=0.0, max=1.0, step=0.05, description="path t")
+    samples, walk = W.Image(format="png"), image_widget(torch.zeros(IMAGE_SHAPE), scale=8)
+    with torch.no_grad():
+        codes, _ = flow(endpoints)
+
+    def redraw(_=None):
+        with torch.no_grad():
+            samples.value = grid_png_bytes(flow.inverse(noise * temperature.value).clamp(0, 1), nrow=4)
+            walk.value = png_bytes(flow.inverse(slerp(codes[0], codes[1], path.value)[None]).clamp(0, 1)[0], scale=8)
+
+    temperature.observe(redraw, "value")
+    path.observe(redraw, "value")
+    redraw()
+    return W.HBox([W.VBox([temperature, samples]), W.VBox([path, walk])], layout=W.Layout(gap="40px"))

@@ -170,14 +170,16 @@ marginals = baselines.pixel_marginals(xb)
 nll_uniform = baselines.uniform_nll()
 nll_marginal = baselines.bernoulli_nll(valid_b, marginals).mean().item()
 
+glue("marginal_saving", nll_uniform - nll_marginal, display=False)
+glue("nll_uniform", nll_uniform, display=False)
+glue("nll_marginal", nll_marginal, display=False)
+
+# %%
 bpd = baselines.nats_to_bits_per_dim
 print(f"784 ln 2 = {784 * math.log(2):.4f} nats")
 print("negative log-likelihood of the binarized validation set, per image:")
 print(f"  uniform model:          {nll_uniform:7.2f} nats = {bpd(nll_uniform):.3f} bits/dim")
 print(f"  per-pixel marginals:    {nll_marginal:7.2f} nats = {bpd(nll_marginal):.3f} bits/dim")
-glue("marginal_saving", nll_uniform - nll_marginal, display=False)
-glue("nll_uniform", nll_uniform, display=False)
-glue("nll_marginal", nll_marginal, display=False)
 print("and for 8-bit images, the uniform model over 256 levels:")
 nll_uniform_8bit = baselines.uniform_nll(levels=256)
 print(f"  uniform over 0..255:    {nll_uniform_8bit:7.2f} nats = {bpd(nll_uniform_8bit):.3f} bits/dim")

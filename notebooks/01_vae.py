@@ -44,20 +44,15 @@ import matplotlib.pyplot as plt
 import torch
 from myst_nb import glue
 
-from gengen_lib import baselines, data, export, plots, pretrained as shipped, runs, runtime, vae, widgets
+from gengen_lib import baselines, data, export, figures, plots, pretrained as shipped, runs, runtime, vae, widgets
 
-runtime.check_seed(seed)
 runtime.check_flags(pretrained=pretrained)
 runtime.check_positive_ints(is_samples=is_samples)
-quick = runtime.quick_mode(default=quick)
+quick, device = runtime.notebook_setup(quick, seed)
 if quick:  # CI: the models' quick settings (a subset, few epochs) and few importance samples
     is_samples = 100
 n_test = 500 if quick else 10_000
 n_live = 100 if quick else 300  # test images for the live importance-sampling estimate
-device = runtime.pick_device()
-runtime.seed_everything(seed)
-# %config InlineBackend.figure_format = "retina"
-print(f"mode: {'quick' if quick else 'full'}; device: {runtime.describe_device(device)}")
 
 # %% [markdown]
 # (q1-1)=
@@ -108,7 +103,7 @@ print(f"mode: {'quick' if quick else 'full'}; device: {runtime.describe_device(d
 # only the first latent coordinate changes pixels all over the image.
 
 # %% tags=["nbval-ignore-output"]
-settings = vae.VAESettings.quick(z_dim=20, seed=seed) if quick else vae.VAESettings(z_dim=20, seed=seed)
+settings = vae.VAESettings.for_mode(quick, z_dim=20, seed=seed)
 model, history = shipped.load_or_train("vae", settings, pretrained=pretrained, device=device, quiet=quick)
 model = model.cpu()
 source = "the shipped weights" if shipped.shipped_name(settings) and pretrained else "this run"
@@ -188,10 +183,9 @@ print(f"moving only z[0] by 1 changes {changed.float().mean():.0%} of the 784 pi
 # %%
 from torch.distributions import Normal
 
-s, x_obs = 0.3, 1.5
+s, x_obs, repeats = 0.3, 1.5, 20_000
 exact = Normal(0.0, math.sqrt(1 + s**2)).log_prob(torch.tensor(x_obs)).item()
 gen = torch.Generator().manual_seed(0)
-repeats = 20_000
 se = lambda v: v.std() / math.sqrt(repeats)  # standard error of a mean over the repeats
 print(f"exact log p(x) = {exact:.4f} nats,  p(x) = {math.exp(exact):.4f}  ({repeats:,} repeats; ± one standard error)")
 print("     L   log((1/L) sum p(x|z_i))      bias     (1/L) sum p(x|z_i)")
@@ -215,21 +209,7 @@ repeats = 5 if quick else 20
 torch.manual_seed(seed)
 naive = {L: torch.stack([vae.prior_log_likelihood(model, digits, samples=L) for _ in range(repeats)]) for L in sizes}
 is_ref = vae.log_likelihood(model, digits, k=is_samples)
-
-fig, axes = plt.subplots(1, 4, figsize=(13, 3.2), sharex=True)
-for j, ax in enumerate(axes):
-    means = [naive[L][:, j].mean().item() for L in sizes]
-    lows = [naive[L][:, j].min().item() for L in sizes]
-    highs = [naive[L][:, j].max().item() for L in sizes]
-    ax.fill_between(sizes, lows, highs, alpha=0.25, label="prior MC: range of 20 runs")
-    ax.plot(sizes, means, "o-", label="prior MC: mean")
-    ax.axhline(is_ref[j].item(), color="k", ls="--", label=f"importance sampling, k={is_samples}")
-    ax.set_xscale("log")
-    ax.set_title(f"test digit {j}")
-    ax.set_xlabel("samples L")
-axes[0].set_ylabel("estimate of log p(x) [nats]")
-axes[0].legend(fontsize=7, loc="lower right")
-fig.tight_layout()
+fig = figures.naive_vs_importance(sizes, naive, is_ref, k=is_samples)
 
 # %% tags=["nbval-ignore-output"]
 L_max = sizes[-1]
@@ -298,23 +278,8 @@ for mu_q, sigma_q in [(10.0, 1.0), (0.0, 0.01), (0.0, 100.0), (10.0, 0.01)]:
     print(f"  mu = {mu_q:5.1f}, sigma = {sigma_q:6.2f}:  KL = {kl:9.2f} nats")
 
 # %% tags=["hide-input"]
-mus = torch.linspace(-4, 4, 161)
-log_sigmas = torch.linspace(math.log(0.02), math.log(20), 161)
-M, LS = torch.meshgrid(mus, log_sigmas, indexing="xy")
-kl = vae.kl_standard_normal(M[..., None], 2 * LS[..., None])
-fig, ax = plt.subplots(figsize=(6, 4))
-# kl[i, j] belongs to sigma = exp(log_sigmas[i]) and mu = mus[j]: rows follow the y axis
-im = ax.pcolormesh(mus, log_sigmas.exp(), kl.log10(), cmap="viridis", shading="auto")
-ax.contour(mus, log_sigmas.exp(), kl, levels=[0.5, 2, 8, 32], colors="w", linewidths=0.7)
-print(f"smallest KL on the grid: {kl.min():.4f} nats at mu = {M.flatten()[kl.argmin()]:.2f}, "
-      f"sigma = {LS.exp().flatten()[kl.argmin()]:.2f}")
-ax.set_yscale("log")
-ax.plot([0], [1], "r*", ms=12, label="q = p: KL = 0")
-ax.set_xlabel(r"$\mu_q$")
-ax.set_ylabel(r"$\sigma_q$")
-ax.legend(loc="upper right")
-fig.colorbar(im, label=r"$\log_{10}$ KL(q || p)")
-_ = ax.set_title("KL grows with |mu|, and with sigma -> 0 or sigma -> infinity")
+fig, (kl_min, mu_min, sigma_min) = figures.kl_heatmap(vae.kl_standard_normal)
+print(f"smallest KL on the grid: {kl_min:.4f} nats at mu = {mu_min:.2f}, sigma = {sigma_min:.2f} (the star)")
 
 # %% [markdown]
 # (q1-6)=
@@ -589,29 +554,15 @@ fig = plots.show_grids({f"{when} (means, then samples)": snap[when] for when in 
 # the posterior means of test images, coloured by their label.
 
 # %% tags=["nbval-ignore-output"]
-settings_2d = vae.VAESettings.quick(z_dim=2, seed=seed) if quick else vae.VAESettings(z_dim=2, seed=seed)
+settings_2d = vae.VAESettings.for_mode(quick, z_dim=2, seed=seed)
 model_2d, history_2d = shipped.load_or_train("vae", settings_2d, pretrained=pretrained, device=device, quiet=quick)
 model_2d = model_2d.cpu()
 print(f"2-d model: validation ELBO {history_2d.epochs[-1]['valid_elbo']:.2f} nats after {len(history_2d.epochs)} epochs")
 
 # %% tags=["nbval-ignore-output", "hide-input"]
-grid_z = vae.latent_grid(20)
-with torch.no_grad():
-    manifold = torch.sigmoid(model_2d.decode(grid_z))
-codes = vae.encode_means(model_2d, test_x)
-labels = data.load_mnist("test").labels[:n_test]
-
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 6.2), gridspec_kw={"width_ratios": [1, 1.15]})
-plots.show_grid(manifold, nrow=20, ax=ax1, title="decoded means on the inverse-CDF grid of [0.05, 0.95]^2")
-sc = ax2.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=3, alpha=0.6)
-q = grid_z[:, 0].unique()
-ax2.add_patch(plt.Rectangle((q.min(), q.min()), q.max() - q.min(), q.max() - q.min(), fill=False, ls="--", color="k"))
-ax2.set_xlabel("$z_1$")
-ax2.set_ylabel("$z_2$")
-ax2.set_title("posterior means of test images (dashed: the grid on the left)")
-fig.colorbar(sc, ax=ax2, ticks=range(10), label="digit")
-fig.suptitle("Figure 3: the 2-d latent manifold", y=1.0)
-fig.tight_layout()
+codes, labels = vae.encode_means(model_2d, test_x), data.load_mnist("test").labels[:n_test]
+fig = figures.latent_manifold(lambda z: torch.sigmoid(model_2d.decode(z)), vae.latent_grid(20), codes, labels)
+fig.suptitle("Figure 3: the 2-d latent manifold")
 
 # %% [markdown]
 # Neighbouring codes decode to similar images and the classes form contiguous regions that
@@ -655,7 +606,7 @@ last = history.epochs[-1]
 rows = [
     ("latent dimension", f"{settings.z_dim}"),
     ("epochs", f"{len(history.epochs)}"),
-    ("training ELBO (last epoch)", f"{last['elbo']:.2f}"),
+    ("training ELBO (last epoch, dynamic binarization)", f"{last['elbo']:.2f}"),
     ("validation ELBO (last epoch)", f"{last['valid_elbo']:.2f}"),
     ("test ELBO", f"{test_metrics['elbo']:.2f}"),
     (f"test log-likelihood, importance sampling k={test_metrics['k']}", f"{test_metrics['ll']:.2f} ± {test_metrics['ll_sem']:.2f}"),
@@ -664,9 +615,7 @@ rows = [
     ("throughput", f"{sum(e['images_per_s'] for e in history.epochs) / len(history.epochs):,.0f} images/s"),
     ("device of this notebook run", runtime.describe_device(device)),
 ]
-width = max(len(r[0]) for r in rows)
-for name, value in rows:
-    print(f"{name:<{width}}  {value}")
+plots.print_table(rows)
 
 # %% [markdown]
 # ## What to remember

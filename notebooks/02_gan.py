@@ -34,18 +34,13 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from gengen_lib import evaluate, gan, latent, plots, pretrained as shipped, runs, runtime, widgets
+from gengen_lib import evaluate, figures, gan, latent, plots, pretrained as shipped, runs, runtime, widgets
 
-runtime.check_seed(seed)
 runtime.check_flags(pretrained=pretrained)
 runtime.check_positive_ints(n_eval=n_eval)
-quick = runtime.quick_mode(default=quick)
+quick, device = runtime.notebook_setup(quick, seed)
 if quick:  # CI: the quick settings (a subset of the data, one epoch) and small evaluations
     n_eval = 1000
-device = runtime.pick_device()
-runtime.seed_everything(seed)
-# %config InlineBackend.figure_format = "retina"
-print(f"mode: {'quick' if quick else 'full'}; device: {runtime.describe_device(device)}")
 
 # %% [markdown]
 # (q2-1)=
@@ -145,23 +140,7 @@ for di, gm, gn in zip(d.tolist(), g_minimax.tolist(), g_ns.tolist()):
     print(f"{di:7.3f}   {gm:15.4f}   {gn:14.4f}")
 
 # %% tags=["hide-input"]
-dd = torch.linspace(0.001, 0.999, 500)
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
-ax1.plot(dd, torch.log(1 - dd), label=r"minimax: $\log(1 - D)$ (minimised)")
-ax1.plot(dd, -torch.log(dd), label=r"non-saturating: $-\log D$ (minimised)")
-ax1.set_xlabel("D(G(z))")
-ax1.set_ylabel("generator loss")
-ax1.legend()
-ax1.set_title("the two generator losses")
-ax2.plot(dd, dd.abs(), label="minimax: |gradient| = D")
-ax2.plot(dd, (1 - dd).abs(), label="non-saturating: |gradient| = 1 - D")
-ax2.axvspan(0, 0.1, color="tab:red", alpha=0.1)
-ax2.annotate("early training:\nD rejects fakes", (0.02, 0.55), fontsize=8)
-ax2.set_xlabel("D(G(z))")
-ax2.set_ylabel("|d loss / d logit|")
-ax2.legend()
-ax2.set_title("their gradients: where each one vanishes")
-fig.tight_layout()
+fig = figures.generator_losses()
 
 # %% [markdown]
 # (q2-5)=
@@ -210,7 +189,7 @@ for kind in gan.REAL_TARGETS:
 # 10), and the **class histogram** (mode collapse shows up as a missing or dominant digit).
 
 # %% tags=["nbval-ignore-output"]
-classifier_settings = evaluate.ClassifierSettings.quick() if quick else evaluate.ClassifierSettings()
+classifier_settings = evaluate.ClassifierSettings.for_mode(quick)
 classifier = shipped.load_or_train("classifier", classifier_settings, pretrained=pretrained)[0]
 meter = evaluate.SampleQualityMeter(classifier)
 test_set = evaluate.load_mnist("test")
@@ -226,10 +205,9 @@ for name, s in [("real training images", real_train), ("real test images", real_
 
 # %% tags=["nbval-ignore-output"]
 sample_quality = evaluate.sample_quality_callback(meter, n=500 if quick else 2000, seed=seed)  # scored after every epoch
-make_settings = gan.GANSettings.quick if quick else gan.GANSettings
 settings = {
-    "a": make_settings(dropout=0.0, real_target="one", seed=seed),
-    "b": make_settings(dropout=0.3, real_target="noisy", seed=seed),
+    "a": gan.GANSettings.for_mode(quick, dropout=0.0, real_target="one", seed=seed),
+    "b": gan.GANSettings.for_mode(quick, dropout=0.3, real_target="noisy", seed=seed),
 }
 trained = {k: shipped.load_or_train("gan", s, pretrained=pretrained, device=device, quiet=quick, evaluate=sample_quality)
            for k, s in settings.items()}
@@ -253,22 +231,9 @@ print(f"L_G (minimax) at D = 1/2:        {gan.generator_loss(half, 'minimax'):.6
 
 
 # %% tags=["nbval-ignore-output", "hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
 titles = {"a": "(a) no dropout, real targets 1", "b": "(b) dropout 0.3, noisy real targets U[0.7, 1.2]"}
-for ax, (k, (model, history)) in zip(axes, trained.items()):
-    steps = len(history.steps["d_loss"])
-    for key, label in [("d_loss", "$L_D$"), ("g_loss", "$L_G$")]:
-        ax.plot(*plots.smoothed(history.steps[key], window=200), label=label)
-    ax.axhline(math.log(4), ls="--", color="tab:blue", lw=1)
-    ax.axhline(math.log(2), ls="--", color="tab:orange", lw=1)
-    ax.annotate("log 4", (0, math.log(4)), xytext=(2, 3), textcoords="offset points", fontsize=8)
-    ax.annotate("log 2", (0, math.log(2)), xytext=(2, 3), textcoords="offset points", fontsize=8)
-    ax.set_title(titles[k])
-    ax.set_xlabel("training step")
-    ax.legend()
-axes[0].set_ylabel("loss [nats], running mean")
+fig = figures.gan_losses({k: history for k, (model, history) in trained.items()}, titles)
 fig.suptitle("Figure 4: GAN losses")
-fig.tight_layout()
 
 # %% [markdown]
 # (q2-6)=
@@ -354,21 +319,8 @@ for ti, a, b in zip(t.tolist(), latent.lerp(z0, z1, t).norm(dim=-1).tolist(), la
 best = min(final, key=lambda k: final[k]["fid"])  # the setting with the better samples
 generator = trained[best][0].cpu().generator.eval()
 decode = lambda z: (generator(z) + 1) / 2
-t = torch.linspace(0, 1, 10)
-pairs = [(1, 2), (3, 4), (5, 6)]
-rows = {}
-with torch.no_grad():
-    for a, b in pairs:
-        za = torch.randn(100, generator=torch.Generator().manual_seed(a))
-        zb = torch.randn(100, generator=torch.Generator().manual_seed(b))
-        rows[f"seeds {a}->{b}: linear"] = decode(latent.lerp(za, zb, t))
-        rows[f"seeds {a}->{b}: spherical"] = decode(latent.slerp(za, zb, t))
-fig, axes = plt.subplots(len(rows), 1, figsize=(9, 1.1 * len(rows)))
-for ax, (name, imgs) in zip(axes, rows.items()):
-    plots.show_grid(imgs, nrow=10, ax=ax)
-    ax.set_title(name, fontsize=8, loc="left")
+fig = figures.interpolations(decode, pairs=[(1, 2), (3, 4), (5, 6)], z_dim=generator.z_dim)
 fig.suptitle(f"Figure 6: linear vs spherical interpolation (setting {best}, the lower MNIST-FID)")
-fig.tight_layout()
 
 # %% [markdown]
 # Both paths change the digit smoothly, which says the generator maps nearby codes to

@@ -32,22 +32,15 @@ seed = 0
 
 # %% tags=["nbval-ignore-output"]
 import math
-import time
 
 import matplotlib.pyplot as plt
 import torch
 
-from gengen_lib import data, evaluate, flows, plots, pretrained as shipped, runs, runtime, toy, widgets
+from gengen_lib import data, evaluate, figures, flows, plots, pretrained as shipped, runs, runtime, toy, widgets
 
-runtime.check_seed(seed)
 runtime.check_flags(pretrained=pretrained)
-quick = runtime.quick_mode(default=quick)
+quick, device = runtime.notebook_setup(quick, seed)
 toy_epochs = 3 if quick else 30
-make_settings = flows.FlowSettings.quick if quick else flows.FlowSettings
-device = runtime.pick_device()
-runtime.seed_everything(seed)
-# %config InlineBackend.figure_format = "retina"
-print(f"mode: {'quick' if quick else 'full'}; device: {runtime.describe_device(device)}")
 
 # %% [markdown]
 # (q3-1)=
@@ -101,25 +94,7 @@ print(f"integral without the |det| term: {(wrong.sum() * (x[1] - x[0])).item():.
 moons = toy.two_moons(8000, generator=torch.Generator().manual_seed(seed))
 toy_flow, toy_history = toy.train_toy_flow(moons, epochs=toy_epochs, seed=seed)
 print(f"toy flow: NLL {toy_history.epochs[-1]['nll']:.3f} nats per point after {toy_epochs} epochs")
-
-grid_x = torch.linspace(-3, 3, 200)
-gx, gy = torch.meshgrid(grid_x, grid_x, indexing="xy")
-points = torch.stack([gx.flatten(), gy.flatten()], -1)
-with torch.no_grad():
-    density = toy_flow.log_prob(points).exp().reshape(200, 200)
-    samples = toy_flow.sample(2000, generator=torch.Generator().manual_seed(1))
-fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharex=True, sharey=True)
-axes[0].scatter(moons[:2000, 0], moons[:2000, 1], s=2)
-axes[0].set_title("data")
-axes[1].pcolormesh(grid_x, grid_x, density, cmap="magma", shading="auto")
-axes[1].set_title("learned density $p_X(x)$")
-axes[2].scatter(samples[:, 0], samples[:, 1], s=2, color="tab:green")
-axes[2].set_title("samples $f^{-1}(z)$")
-for ax in axes:
-    ax.set_aspect("equal")
-    ax.set_xlim(-3, 3)
-    ax.set_ylim(-3, 3)
-fig.tight_layout()
+fig = figures.two_moons_density(toy_flow, moons)
 
 # %% [markdown]
 # How does the flow do it? Below, a regular grid in data space is pushed through the layers
@@ -128,30 +103,7 @@ fig.tight_layout()
 # two moons into a Gaussian blob.
 
 # %% tags=["nbval-ignore-output", "hide-input"]
-lines = []
-for v in torch.linspace(-2.5, 2.5, 11):
-    t = torch.linspace(-2.5, 2.5, 200)
-    lines += [torch.stack([t, v.expand(200)], -1), torch.stack([v.expand(200), t], -1)]
-stages = [0, 2, 4, 6, 8]
-fig, axes = plt.subplots(1, len(stages), figsize=(3.1 * len(stages), 3.2))
-with torch.no_grad():
-    for ax, upto in zip(axes, stages):
-        def push(p, upto):
-            for layer in toy_flow.couplings[:upto]:
-                p = layer(p)[0]
-            return p
-        for line in lines:
-            q = push(line, upto)
-            ax.plot(q[:, 0], q[:, 1], lw=0.5, color="gray")
-        q = push(moons[:1000], upto)
-        ax.scatter(q[:, 0], q[:, 1], s=1, color="tab:blue")
-        ax.set_title("data" if upto == 0 else f"after {upto} couplings")
-        ax.set_xlim(-4, 4)
-        ax.set_ylim(-4, 4)
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-fig.tight_layout()
+fig = figures.coupling_warp(toy_flow, moons, stages=[0, 2, 4, 6, 8])
 
 
 # %% [markdown]
@@ -236,34 +188,10 @@ _, log_det = coupling(x8[None])
 print(f"log|det J| from the coupling (sum of s):  {log_det.item():.10f}")
 print(f"log|det J| from slogdet of the Jacobian:  {torch.linalg.slogdet(J)[1].item():.10f}")
 print(f"entries above the diagonal (sorted J):    {J_sorted.triu(1).abs().max().item():.1e}")
-
-fig, ax = plt.subplots(figsize=(3.6, 3.4))
-ax.imshow(J_sorted.abs().log10().clamp(min=-4), cmap="Blues")
-ax.set_title("|J|, kept coordinates first (log scale)")
-ax.set_xticks([])
-ax.set_yticks([])
-fig.tight_layout()
+fig = figures.jacobian_matrix(J_sorted)
 
 # %% tags=["nbval-ignore-output", "hide-input"]
-dims = [64, 128, 256, 512, 1024] if quick else [64, 128, 256, 512, 1024, 2048]
-timing = {"general log|det| (slogdet)": [], "coupling log|det| (sum of s)": []}
-for m in dims:
-    A = torch.randn(m, m) / math.sqrt(m) + torch.eye(m)
-    s = torch.randn(m)
-    t0 = time.perf_counter()
-    torch.linalg.slogdet(A)
-    t1 = time.perf_counter()
-    s.sum()
-    t2 = time.perf_counter()
-    timing["general log|det| (slogdet)"].append(t1 - t0)
-    timing["coupling log|det| (sum of s)"].append(t2 - t1)
-fig, ax = plt.subplots(figsize=(5, 3.4))
-for name, ts in timing.items():
-    ax.loglog(dims, ts, "o-", label=name)
-ax.set_xlabel("dimension m")
-ax.set_ylabel("seconds per determinant")
-ax.legend(fontsize=8)
-ax.grid(alpha=0.3)
+fig = figures.determinant_timings([64, 128, 256, 512, 1024] if quick else [64, 128, 256, 512, 1024, 2048])
 print("slogdet time grows ~m^3 (x8 per doubling when large); the coupling's sum stays at the cost of a function call")
 
 # %% [markdown]
@@ -445,8 +373,8 @@ print("(leaving it out would misstate bits/dim by that much)")
 
 # %% tags=["nbval-ignore-output"]
 variants = {
-    "learned scale": make_settings(learned_scale=True, seed=seed),
-    "fixed scale": make_settings(learned_scale=False, seed=seed),
+    "learned scale": flows.FlowSettings.for_mode(quick, learned_scale=True, seed=seed),
+    "fixed scale": flows.FlowSettings.for_mode(quick, learned_scale=False, seed=seed),
 }
 trained = {name: shipped.load_or_train("flow", s, pretrained=pretrained, device=device, quiet=quick)
            for name, s in variants.items()}
@@ -488,7 +416,7 @@ fig = plots.show_grids(panels, nrow=8, size=3.2)
 # chapter; 10,000 samples at $T = 1$ in full mode):
 
 # %% tags=["nbval-ignore-output"]
-classifier_settings = evaluate.ClassifierSettings.quick() if quick else evaluate.ClassifierSettings()
+classifier_settings = evaluate.ClassifierSettings.for_mode(quick)
 classifier = shipped.load_or_train("classifier", classifier_settings, pretrained=pretrained)[0]
 meter = evaluate.SampleQualityMeter(classifier)
 n_samples = 1000 if quick else 10_000
@@ -521,30 +449,8 @@ print("below 1e-4:", error < 1e-4)
 # digits, decoded by the inverse flow.
 
 # %% tags=["nbval-ignore-output", "remove-output"]
-import ipywidgets as W
-
-fixed_noise = torch.randn(16, 784, generator=torch.Generator().manual_seed(seed))
-temperature = W.FloatSlider(1.0, min=0.1, max=1.2, step=0.05, description="temperature")
-sample_view = W.Image(format="png")
-
-def redraw(_=None):
-    with torch.no_grad():
-        sample_view.value = widgets.grid_png_bytes(model.inverse(fixed_noise * temperature.value).clamp(0, 1), nrow=4)
-
-temperature.observe(redraw, "value")
-redraw()
-
-from gengen_lib import latent
-with torch.no_grad():
-    pair, _ = model(data.dequantize(data.load_mnist("valid").images[:2], torch.Generator().manual_seed(0)))
-path = W.FloatSlider(0.0, min=0.0, max=1.0, step=0.05, description="path t")
-path_view = widgets.image_widget(torch.zeros(784), scale=8)
-def walk(_=None):
-    with torch.no_grad():
-        path_view.value = widgets.png_bytes(model.inverse(latent.slerp(pair[0], pair[1], path.value)[None]).clamp(0, 1)[0], scale=8)
-path.observe(walk, "value")
-walk()
-W.HBox([W.VBox([temperature, sample_view]), W.VBox([path, path_view])], layout=W.Layout(gap="40px"))
+two_digits = data.dequantize(data.load_mnist("valid").images[:2], torch.Generator().manual_seed(0))
+widgets.flow_explorer(model, two_digits, noise=torch.randn(16, 784, generator=torch.Generator().manual_seed(seed)))
 
 # %% [markdown]
 # ## Results

@@ -32,28 +32,24 @@ import math
 
 import matplotlib.pyplot as plt
 import torch
-
 from myst_nb import glue
 
 from gengen_lib import evaluate, flows, gan, plots, pretrained as shipped, runs, runtime, vae
 
-runtime.check_seed(seed)
 runtime.check_flags(pretrained=pretrained)
 runtime.check_positive_ints(n_samples=n_samples)
-quick = runtime.quick_mode(default=quick)
+quick, device = runtime.notebook_setup(quick, seed)
 if quick:
     n_samples = 1000
-device = runtime.pick_device()
-mode = "quick" if quick else "full"
-settings = {
-    "VAE": vae.VAESettings.quick(z_dim=20) if quick else vae.VAESettings(z_dim=20),
-    "GAN (a)": gan.GANSettings.quick(dropout=0.0, real_target="one") if quick else gan.GANSettings(dropout=0.0, real_target="one"),
-    "GAN (b)": gan.GANSettings.quick() if quick else gan.GANSettings(),
-    "RealNVP": flows.FlowSettings.quick() if quick else flows.FlowSettings(),
-    "classifier": evaluate.ClassifierSettings.quick() if quick else evaluate.ClassifierSettings(),
+
+# %% tags=["nbval-ignore-output"]
+settings = {  # the chapters' models (their quick versions in quick mode)
+    "VAE": vae.VAESettings.for_mode(quick, z_dim=20),
+    "GAN (a)": gan.GANSettings.for_mode(quick, dropout=0.0, real_target="one"),
+    "GAN (b)": gan.GANSettings.for_mode(quick),
+    "RealNVP": flows.FlowSettings.for_mode(quick),
+    "classifier": evaluate.ClassifierSettings.for_mode(quick),
 }
-# %config InlineBackend.figure_format = "retina"
-print(f"mode: {mode}; device: {runtime.describe_device(device)}")
 
 # %% tags=["nbval-ignore-output"]
 load = lambda kind, name, **kw: shipped.load_or_train(kind, settings[name], pretrained=pretrained, quiet=True, **kw)
