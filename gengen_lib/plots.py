@@ -78,3 +78,19 @@ def print_table(rows: list[tuple[str, str]]) -> None:
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
+
+
+def log_binned(values: list[float], bins: int = 80) -> tuple[torch.Tensor, torch.Tensor]:
+    """A per-step curve for a logarithmic step axis: means over log-spaced bins of steps.
+
+    The first steps keep their own values (a bin of one step each); later bins average more
+    steps, so the curve is neither noisy at the end nor blurred at the start.
+    Returns (steps, means): the geometric centre of each bin (steps count from 1) and its mean.
+    """
+    v = torch.tensor(values, dtype=torch.float64)
+    edges = torch.unique(torch.logspace(0, torch.log10(torch.tensor(len(v) + 1.0)), bins + 1).floor().long())
+    steps, means = [], []
+    for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
+        steps.append((lo * (hi - 1)) ** 0.5 if hi - 1 > lo else float(lo))
+        means.append(v[lo - 1 : hi - 1].mean().item())
+    return torch.tensor(steps), torch.tensor(means)

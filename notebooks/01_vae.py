@@ -504,11 +504,11 @@ plots.plot_curves(ax1, {"train ELBO": history.curve("elbo"), "validation ELBO": 
 ax1.set_title(f"(a) ELBO per epoch (uniform model: {random_model_ll:.1f},\nper-pixel marginals: {marginal_ll:.1f})", fontsize=10)
 for ax, key, sign, title in [(ax2, "reconstruction", -1, "(b) reconstruction, -E[log p(x|z)]"),
                              (ax3, "kl", 1, "(c) KL(q(z|x) || p(z))")]:
-    step, value = plots.smoothed([sign * v for v in history.steps[key]], window=100)
+    step, value = plots.log_binned([sign * v for v in history.steps[key]])
     ax.plot(step, value, color="tab:red" if key == "kl" else "tab:blue")
     ax.set_xscale("log")
     ax.set_xlabel("training step (log scale)")
-    ax.set_ylabel("nats per image, running mean")
+    ax.set_ylabel("nats per image (mean over log-spaced bins)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
 ax3.set_ylim(bottom=0)
