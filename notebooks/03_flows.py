@@ -369,7 +369,8 @@ print("(leaving it out would misstate bits/dim by that much)")
 
 # %% [markdown]
 # Now the two models of the report: learned scale and fixed scale of 1. Each is trained
-# through the shared loop (checkpoint every epoch, resumable) and cached in `runs/`.
+# through the shared loop (checkpoint every epoch, resumable); the notebook loads the shipped
+# ones from `weights/` unless its `pretrained` parameter is `False`.
 
 # %% tags=["nbval-ignore-output"]
 variants = {

@@ -17,7 +17,7 @@
 #
 # Three models, trained on the same 50,000 digits, each answering a different question. This
 # chapter puts them side by side using only numbers measured by the code of the previous
-# chapters (the trained models are loaded from their run directories, not retrained), and
+# chapters (the shipped models of `weights/`, not retrained), and
 # says what each number can and cannot compare.
 
 # %% tags=["parameters"]
@@ -118,7 +118,8 @@ fig.tight_layout()
 # ## Likelihoods, where they exist
 #
 # * **VAE:** a lower bound (ELBO) and an importance-sampled estimate of $\log p(x)$, for
-#   *binary* images (computed in the VAE chapter, cached with the run).
+#   *binary* images (measured on the whole test set by `python -m gengen_lib evaluate vae` and
+#   recorded in `weights/manifest.json`; the VAE chapter checks it against a live estimate).
 # * **RealNVP:** the exact log-density of *dequantized 8-bit* images, reported in bits per
 #   dimension.
 # * **GAN:** none. Its density is implicit; there is nothing to evaluate at a test image.
