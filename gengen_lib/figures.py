@@ -61,7 +61,7 @@ def kl_heatmap(kl_of, mu_range=(-4.0, 4.0), sigma_range=(0.02, 20.0), n: int = 1
     return fig, (kl.min().item(), M.flatten()[i].item(), LS.exp().flatten()[i].item())
 
 
-def latent_manifold(decode_means, grid_z: torch.Tensor, codes: torch.Tensor, labels: torch.Tensor):
+def latent_manifold(decode_means, grid_z: torch.Tensor, codes: torch.Tensor, labels: torch.Tensor, title: str = ""):
     """The 2-d VAE: decoded means on a latent grid beside the posterior means of labelled images."""
     with torch.no_grad():
         manifold = decode_means(grid_z)
@@ -74,6 +74,7 @@ def latent_manifold(decode_means, grid_z: torch.Tensor, codes: torch.Tensor, lab
     ax2.add_patch(plt.Rectangle((q.min(), q.min()), q.max() - q.min(), q.max() - q.min(), fill=False, ls="--"))
     ax2.set(xlabel="$z_1$", ylabel="$z_2$", title="posterior means of test images (dashed: the grid on the left)")
     fig.colorbar(sc, ax=ax2, ticks=range(10), label="digit")
+    fig.suptitle(title)
     return fig
 
 
@@ -99,7 +100,7 @@ def generator_losses():
     return fig
 
 
-def gan_losses(histories: dict, titles: dict, window: int = 200):
+def gan_losses(histories: dict, titles: dict, window: int = 200, title: str = ""):
     """Running means of the discriminator and generator losses per setting, with log 4 and log 2."""
     fig, axes = plt.subplots(1, len(histories), figsize=(12, 3.8), sharey=True, layout="constrained")
     for ax, (key, history) in zip(axes, histories.items(), strict=True):
@@ -111,10 +112,11 @@ def gan_losses(histories: dict, titles: dict, window: int = 200):
         ax.set(title=titles[key], xlabel="training step")
         ax.legend()
     axes[0].set_ylabel("loss [nats], running mean")
+    fig.suptitle(title)
     return fig
 
 
-def interpolations(decode, pairs: list[tuple[int, int]], z_dim: int, steps: int = 10):
+def interpolations(decode, pairs: list[tuple[int, int]], z_dim: int, steps: int = 10, title: str = ""):
     """For each pair of seeds, the images along the linear and the spherical path between their codes."""
     t = torch.linspace(0, 1, steps)
     rows = {}
@@ -128,6 +130,7 @@ def interpolations(decode, pairs: list[tuple[int, int]], z_dim: int, steps: int 
     for ax, (name, images) in zip(axes, rows.items(), strict=True):
         plots.show_grid(images, nrow=steps, ax=ax)
         ax.set_title(name, fontsize=8, loc="left")
+    fig.suptitle(title)
     return fig
 
 

@@ -499,6 +499,7 @@ print(f"  per-pixel marginal model:          {marginal_ll:8.2f}")
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
+fig.suptitle("Figure 1: VAE training curves (20-d latent)")
 plots.plot_curves(ax1, {"train ELBO": history.curve("elbo"), "validation ELBO": history.curve("valid_elbo")},
                   ylabel="ELBO [nats per image]")
 ax1.set_title(f"(a) ELBO per epoch (uniform model: {random_model_ll:.1f},\nper-pixel marginals: {marginal_ll:.1f})", fontsize=10)
@@ -512,7 +513,7 @@ for ax, key, sign, title in [(ax2, "reconstruction", -1, "(b) reconstruction, -E
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
 ax3.set_ylim(bottom=0)
-fig.suptitle("Figure 1: VAE training curves (20-d latent)")
+plt.show()
 
 # %% [markdown]
 # The ELBO clears both baselines within the first epoch. The training ELBO is measured on
@@ -561,8 +562,8 @@ print(f"2-d model: validation ELBO {history_2d.epochs[-1]['valid_elbo']:.2f} nat
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 codes, labels = vae.encode_means(model_2d, test_x), data.load_mnist("test").labels[:n_test]
-fig = figures.latent_manifold(lambda z: torch.sigmoid(model_2d.decode(z)), vae.latent_grid(20), codes, labels)
-fig.suptitle("Figure 3: the 2-d latent manifold")
+fig = figures.latent_manifold(lambda z: torch.sigmoid(model_2d.decode(z)), vae.latent_grid(20), codes, labels,
+                              title="Figure 3: the 2-d latent manifold")
 
 # %% [markdown]
 # Neighbouring codes decode to similar images and the classes form contiguous regions that

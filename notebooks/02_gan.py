@@ -232,8 +232,7 @@ print(f"L_G (minimax) at D = 1/2:        {gan.generator_loss(half, 'minimax'):.6
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 titles = {"a": "(a) no dropout, real targets 1", "b": "(b) dropout 0.3, noisy real targets U[0.7, 1.2]"}
-fig = figures.gan_losses({k: history for k, (model, history) in trained.items()}, titles)
-fig.suptitle("Figure 4: GAN losses")
+fig = figures.gan_losses({k: history for k, (model, history) in trained.items()}, titles, title="Figure 4: GAN losses")
 
 # %% [markdown]
 # (q2-6)=
@@ -319,8 +318,8 @@ for ti, a, b in zip(t.tolist(), latent.lerp(z0, z1, t).norm(dim=-1).tolist(), la
 best = min(final, key=lambda k: final[k]["fid"])  # the setting with the better samples
 generator = trained[best][0].cpu().generator.eval()
 decode = lambda z: (generator(z) + 1) / 2
-fig = figures.interpolations(decode, pairs=[(1, 2), (3, 4), (5, 6)], z_dim=generator.z_dim)
-fig.suptitle(f"Figure 6: linear vs spherical interpolation (setting {best}, the lower MNIST-FID)")
+fig = figures.interpolations(decode, pairs=[(1, 2), (3, 4), (5, 6)], z_dim=generator.z_dim,
+                             title=f"Figure 6: linear vs spherical interpolation (setting {best}, the lower MNIST-FID)")
 
 # %% [markdown]
 # Both paths change the digit smoothly, which says the generator maps nearby codes to
@@ -347,9 +346,11 @@ widgets.interpolation_explorer(decode, z_dim=100, interpolate={"spherical": late
 # images; the real-data rows show the metric's floor.
 
 # %% tags=["nbval-ignore-output"]
-print(f"{'':<44}{'MNIST-FID':>10}{'score':>8}{'class entropy':>15}{'largest class':>15}")
-for name, s in [("real training images (floor)", real_train)] + [(titles[k], final[k]) for k in final]:
-    print(f"{name:<44}{s['fid']:10.2f}{s['classifier_score']:8.2f}{s['class_entropy']:15.3f}{s['largest_class_share']:15.1%}")
+rows = [("real training images (floor)", real_train)] + [(titles[k], final[k]) for k in final]
+width = max(len(name) for name, _ in rows)
+print(f"{'':<{width}}{'MNIST-FID':>10}{'score':>7}{'class entropy':>15}{'largest class':>15}")
+for name, s in rows:
+    print(f"{name:<{width}}{s['fid']:10.2f}{s['classifier_score']:7.2f}{s['class_entropy']:15.3f}{s['largest_class_share']:15.1%}")
 print()
 for k, (model, history) in trained.items():
     print(f"({k}) {len(history.epochs)} epochs, {history.seconds / 60:.1f} min, "

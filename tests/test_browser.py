@@ -51,7 +51,7 @@ TEX_ERRORS = """() => [...document.querySelectorAll('mjx-merror, mjx-mtext[style
     .map(e => e.closest('mjx-container').textContent)"""
 TIMEOUT_MS = 30_000
 MAX_PAGE_BYTES = 3_000_000  # transferred, gzip-compressed as a static host serves it
-EXPLORER_WEIGHTS = "_static/explorer/weights/"  # an explorer's own weight files do not count
+EXPLORER_WEIGHTS = "_static/explorer/decoder_"  # an explorer's own weight files do not count
 # Each figure's shown width / height against its natural one; and its dark-mode background.
 FIGURE_SHAPES = """() => [...document.querySelectorAll('.cell_output img, .output img')]
     .filter(img => img.naturalWidth > 0 && img.getBoundingClientRect().width > 0)
