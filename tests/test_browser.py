@@ -59,9 +59,11 @@ FIGURE_SHAPES = """() => [...document.querySelectorAll('.cell_output img, .outpu
                   return {src: img.getAttribute('src').slice(-40), shown: r.width / r.height,
                           natural: img.naturalWidth / img.naturalHeight}; })"""
 # Output and code boxes whose content is wider than the box (they would scroll sideways).
-SIDEWAYS = """() => [...document.querySelectorAll('.cell_output pre, .cell_input pre, div.highlight pre, table')]
-    .filter(e => e.getBoundingClientRect().width > 0 && e.scrollWidth > e.clientWidth + 1)
-    .map(e => e.textContent.trim().slice(0, 60))"""
+SIDEWAYS = """() => { const column = document.querySelector('.bd-article').getBoundingClientRect().right;
+    return [...document.querySelectorAll('.cell_output pre, .cell_input pre, div.highlight pre, table, img')]
+    .filter(e => e.getBoundingClientRect().width > 0
+                 && (e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > column + 1))
+    .map(e => (e.textContent || e.getAttribute('src') || '').trim().slice(0, 60)); }"""
 # Sliders on a page: live only where a script of ours drives them (the explorers).
 INERT_SLIDERS = """() => [...document.querySelectorAll('input[type=range], .widget-slider, .jupyter-widgets')]
     .filter(e => !e.closest('[data-live-explorer]')).length"""
