@@ -8,7 +8,7 @@ One module per concern:
 * data: ``data`` (MNIST offline, its three views, batching);
 * training: ``training`` (the one loop), ``checkpoints`` (the file format, locks, integrity),
   ``runs`` (run folders keyed by settings), ``pretrained`` (the shipped models in weights/);
-* measuring: ``evaluate`` (the MNIST classifier, MNIST-FID and sample quality);
+* measuring: ``quality`` (the MNIST classifier, MNIST-FID and sample quality);
 * teaching: ``plots`` (figures), ``widgets`` (sliders for JupyterLab), ``exercises``
   (checkers), ``export`` (decoder weights for the in-page explorer), ``runtime`` (device,
   seeds, quick mode, notebook parameter checks);

@@ -20,7 +20,7 @@ import sys
 
 import torch
 
-from . import evaluate, flows, gan, pretrained, runtime, vae
+from . import flows, gan, pretrained, quality, runtime, vae
 from .data import DataError
 from .training import CheckpointError, NonFiniteError
 
@@ -177,7 +177,7 @@ def _train(args) -> dict:
         extra = _overrides(args, dropout=args.dropout, real_target=args.real_target, loss=args.loss)
         settings = _settings(gan.GANSettings, args.quick, extra)
     else:
-        settings = _settings(evaluate.ClassifierSettings, args.quick, _overrides(args))
+        settings = _settings(quality.ClassifierSettings, args.quick, _overrides(args))
     with torch.device("meta"):  # count the parameters without allocating them
         _check_memory(pretrained.RECIPES[args.model].build(settings), device)
     if args.model == "vae":
@@ -185,12 +185,12 @@ def _train(args) -> dict:
     elif args.model == "flow":
         _, history = flows.train_flow(settings, **common)
     elif args.model == "gan":
-        classifier = evaluate.train_classifier(_classifier_settings(args.quick), device=device)
-        meter = evaluate.SampleQualityMeter(classifier)
-        callback = evaluate.sample_quality_callback(meter, 500 if args.quick else 2000, settings.seed)
+        classifier = quality.train_classifier(_classifier_settings(args.quick), device=device)
+        meter = quality.SampleQualityMeter(classifier)
+        callback = quality.sample_quality_callback(meter, 500 if args.quick else 2000, settings.seed)
         _, history = gan.train_gan(settings, evaluate=callback, **common)
     else:
-        model = evaluate.train_classifier(settings, out_dir=args.out, quiet=args.quiet, device=device)
+        model = quality.train_classifier(settings, out_dir=args.out, quiet=args.quiet, device=device)
         return {"test_accuracy": model.test_accuracy}
     return {k: v for k, v in history.epochs[-1].items() if not isinstance(v, list)}
 
@@ -200,8 +200,8 @@ def _settings(kind, quick: bool, overrides: dict):
     return kind.quick(**overrides) if quick else kind(**overrides)
 
 
-def _classifier_settings(quick: bool) -> evaluate.ClassifierSettings:
-    return _settings(evaluate.ClassifierSettings, quick, {})
+def _classifier_settings(quick: bool) -> quality.ClassifierSettings:
+    return _settings(quality.ClassifierSettings, quick, {})
 
 
 def _evaluate(args) -> dict:

@@ -127,7 +127,7 @@ class LogitTransform(nn.Module):
 
 
 @dataclass(frozen=True)
-class FlowConfig:
+class FlowArchitecture:
     """The settings that define a RealNVP model (and name its cached run)."""
 
     dim: int = PIXELS
@@ -161,7 +161,7 @@ class RealNVP(nn.Module):
             raise ValueError(f"n_pairs and hidden must be positive, got {n_pairs} and {hidden}")
         if image_shape is not None and image_shape[0] * image_shape[1] != dim:
             raise ValueError(f"image_shape {image_shape} does not have {dim} pixels")
-        self.config = FlowConfig(dim, n_pairs, hidden, learned_scale, logit_alpha, image_shape)
+        self.config = FlowArchitecture(dim, n_pairs, hidden, learned_scale, logit_alpha, image_shape)
         self.preprocess = LogitTransform(logit_alpha) if logit_alpha is not None else None
         masks = []
         for _ in range(n_pairs):

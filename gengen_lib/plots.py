@@ -94,3 +94,15 @@ def log_binned(values: list[float], bins: int = 80) -> tuple[torch.Tensor, torch
         steps.append((lo * (hi - 1)) ** 0.5 if hi - 1 > lo else float(lo))
         means.append(v[lo - 1 : hi - 1].mean().item())
     return torch.tensor(steps), torch.tensor(means)
+
+
+def glue_figure(name: str, fig) -> None:
+    """Hand ``fig`` to the book under ``name`` and close it.
+
+    A MyST ``{glue:figure}`` directive with ``:name: name`` then shows it with a numbered
+    caption, and ``{numref}`` refers to it; in JupyterLab the figure is shown as usual.
+    """
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    plt.close(fig)

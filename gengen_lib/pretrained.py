@@ -28,7 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from . import evaluate, flows, gan, vae
+from . import flows, gan, quality, vae
 from .data import sha256_of
 from .runs import run_dir, settings_dict
 from .training import CHECKPOINT_NAME, History, read_checkpoint
@@ -60,7 +60,7 @@ RECIPES: dict[str, Recipe] = {
     "vae": Recipe(vae.VAESettings, lambda s: vae.VAE(s.z_dim, s.hidden), "train vae"),
     "gan": Recipe(gan.GANSettings, _build_gan, "train gan"),
     "flow": Recipe(flows.FlowSettings, flows.build_flow, "train flow"),
-    "classifier": Recipe(evaluate.ClassifierSettings, lambda s: evaluate.MNISTClassifier(), "train classifier"),
+    "classifier": Recipe(quality.ClassifierSettings, lambda s: quality.MNISTClassifier(), "train classifier"),
 }
 
 # name -> (kind, settings, the CLI options that train it)
@@ -71,7 +71,7 @@ SHIPPED: dict[str, tuple[str, object, str]] = {
     "gan-regularized": ("gan", gan.GANSettings(), ""),
     "flow-learned-scale": ("flow", flows.FlowSettings(), ""),
     "flow-fixed-scale": ("flow", flows.FlowSettings(learned_scale=False), "--fixed-scale"),
-    "classifier": ("classifier", evaluate.ClassifierSettings(), ""),
+    "classifier": ("classifier", quality.ClassifierSettings(), ""),
 }
 
 
@@ -156,7 +156,7 @@ def load_or_train(kind: str, settings, pretrained: bool = True, **train_options)
     if kind == "flow":
         return flows.train_flow(settings, **train_options)
     if kind == "classifier":
-        return evaluate.train_classifier(settings, quiet=train_options.get("quiet", True)), History()
+        return quality.train_classifier(settings, quiet=train_options.get("quiet", True)), History()
     raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(RECIPES)}")
 
 
@@ -270,10 +270,10 @@ def measure(name: str, k: int = 5000, n: int | None = None, samples: int = 10_00
     model, history = load(name)
     if kind == "classifier":
         test = load_mnist("test")
-        return {"test_accuracy": evaluate.accuracy(model, intensities(test.images), test.labels)}
+        return {"test_accuracy": quality.accuracy(model, intensities(test.images), test.labels)}
     if kind == "vae":
         return vae.test_set_metrics(model, settings, k=k, n=n, cache=False)
-    meter = evaluate.SampleQualityMeter(load("classifier")[0])
+    meter = quality.SampleQualityMeter(load("classifier")[0])
     generator = torch.Generator().manual_seed(0)
     metrics = {}
     if kind == "flow":

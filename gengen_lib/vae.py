@@ -39,7 +39,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Gene
 
 
 @dataclass
-class ELBO:
+class ELBOTerms:
     """Per-example parts of the bound (each (N,), nats): elbo = reconstruction - kl."""
 
     elbo: torch.Tensor
@@ -67,17 +67,17 @@ class VAE(nn.Module):
         """z (..., z_dim) -> Bernoulli logits (..., 784). The means are their sigmoid."""
         return self.decoder(z)
 
-    def elbo(self, x: torch.Tensor) -> ELBO:
+    def elbo_terms(self, x: torch.Tensor) -> ELBOTerms:
         """One-sample estimate of the ELBO per example: E_q[log p(x|z)] - KL(q(z|x) || p(z))."""
         mu, logvar = self.encode(x)
         z = reparameterize(mu, logvar)
         reconstruction = bernoulli_log_prob(self.decode(z), x)
         kl = kl_standard_normal(mu, logvar)
-        return ELBO(reconstruction - kl, reconstruction, kl)
+        return ELBOTerms(reconstruction - kl, reconstruction, kl)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The training loss: the negative ELBO averaged over the batch, in nats per image."""
-        return -self.elbo(x).elbo.mean()
+        return -self.elbo_terms(x).elbo.mean()
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, binary: bool = False) -> torch.Tensor:
@@ -185,12 +185,12 @@ def train_vae(
         if settings.dynamic_binarization:  # x holds intensities in [0, 1]: draw this epoch's binary image
             x = (torch.rand(x.shape, generator=binarizer) < x).float()
         x = x.to(device)
-        parts = model.elbo(x)
+        parts = model.elbo_terms(x)
         optimizer_step(optimizer, -parts.elbo.mean())
         return {k: getattr(parts, k).mean().item() for k in ("elbo", "reconstruction", "kl")}
 
     def evaluate():
-        return {"valid_elbo": torch.cat([model.elbo(v).elbo for v in valid.split(1000)]).mean().item()}
+        return {"valid_elbo": torch.cat([model.elbo_terms(v).elbo for v in valid.split(1000)]).mean().item()}
 
     def snapshot():
         means = model.sample(16, generator=torch.Generator(device=device).manual_seed(3))
@@ -274,7 +274,7 @@ def test_set_metrics(
         torch.manual_seed(seed)
         start = time.perf_counter()
         with torch.no_grad():
-            elbos = torch.cat([model.elbo(b.to(device)).elbo for b in x.split(1000)]).cpu()
+            elbos = torch.cat([model.elbo_terms(b.to(device)).elbo for b in x.split(1000)]).cpu()
         ll = dataset_log_likelihood(model, x.to(device), k=k).cpu()
         return {
             "elbo": elbos.mean().item(),

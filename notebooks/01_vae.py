@@ -380,11 +380,11 @@ glue("test_gap", test_metrics["ll"] - test_metrics["elbo"], display=False)
 # Mixing up a standard deviation and a variance silently changes the model.
 # ```
 #
-# This is `VAE.elbo` in `gengen_lib/vae.py`. On a batch of test images:
+# This is `VAE.elbo_terms` in `gengen_lib/vae.py`. On a batch of test images:
 
 # %% tags=["nbval-ignore-output"]
 torch.manual_seed(seed)
-parts = model.elbo(test_x[:5])
+parts = model.elbo_terms(test_x[:5])
 for i in range(5):
     print(f"image {i}: reconstruction {parts.reconstruction[i]:8.2f}  KL {parts.kl[i]:6.2f}  "
           f"ELBO {parts.elbo[i]:8.2f} nats")
@@ -499,7 +499,6 @@ print(f"  per-pixel marginal model:          {marginal_ll:8.2f}")
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
-fig.suptitle("Figure 1: VAE training curves (20-d latent)")
 plots.plot_curves(ax1, {"train ELBO": history.curve("elbo"), "validation ELBO": history.curve("valid_elbo")},
                   ylabel="ELBO [nats per image]")
 ax1.set_title(f"(a) ELBO per epoch (uniform model: {random_model_ll:.1f},\nper-pixel marginals: {marginal_ll:.1f})", fontsize=10)
@@ -513,9 +512,15 @@ for ax, key, sign, title in [(ax2, "reconstruction", -1, "(b) reconstruction, -E
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
 ax3.set_ylim(bottom=0)
-plt.show()
+plots.glue_figure("fig-vae-curves", fig)
 
 # %% [markdown]
+# ```{glue:figure} fig-vae-curves
+# :name: fig-vae-curves
+#
+# Training curves of the 20-d VAE (the report's Figure 1).
+# ```
+#
 # The ELBO clears both baselines within the first epoch. The training ELBO is measured on
 # freshly binarized images every epoch (dynamic binarization, Q1.12), the validation ELBO on
 # the fixed binarization, and the two stay close: the model is not memorising its training
@@ -536,9 +541,16 @@ plt.show()
 # %% tags=["nbval-ignore-output", "hide-input"]
 snap = history.snapshots
 fig = plots.show_grids({f"{when} (means, then samples)": snap[when] for when in ("start", "half", "end") if when in snap},
-                       nrow=8, size=4.0, title="Figure 2: prior samples of the VAE during training")
+                       nrow=8, size=4.0)
+plots.glue_figure("fig-vae-samples", fig)
 
 # %% [markdown]
+# ```{glue:figure} fig-vae-samples
+# :name: fig-vae-samples
+#
+# Prior samples of the VAE before training, halfway and at the end (the report's Figure 2).
+# ```
+#
 # Before training the means are uniform grey and the samples salt-and-pepper noise. Halfway
 # most samples are recognisable digits; at the end strokes are sharper. Some draws stay
 # ambiguous: the prior also covers codes that lie between the regions the encoder uses, and
@@ -562,10 +574,16 @@ print(f"2-d model: validation ELBO {history_2d.epochs[-1]['valid_elbo']:.2f} nat
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 codes, labels = vae.encode_means(model_2d, test_x), data.load_mnist("test").labels[:n_test]
-fig = figures.latent_manifold(lambda z: torch.sigmoid(model_2d.decode(z)), vae.latent_grid(20), codes, labels,
-                              title="Figure 3: the 2-d latent manifold")
+fig = figures.latent_manifold(lambda z: torch.sigmoid(model_2d.decode(z)), vae.latent_grid(20), codes, labels)
+plots.glue_figure("fig-vae-manifold", fig)
 
 # %% [markdown]
+# ```{glue:figure} fig-vae-manifold
+# :name: fig-vae-manifold
+#
+# The learned 2-d latent manifold (the report's Figure 3).
+# ```
+#
 # Neighbouring codes decode to similar images and the classes form contiguous regions that
 # blend into each other, which is exactly why interpolating in latent space gives smooth
 # transitions. Two dimensions are too few to keep all classes apart (4s and 9s, 3s, 5s and 8s

@@ -33,8 +33,9 @@ import math
 
 import matplotlib.pyplot as plt
 import torch
+from myst_nb import glue
 
-from gengen_lib import evaluate, figures, gan, latent, plots, pretrained as shipped, runs, runtime, widgets
+from gengen_lib import figures, gan, latent, plots, pretrained as shipped, quality, runs, runtime, widgets
 
 runtime.check_flags(pretrained=pretrained)
 runtime.check_positive_ints(n_eval=n_eval)
@@ -183,28 +184,28 @@ for kind in gan.REAL_TARGETS:
 # %% [markdown]
 # To watch sample quality during training we need a yardstick. There is no Inception network
 # offline, so we train a small convolutional MNIST classifier once and use its 128-d
-# features and class probabilities instead (`gengen_lib.evaluate`): the **MNIST-FID**
+# features and class probabilities instead (`gengen_lib.quality`): the **MNIST-FID**
 # (Fréchet distance between feature statistics of samples and of real test digits; 0 means
 # identical statistics), a **classifier score** (the Inception Score's formula; between 1 and
 # 10), and the **class histogram** (mode collapse shows up as a missing or dominant digit).
 
 # %% tags=["nbval-ignore-output"]
-classifier_settings = evaluate.ClassifierSettings.for_mode(quick)
+classifier_settings = quality.ClassifierSettings.for_mode(quick)
 classifier = shipped.load_or_train("classifier", classifier_settings, pretrained=pretrained)[0]
-meter = evaluate.SampleQualityMeter(classifier)
-test_set = evaluate.load_mnist("test")
-print(f"classifier test accuracy: {evaluate.accuracy(classifier, evaluate.intensities(test_set.images), test_set.labels):.2%}")
+meter = quality.SampleQualityMeter(classifier)
+test_set = quality.load_mnist("test")
+print(f"classifier test accuracy: {quality.accuracy(classifier, quality.intensities(test_set.images), test_set.labels):.2%}")
 
 # %% tags=["nbval-ignore-output"]
-real_test = meter.summary(evaluate.intensities(evaluate.load_mnist("test").images))
-real_train = meter.summary(evaluate.intensities(evaluate.load_mnist("train").images[:10_000]))
+real_test = meter.summary(quality.intensities(quality.load_mnist("test").images))
+real_train = meter.summary(quality.intensities(quality.load_mnist("train").images[:10_000]))
 noise = meter.summary(torch.rand(10_000, 784, generator=torch.Generator().manual_seed(0)))
 print("sanity check of the metric (10,000 images each):")
 for name, s in [("real training images", real_train), ("real test images", real_test), ("uniform noise", noise)]:
     print(f"  {name:<22} MNIST-FID {s['fid']:8.2f}   score {s['classifier_score']:5.2f}   class entropy {s['class_entropy']:.3f}")
 
 # %% tags=["nbval-ignore-output"]
-sample_quality = evaluate.sample_quality_callback(meter, n=500 if quick else 2000, seed=seed)  # scored after every epoch
+sample_quality = quality.sample_quality_callback(meter, n=500 if quick else 2000, seed=seed)  # scored after every epoch
 settings = {
     "a": gan.GANSettings.for_mode(quick, dropout=0.0, real_target="one", seed=seed),
     "b": gan.GANSettings.for_mode(quick, dropout=0.3, real_target="noisy", seed=seed),
@@ -232,9 +233,16 @@ print(f"L_G (minimax) at D = 1/2:        {gan.generator_loss(half, 'minimax'):.6
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 titles = {"a": "(a) no dropout, real targets 1", "b": "(b) dropout 0.3, noisy real targets U[0.7, 1.2]"}
-fig = figures.gan_losses({k: history for k, (model, history) in trained.items()}, titles, title="Figure 4: GAN losses")
+fig = figures.gan_losses({k: history for k, (model, history) in trained.items()}, titles)
+plots.glue_figure("fig-gan-losses", fig)
 
 # %% [markdown]
+# ```{glue:figure} fig-gan-losses
+# :name: fig-gan-losses
+#
+# Discriminator and generator losses of both settings (the report's Figure 4).
+# ```
+#
 # (q2-6)=
 # ## Q2.6 Samples during training
 #
@@ -244,7 +252,22 @@ fig = figures.gan_losses({k: history for k, (model, history) in trained.items()}
 # %% tags=["nbval-ignore-output", "hide-input"]
 for k, (model, history) in trained.items():
     fig = plots.show_grids({f"({k}) {when}": history.snapshots[when] for when in ("start", "half", "end")
-                            if when in history.snapshots}, nrow=8, size=3.6, title=f"Figure 5{k}: {titles[k]}")
+                            if when in history.snapshots}, nrow=8, size=3.6)
+    plots.glue_figure(f"fig-gan-samples-{k}", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-gan-samples-a
+# :name: fig-gan-samples-a
+#
+# Samples of setting (a), no dropout and real targets 1, before training, halfway and at
+# the end (the report's Figure 5).
+# ```
+#
+# ```{glue:figure} fig-gan-samples-b
+# :name: fig-gan-samples-b
+#
+# The same for setting (b), dropout 0.3 and noisy real targets.
+# ```
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.6))
@@ -318,10 +341,18 @@ for ti, a, b in zip(t.tolist(), latent.lerp(z0, z1, t).norm(dim=-1).tolist(), la
 best = min(final, key=lambda k: final[k]["fid"])  # the setting with the better samples
 generator = trained[best][0].cpu().generator.eval()
 decode = lambda z: (generator(z) + 1) / 2
-fig = figures.interpolations(decode, pairs=[(1, 2), (3, 4), (5, 6)], z_dim=generator.z_dim,
-                             title=f"Figure 6: linear vs spherical interpolation (setting {best}, the lower MNIST-FID)")
+fig = figures.interpolations(decode, pairs=[(1, 2), (3, 4), (5, 6)], z_dim=generator.z_dim)
+plots.glue_figure("fig-gan-interpolation", fig)
+glue("best_setting", best, display=False)
 
 # %% [markdown]
+# ```{glue:figure} fig-gan-interpolation
+# :name: fig-gan-interpolation
+#
+# Linear and spherical paths between three pairs of codes, decoded by the generator of the
+# setting with the lower MNIST-FID, {glue:text}`best_setting` (the report's Figure 6).
+# ```
+#
 # Both paths change the digit smoothly, which says the generator maps nearby codes to
 # similar images. Differences between the two are subtle for this generator, although the
 # middle of a linear path is about a third shorter than typical codes. (Batch norm does not
@@ -334,7 +365,7 @@ fig = figures.interpolations(decode, pairs=[(1, 2), (3, 4), (5, 6)], z_dim=gener
 # codes of different lengths; for codes of equal norm the two agree.
 #
 # **Try it** in JupyterLab (`make lab`), where a widget appears below this paragraph: choose
-# two seeds, the path and the position. (On this static page Figure 6 stands in for it.)
+# two seeds, the path and the position. (On this static page {numref}`fig-gan-interpolation` stands in for it.)
 
 # %% tags=["nbval-ignore-output", "remove-output"]
 widgets.interpolation_explorer(decode, z_dim=100, interpolate={"spherical": latent.slerp, "linear": latent.lerp})

@@ -36,7 +36,7 @@ import math
 import matplotlib.pyplot as plt
 import torch
 
-from gengen_lib import data, evaluate, figures, flows, plots, pretrained as shipped, runs, runtime, toy, widgets
+from gengen_lib import data, figures, flows, plots, pretrained as shipped, quality, runs, runtime, toy, widgets
 
 runtime.check_flags(pretrained=pretrained)
 quick, device = runtime.notebook_setup(quick, seed)
@@ -392,14 +392,36 @@ for ax, (name, (model, history)) in zip(axes, trained.items()):
                            "validation": history.curve("valid_bpd")}, ylabel="bits per dimension")
     best_train, best_valid = min(history.curve("train_eval_bpd")), min(history.curve("valid_bpd"))
     ax.set_title(f"({'ab'[list(trained).index(name)]}) {name}: best {best_train:.3f} / {best_valid:.3f}")
-fig.suptitle("Figure 7: bits per dimension of dequantized 8-bit MNIST")
 fig.tight_layout()
+plots.glue_figure("fig-flow-bpd", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-flow-bpd
+# :name: fig-flow-bpd
+#
+# Bits per dimension of dequantized 8-bit MNIST during training, both flows (the report's
+# Figure 7).
+# ```
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 for name, (model, history) in trained.items():
     fig = plots.show_grids({f"{name}: {when}": history.snapshots[when] for when in ("start", "half", "end")
-                            if when in history.snapshots}, nrow=8, size=3.6,
-                           title=f"Figure 8: samples during training, {name}")
+                            if when in history.snapshots}, nrow=8, size=3.6)
+    plots.glue_figure(f"fig-flow-samples-{name.split()[0]}", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-flow-samples-learned
+# :name: fig-flow-samples-learned
+#
+# Samples of the learned-scale flow before training, halfway and at the end (the report's
+# Figure 8).
+# ```
+#
+# ```{glue:figure} fig-flow-samples-fixed
+# :name: fig-flow-samples-fixed
+#
+# The same for the fixed-scale flow.
+# ```
 
 # %% [markdown]
 # Samples at lower **temperature** $T$ (drawing $z \sim \mathcal{N}(0, T^2 I)$) trade variety
@@ -417,18 +439,18 @@ fig = plots.show_grids(panels, nrow=8, size=3.2)
 # chapter; 10,000 samples at $T = 1$ in full mode):
 
 # %% tags=["nbval-ignore-output"]
-classifier_settings = evaluate.ClassifierSettings.for_mode(quick)
+classifier_settings = quality.ClassifierSettings.for_mode(quick)
 classifier = shipped.load_or_train("classifier", classifier_settings, pretrained=pretrained)[0]
-meter = evaluate.SampleQualityMeter(classifier)
+meter = quality.SampleQualityMeter(classifier)
 n_samples = 1000 if quick else 10_000
-quality = {}
+scores = {}
 for name, (m, _) in trained.items():
     with torch.no_grad():
         x_s = torch.cat([m.cpu().sample(1000, generator=torch.Generator().manual_seed(seed + i))
                          for i in range(n_samples // 1000)])
-    quality[name] = meter.summary(x_s)
-    print(f"{name:<14} MNIST-FID {quality[name]['fid']:7.2f}  score {quality[name]['classifier_score']:.2f}  "
-          f"class entropy {quality[name]['class_entropy']:.3f}  largest class {quality[name]['largest_class_share']:.1%}")
+    scores[name] = meter.summary(x_s)
+    print(f"{name:<14} MNIST-FID {scores[name]['fid']:7.2f}  score {scores[name]['classifier_score']:.2f}  "
+          f"class entropy {scores[name]['class_entropy']:.3f}  largest class {scores[name]['largest_class_share']:.1%}")
 
 # %% [markdown]
 # Finally, the invertibility of the trained model in float32, data → noise → data:
@@ -461,7 +483,7 @@ print(f"{'':<15}{'best train bpd':>15}{'best valid bpd':>15}{'epochs':>8}{'s/epo
 for name, (m, h) in trained.items():
     ips = sum(e["images_per_s"] for e in h.epochs) / len(h.epochs)
     print(f"{name:<15}{min(h.curve('train_eval_bpd')):15.3f}{min(h.curve('valid_bpd')):15.3f}{len(h.epochs):8d}"
-          f"{h.seconds / len(h.epochs):9.0f}{ips:10,.0f}{runs.count_parameters(m):12,}{quality[name]['fid']:11.2f}")
+          f"{h.seconds / len(h.epochs):9.0f}{ips:10,.0f}{runs.count_parameters(m):12,}{scores[name]['fid']:11.2f}")
 print("reference report:  learned scale 1.82 / 1.83, fixed scale 2.03 / 2.04 (train / valid)")
 valid_images = data.load_mnist("valid").images
 for name, (m, h) in trained.items():  # the weights this notebook runs (float16-rounded when shipped)

@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 import torch
 from myst_nb import glue
 
-from gengen_lib import evaluate, flows, gan, plots, pretrained as shipped, runs, runtime, vae
+from gengen_lib import flows, gan, plots, pretrained as shipped, quality, runs, runtime, vae
 
 runtime.check_flags(pretrained=pretrained)
 runtime.check_positive_ints(n_samples=n_samples)
@@ -48,14 +48,14 @@ settings = {  # the chapters' models (their quick versions in quick mode)
     "GAN (a)": gan.GANSettings.for_mode(quick, dropout=0.0, real_target="one"),
     "GAN (b)": gan.GANSettings.for_mode(quick),
     "RealNVP": flows.FlowSettings.for_mode(quick),
-    "classifier": evaluate.ClassifierSettings.for_mode(quick),
+    "classifier": quality.ClassifierSettings.for_mode(quick),
 }
 
 # %% tags=["nbval-ignore-output"]
 load = lambda kind, name, **kw: shipped.load_or_train(kind, settings[name], pretrained=pretrained, quiet=True, **kw)
 classifier = load("classifier", "classifier")[0]
-meter = evaluate.SampleQualityMeter(classifier)
-callback = evaluate.sample_quality_callback(meter, n=500 if quick else 2000, seed=seed)
+meter = quality.SampleQualityMeter(classifier)
+callback = quality.sample_quality_callback(meter, n=500 if quick else 2000, seed=seed)
 gans = {name: load("gan", name, evaluate=callback) for name in ("GAN (a)", "GAN (b)")}
 best_gan = min(gans, key=lambda name: gans[name][1].epochs[-1]["fid"])  # the GAN chapter's better setting
 models = {"VAE": load("vae", "VAE"), "GAN": gans[best_gan], "RealNVP": load("flow", "RealNVP")}
@@ -87,17 +87,17 @@ fig = plots.show_grids({name: draw(name, 64) for name in models}, nrow=8, size=4
 # digit distribution), the classifier score (between 1 and 10), and the class histogram.
 
 # %% tags=["nbval-ignore-output"]
-quality = {}
+scores = {}
 for name in models:
     x = torch.cat([draw(name, 1000, offset=1 + i) for i in range(n_samples // 1000)])
-    quality[name] = meter.summary(x)
+    scores[name] = meter.summary(x)
 vae_binary = torch.cat([draw("VAE", 1000, offset=100 + i, binary=True) for i in range(n_samples // 1000)])
-quality["VAE (binary samples)"] = meter.summary(vae_binary)
-real = meter.summary(evaluate.intensities(evaluate.load_mnist("train").images[:n_samples]))
+scores["VAE (binary samples)"] = meter.summary(vae_binary)
+real = meter.summary(quality.intensities(quality.load_mnist("train").images[:n_samples]))
 glue("real_fid", real["fid"], display=False)
 
 print(f"{'':<24}{'MNIST-FID':>10}{'score':>8}{'class entropy':>15}{'largest class':>15}")
-for name, s in [("real training images", real)] + list(quality.items()):
+for name, s in [("real training images", real)] + list(scores.items()):
     print(f"{name:<24}{s['fid']:10.2f}{s['classifier_score']:8.2f}{s['class_entropy']:15.3f}{s['largest_class_share']:15.1%}")
 
 # %% tags=["nbval-ignore-output", "hide-input"]
@@ -105,7 +105,7 @@ fig, ax = plt.subplots(figsize=(9, 3.2))
 names = ["VAE", "GAN", "RealNVP"]
 width = 0.27
 for i, name in enumerate(names):
-    ax.bar([c + (i - 1) * width for c in range(10)], quality[name]["class_counts"], width, label=name)
+    ax.bar([c + (i - 1) * width for c in range(10)], scores[name]["class_counts"], width, label=name)
 ax.axhline(n_samples / 10, ls="--", color="gray", lw=1)
 ax.set_xticks(range(10))
 ax.set_xlabel("digit predicted by the classifier")

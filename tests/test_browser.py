@@ -53,7 +53,7 @@ TIMEOUT_MS = 30_000
 MAX_PAGE_BYTES = 3_000_000  # transferred, gzip-compressed as a static host serves it
 EXPLORER_WEIGHTS = "_static/explorer/decoder_"  # an explorer's own weight files do not count
 # Each figure's shown width / height against its natural one; and its dark-mode background.
-FIGURE_SHAPES = """() => [...document.querySelectorAll('.cell_output img, .output img')]
+FIGURE_SHAPES = """() => [...document.querySelectorAll('.cell_output img, .output img, figure img')]
     .filter(img => img.naturalWidth > 0 && img.getBoundingClientRect().width > 0)
     .map(img => { const r = img.getBoundingClientRect();
                   return {src: img.getAttribute('src').slice(-40), shown: r.width / r.height,
@@ -246,7 +246,7 @@ def test_page_reads_well_on_a_phone_and_in_dark_mode(browser, server, rel):
         page.wait_for_url(f"**/{target}", timeout=TIMEOUT_MS)
         page.evaluate("() => document.documentElement.setAttribute('data-theme', 'dark')")
         assert page.evaluate(PAGE_OVERFLOW) <= 1, "the page scrolls sideways at 390 px"
-        backgrounds = page.evaluate("""() => [...document.querySelectorAll('.cell_output img')]
+        backgrounds = page.evaluate("""() => [...document.querySelectorAll('.cell_output img, figure img')]
             .map(img => getComputedStyle(img).backgroundColor)""")
         assert all(b == "rgb(255, 255, 255)" for b in backgrounds), "figures need a light background in dark mode"
         if target == rel:
