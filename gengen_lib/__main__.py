@@ -181,16 +181,16 @@ def _train(args) -> dict:
     with torch.device("meta"):  # count the parameters without allocating them
         _check_memory(pretrained.RECIPES[args.model].build(settings), device)
     if args.model == "vae":
-        _, history = vae.train_vae(settings, **common)
+        _, history = vae.load_or_train_vae(settings, **common)
     elif args.model == "flow":
-        _, history = flows.train_flow(settings, **common)
+        _, history = flows.load_or_train_flow(settings, **common)
     elif args.model == "gan":
-        classifier = quality.train_classifier(_classifier_settings(args.quick), device=device)
+        classifier = quality.load_or_train_classifier(_classifier_settings(args.quick), device=device)
         meter = quality.SampleQualityMeter(classifier)
         callback = quality.sample_quality_callback(meter, 500 if args.quick else 2000, settings.seed)
-        _, history = gan.train_gan(settings, evaluate=callback, **common)
+        _, history = gan.load_or_train_gan(settings, evaluate=callback, **common)
     else:
-        model = quality.train_classifier(settings, out_dir=args.out, quiet=args.quiet, device=device)
+        model = quality.load_or_train_classifier(settings, out_dir=args.out, quiet=args.quiet, device=device)
         return {"test_accuracy": model.test_accuracy}
     return {k: v for k, v in history.epochs[-1].items() if not isinstance(v, list)}
 
@@ -222,7 +222,7 @@ def _evaluate(args) -> dict:
     if done < settings.epochs:
         raise ValueError(f"the VAE run in {checkpoint.parent} stopped after {done} of {settings.epochs} epochs; "
                          f"fix: python -m gengen_lib train vae --z-dim {args.z_dim} (it resumes)")  # fmt: skip
-    model, _ = vae.train_vae(settings, quiet=True)
+    model, _ = vae.load_or_train_vae(settings, quiet=True)
     return vae.test_set_metrics(model, settings, k=args.k, n=args.n)
 
 

@@ -268,7 +268,7 @@ def build_flow(settings: FlowSettings) -> RealNVP:
     return RealNVP(settings.n_pairs, settings.hidden, settings.learned_scale, logit_alpha=settings.logit_alpha)
 
 
-def train_flow(
+def load_or_train_flow(
     settings: FlowSettings, device: torch.device | None = None, **options
 ) -> tuple[RealNVP, History]:
     """Train (or resume, or load) a RealNVP on dequantized MNIST; returns (model, history).

@@ -156,7 +156,7 @@ class GANSettings(RunSettings):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
-def train_gan(
+def load_or_train_gan(
     settings: GANSettings, device: torch.device | None = None, evaluate=None, **options
 ) -> tuple[GAN, History]:
     """Train (or resume, or load) a GAN; returns (model, history).

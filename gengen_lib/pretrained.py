@@ -150,13 +150,13 @@ def load_or_train(kind: str, settings, pretrained: bool = True, **train_options)
     if name is not None and name in manifest():
         return load(name, train_options.get("device") or "cpu")
     if kind == "vae":
-        return vae.train_vae(settings, **train_options)
+        return vae.load_or_train_vae(settings, **train_options)
     if kind == "gan":
-        return gan.train_gan(settings, **train_options)
+        return gan.load_or_train_gan(settings, **train_options)
     if kind == "flow":
-        return flows.train_flow(settings, **train_options)
+        return flows.load_or_train_flow(settings, **train_options)
     if kind == "classifier":
-        return quality.train_classifier(settings, quiet=train_options.get("quiet", True)), History()
+        return quality.load_or_train_classifier(settings, quiet=train_options.get("quiet", True)), History()
     raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(RECIPES)}")
 
 

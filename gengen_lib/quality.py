@@ -65,7 +65,7 @@ class ClassifierSettings(RunSettings):
     QUICK: ClassVar[dict] = {"epochs": 1, "train_subset": 5000}
 
 
-def train_classifier(
+def load_or_train_classifier(
     settings: ClassifierSettings = ClassifierSettings(),
     out_dir: str | Path | None = None,
     quiet: bool = True,

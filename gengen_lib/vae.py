@@ -162,7 +162,7 @@ class VAESettings(RunSettings):
     QUICK: ClassVar[dict] = {"epochs": 2, "train_subset": 5000}
 
 
-def train_vae(
+def load_or_train_vae(
     settings: VAESettings, device: torch.device | None = None, **options
 ) -> tuple[VAE, History]:
     """Train (or resume, or load) a VAE on binarized MNIST; returns (model, history).

@@ -106,7 +106,7 @@ def test_one_discriminator_step_lowers_its_loss_on_a_fixed_batch():
 
 def test_a_short_run_trains_both_players(tmp_path):
     settings = gan.GANSettings(epochs=1, train_subset=640, real_target="smooth")
-    model, history = gan.train_gan(settings, out_dir=tmp_path, quiet=True)
+    model, history = gan.load_or_train_gan(settings, out_dir=tmp_path, quiet=True)
     assert len(history.steps["d_loss"]) == 10
     assert {"start", "end"} <= set(history.snapshots)
     samples = model.sample(8)

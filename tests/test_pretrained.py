@@ -17,7 +17,7 @@ def packed(tmp_path_factory):
     """A quick VAE run packed under the name vae-z20 into a scratch weights folder."""
     root = tmp_path_factory.mktemp("pretrained")
     settings = vae.VAESettings.quick(z_dim=20, train_subset=512, epochs=2)
-    model, history = vae.train_vae(settings, out_dir=root / "run", quiet=True, device=torch.device("cpu"))
+    model, history = vae.load_or_train_vae(settings, out_dir=root / "run", quiet=True, device=torch.device("cpu"))
     entry = pretrained.pack("vae-z20", run=root / "run", weights_dir=root / "weights")
     return root / "weights", model, history, entry
 

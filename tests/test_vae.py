@@ -53,7 +53,7 @@ def test_reparameterized_samples_have_the_right_mean_and_variance_and_carry_grad
 def trained(tmp_path_factory):
     """A small VAE trained for a few seconds on 5,000 images."""
     torch.manual_seed(0)
-    model, history = vae.train_vae(vae.VAESettings(epochs=3, train_subset=5000, hidden=200),
+    model, history = vae.load_or_train_vae(vae.VAESettings(epochs=3, train_subset=5000, hidden=200),
                                    out_dir=tmp_path_factory.mktemp("vae"), quiet=True)
     return model, history
 
