@@ -11,35 +11,16 @@ Needs the built book (``jupyter-book build .``) and Debian's chromium
 
 from __future__ import annotations
 
-import functools
-import http.server
 import posixpath
 import re
-import threading
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import HTML, SHOTS, TIMEOUT_MS, PageLog, is_local
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from playwright.sync_api import sync_playwright
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "_build" / "html"
-SHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-LOCAL_SCHEMES = {"file", "data", "blob", "about"}
 SKIP_DIRS = {"_static", "_sources", "_images"}
 SKIP_PAGES = {"genindex.html", "search.html", "py-modindex.html"}
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -49,7 +30,6 @@ RAW_LABEL_MATH = r"""() => ![...document.querySelectorAll('.widget-subarea .widg
 # MathJax marks a TeX error with mjx-merror and an undefined macro with red text.
 TEX_ERRORS = """() => [...document.querySelectorAll('mjx-merror, mjx-mtext[style*="color: red"]')]
     .map(e => e.closest('mjx-container').textContent)"""
-TIMEOUT_MS = 30_000
 MAX_PAGE_BYTES = 3_000_000  # transferred, gzip-compressed as a static host serves it
 EXPLORER_WEIGHTS = "_static/explorer/decoder_"  # an explorer's own weight files do not count
 # Each figure's shown width / height against its natural one; and its dark-mode background.
@@ -81,57 +61,6 @@ def book_pages() -> list[str]:
             continue
         pages.append(rel.as_posix())
     return pages
-
-
-def is_local(url: str) -> bool:
-    """True for URLs a browser can load with no network: this machine, files, inline data."""
-    parts = urlsplit(url)
-    return parts.scheme in LOCAL_SCHEMES or parts.hostname in LOCAL_HOSTS
-
-
-@pytest.fixture(scope="module")
-def server():
-    """Base URL of a local http server over _build/html, running in a thread."""
-    if not (HTML / "index.html").is_file():
-        pytest.fail(f"{HTML}/index.html is missing: build the book first (jupyter-book build .)")
-    handler = functools.partial(QuietHandler, directory=str(HTML))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """Static file handler that does not log every request to stderr."""
-
-    def log_message(self, format, *args):  # noqa: A002 - signature of the base class
-        pass
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Debian chromium driven by Playwright."""
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/install_browser.sh")
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-class PageLog:
-    """Everything a page asked for or complained about while it loaded."""
-
-    def __init__(self, page):
-        self.requests: list[str] = []
-        self.problems: list[str] = []
-        page.on("request", lambda r: self.requests.append(r.url))
-        page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} ({r.failure})"))
-        page.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"))
-        page.on("console", lambda m: m.type == "error" and self.problems.append(f"console error: {m.text}"))
-        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
 
 
 def check_math(page) -> int:

@@ -13,19 +13,16 @@ import json
 
 import numpy as np
 import pytest
-import test_browser as tb
 import torch
+from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local
 
 from gengen_lib import export
 from gengen_lib.vae import VAE
 
-BOOK_FILES = tb.ROOT / "book" / "explorer"
+BOOK_FILES = ROOT / "book" / "explorer"
 PAGE = "book/explorer.html"
-BUILT = tb.HTML / "_static" / "explorer"
+BUILT = HTML / "_static" / "explorer"
 MAX_PIXEL_DIFF = 2  # grey levels, 0..255
-# The browser fixtures of the page-by-page offline test, shared.
-browser = tb.browser
-server = tb.server
 
 
 def numpy_array(entry: dict, dtype: str) -> np.ndarray:
@@ -166,16 +163,16 @@ def read_canvas(page, name: str) -> np.ndarray:
 @pytest.fixture
 def explorer_page(browser, server, request):
     """The explorer page, loaded (over http or file://) with both explorers drawn; yields (page, log)."""
-    if not (tb.HTML / PAGE).is_file():
-        pytest.fail(f"{tb.HTML / PAGE} is missing: add 'book/explorer' to _toc.yml and build the book")
-    url = server + PAGE if request.param == "http" else (tb.HTML / PAGE).as_uri()
+    if not (HTML / PAGE).is_file():
+        pytest.fail(f"{HTML / PAGE} is missing: add 'book/explorer' to _toc.yml and build the book")
+    url = server + PAGE if request.param == "http" else (HTML / PAGE).as_uri()
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.route("**/*", lambda route: route.continue_() if tb.is_local(route.request.url) else route.abort())
+    context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
     page = context.new_page()
-    log = tb.PageLog(page)
-    page.goto(url, wait_until="load", timeout=tb.TIMEOUT_MS)
+    log = PageLog(page)
+    page.goto(url, wait_until="load", timeout=TIMEOUT_MS)
     page.wait_for_function(
-        "() => document.querySelectorAll('.gengen-explorer[data-mounted] canvas').length === 2", timeout=tb.TIMEOUT_MS
+        "() => document.querySelectorAll('.gengen-explorer[data-mounted] canvas').length === 2", timeout=TIMEOUT_MS
     )
     yield page, log
     context.close()
@@ -198,8 +195,8 @@ def test_canvas_matches_python_decoder(explorer_page, request):
     assert max(worst.values()) <= MAX_PIXEL_DIFF, worst
     assert not log.problems, "\n".join(log.problems)
     if "http" in request.node.callspec.id:
-        tb.SHOTS.mkdir(parents=True, exist_ok=True)
-        page.locator(".gengen-explorer-row").screenshot(path=tb.SHOTS / "explorer.png")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.locator(".gengen-explorer-row").screenshot(path=SHOTS / "explorer.png")
 
 
 @pytest.mark.browser
