@@ -18,19 +18,19 @@ To (re)pack a model after training it: ``python -m gengen_lib ship NAME`` (see `
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from . import flows, gan, quality, vae
+from .checkpoints import write_atomically
 from .data import sha256_of
-from .runs import run_dir, settings_dict
+from .runs import count_parameters, run_dir, settings_dict
 from .training import CHECKPOINT_NAME, History, read_checkpoint
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -169,15 +169,6 @@ def _storage(t: torch.Tensor) -> torch.Tensor:
     return t.to(STORAGE_DTYPE) if t.is_floating_point() else t
 
 
-def rounded(model: nn.Module) -> nn.Module:
-    """The model with every floating weight rounded to the storage precision (in place)."""
-    with torch.no_grad():
-        for t in model.state_dict().values():
-            if t.is_floating_point():
-                t.copy_(t.to(STORAGE_DTYPE).to(t.dtype))
-    return model
-
-
 def _git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
@@ -222,9 +213,7 @@ def pack(
     record = {"epochs": history["epochs"], "skipped_batches": history.get("skipped_batches", 0)}
     weights_dir.mkdir(parents=True, exist_ok=True)
     path = weights_dir / f"{name}.safetensors"
-    tmp = path.with_suffix(".tmp")
-    save_file(out, str(tmp), metadata={"format": FORMAT, "state": json.dumps(record)})
-    os.replace(tmp, path)
+    write_atomically(path, save(out, metadata={"format": FORMAT, "state": json.dumps(record)}))
     entry = {
         "file": path.name,
         "sha256": sha256_of(path),
@@ -239,21 +228,20 @@ def pack(
         "metrics": metrics or {},
         **({"note": note} if note else {}),
     }
-    book = manifest(weights_dir)
-    book[name] = entry
-    book_path = weights_dir / MANIFEST_NAME
-    book_path.with_suffix(".tmp").write_text(json.dumps(dict(sorted(book.items())), indent=1) + "\n")
-    os.replace(book_path.with_suffix(".tmp"), book_path)
+    _write_manifest({**manifest(weights_dir), name: entry}, weights_dir)
     return entry
+
+
+def _write_manifest(book: dict, weights_dir: Path) -> None:
+    text = json.dumps(dict(sorted(book.items())), indent=1) + "\n"
+    write_atomically(weights_dir / MANIFEST_NAME, text.encode())
 
 
 def record_metrics(name: str, metrics: dict, weights_dir: Path = WEIGHTS_DIR) -> None:
     """Store the measured metrics of shipped model ``name`` in the manifest."""
     book = manifest(weights_dir)
     book[name]["metrics"] = metrics
-    path = weights_dir / MANIFEST_NAME
-    path.with_suffix(".tmp").write_text(json.dumps(book, indent=1) + "\n")
-    os.replace(path.with_suffix(".tmp"), path)
+    _write_manifest(book, weights_dir)
 
 
 def measure(name: str, k: int = 5000, n: int | None = None, samples: int = 10_000) -> dict:
@@ -280,8 +268,8 @@ def measure(name: str, k: int = 5000, n: int | None = None, samples: int = 10_00
         train, valid = load_mnist("train").images[:10_000], load_mnist("valid").images
         metrics["train_bpd"] = flows.dequantized_bits_per_dim(model, train, torch.Generator().manual_seed(1))
         metrics["valid_bpd"] = flows.dequantized_bits_per_dim(model, valid, torch.Generator().manual_seed(2))
-        metrics["parameters"] = sum(p.numel() for p in model.parameters())
+        metrics["parameters"] = count_parameters(model)
     with torch.no_grad():
         images = torch.cat([model.sample(1000, generator=generator) for _ in range(samples // 1000)])
-    metrics.update({k: v for k, v in meter.summary(images).items()})
+    metrics.update(meter.summary(images))
     return metrics
