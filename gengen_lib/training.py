@@ -162,10 +162,13 @@ def save_checkpoint(directory: Path, parts: TrainingParts, history: History, epo
 
 
 def load_checkpoint(path: Path, parts: TrainingParts, config: dict) -> tuple[int, History]:
-    """Restore everything :func:`save_checkpoint` wrote into ``parts``; returns (last epoch, history)."""
+    """Restore everything :func:`save_checkpoint` wrote into ``parts``; returns (last epoch, history).
+
+    ``history.json`` beside it is rewritten from the checkpoint if it lags behind.
+    """
     tensors, state = read_checkpoint(path)
     try:
-        return _restore(path, tensors, state, parts, config)
+        restored = _restore(path, tensors, state, parts, config)
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
         if isinstance(e, CheckpointError):
             raise
@@ -173,6 +176,8 @@ def load_checkpoint(path: Path, parts: TrainingParts, config: dict) -> tuple[int
             f"checkpoint {path} is corrupted (a part is missing or malformed: {e!r}"[:300]
             + "); fix: delete it to start that run over"
         ) from None
+    sync_history(path.parent, state)
+    return restored
 
 
 def _differences(theirs: dict, ours: dict) -> str:
@@ -320,7 +325,6 @@ class _Loop:
         checkpoint = directory / CHECKPOINT_NAME if directory is not None else None
         if checkpoint is not None and resume and (checkpoint.exists() or checkpoint.is_symlink()):
             done, history = load_checkpoint(checkpoint, self.parts, self.config)
-            sync_history(directory, read_checkpoint(checkpoint)[1])
         if done >= self.epochs:
             return history
         self.model.train()
