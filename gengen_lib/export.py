@@ -1,7 +1,8 @@
 """Export a VAE decoder for the book's in-page latent explorer (``book/explorer.md``).
 
 The static book has no Python kernel, so the explorer runs the decoder itself, in JavaScript
-(``book/explorer/explorer.js``): Linear z_dim -> hidden, ReLU, Linear hidden -> 784, sigmoid.
+(``book/explorer/vae-explorer.js`` on ``explorer-core.js``): Linear z_dim -> hidden, ReLU,
+Linear hidden -> 784, sigmoid.
 This module writes the weights it needs.
 
 File format (version 1). One JSON object::
@@ -27,7 +28,8 @@ same JSON wrapped in one assignment that a ``<script>`` tag can load::
 :func:`load_decoder` reads both back into a :class:`~gengen_lib.vae.VAE` whose decoder
 holds the exported weights.
 
-``python -m gengen_lib.export [OUT_DIR]`` runs :func:`export_book_decoders`.
+``python -m gengen_lib.export [OUT_DIR]`` runs :func:`export_book_explorers`: the weights of
+every explorer of the book (the VAE decoders here; see ``BOOK_EXPORTERS``).
 """
 
 from __future__ import annotations
@@ -44,17 +46,18 @@ from .data import binarize, load_mnist
 
 FORMAT = "gengen-vae-decoder"
 VERSION = 1
-JS_PREFIX = "(window.GENGEN_DECODERS = window.GENGEN_DECODERS || {})[%s] ="
 DTYPES = ("float32", "float16")
 BOOK_DIR = Path(__file__).resolve().parent.parent / "book" / "explorer"
 
 
-def _encode(array, dtype: str) -> dict:
+def encode_array(array, dtype: str) -> dict:
+    """``{"shape": [...], "data": BASE64}``: the row-major little-endian bytes of ``array`` in ``dtype``."""
     a = np.ascontiguousarray(np.asarray(array, dtype=np.dtype(dtype).newbyteorder("<")))
     return {"shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
 
 
-def _decode(entry: dict, dtype: str) -> np.ndarray:
+def decode_array(entry: dict, dtype: str) -> np.ndarray:
+    """The float32 numpy array stored by :func:`encode_array`."""
     raw = base64.b64decode(entry["data"])
     return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(entry["shape"]).astype(np.float32)
 
@@ -94,7 +97,7 @@ def decoder_document(
         raise ValueError(f"{len(directions)} directions but {len(names)} names")
 
     def arr(t):
-        return _encode(t.detach().cpu().float().numpy(), dtype)
+        return encode_array(t.detach().cpu().float().numpy(), dtype)
 
     return {
         "format": FORMAT,
@@ -109,12 +112,41 @@ def decoder_document(
             {"weight": arr(second.weight), "bias": arr(second.bias)},
         ],
         # The slider geometry stays float32: it is small, and float16 would move the origin.
-        "origin": _encode(origin, "float32"),
-        "directions": _encode(directions, "float32"),
+        "origin": encode_array(origin, "float32"),
+        "directions": encode_array(directions, "float32"),
         "names": list(names),
         "limit": float(limit),
         "info": info or {},
     }
+
+
+def write_document(doc: dict, path: str | Path, registry: str = "GENGEN_DECODERS") -> Path:
+    """Write ``doc`` to ``path``: plain JSON for ``.json``; for ``.js`` a script that stores it as
+    ``window[registry][doc["name"]]`` (three lines, the JSON alone on the second). Returns the path."""
+    path = Path(path)
+    if path.suffix not in (".json", ".js"):
+        raise ValueError(f"explorer weights are written as .json or .js files, not {path.name}")
+    text = json.dumps(doc, separators=(",", ":"))
+    if path.suffix == ".js":
+        prefix = f"(window.{registry} = window.{registry} || {{}})[{json.dumps(doc['name'])}] ="
+        text = "\n".join([prefix, text, ";"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+def read_document(path: str | Path, format: str = FORMAT, version: int = VERSION) -> dict:
+    """The JSON object stored by :func:`write_document`; it must be of ``format`` and ``version``."""
+    text = Path(path).read_text(encoding="utf-8")
+    if Path(path).suffix == ".js":
+        lines = text.split("\n")
+        if len(lines) < 3 or not lines[0].startswith("(window."):
+            raise ValueError(f"{path} is not an explorer script written by gengen_lib.export")
+        text = lines[1]
+    doc = json.loads(text)
+    if doc.get("format") != format or doc.get("version") != version:
+        raise ValueError(f"{path}: not a {format} file of version {version}")
+    return doc
 
 
 def export_decoder(model, path: str | Path, **kwargs) -> Path:
@@ -128,38 +160,19 @@ def export_decoder(model, path: str | Path, **kwargs) -> Path:
     if path.suffix not in (".json", ".js"):
         raise ValueError(f"export_decoder writes .json or .js files, not {path.name}")
     kwargs.setdefault("name", path.stem)
-    text = json.dumps(decoder_document(model, **kwargs), separators=(",", ":"))
-    if path.suffix == ".js":
-        text = "\n".join([JS_PREFIX % json.dumps(kwargs["name"]), text, ";"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n", encoding="utf-8")
-    return path
-
-
-def read_document(path: str | Path) -> dict:
-    """The JSON object stored in an exported ``.json`` or ``.js`` file."""
-    text = Path(path).read_text(encoding="utf-8")
-    if Path(path).suffix == ".js":
-        lines = text.split("\n")
-        if len(lines) < 3 or not lines[0].startswith(JS_PREFIX.split("[")[0]):
-            raise ValueError(f"{path} is not a decoder script written by export_decoder")
-        text = lines[1]
-    doc = json.loads(text)
-    if doc.get("format") != FORMAT or doc.get("version") != VERSION:
-        raise ValueError(f"{path}: not a {FORMAT} file of version {VERSION}")
-    return doc
+    return write_document(decoder_document(model, **kwargs), path, "GENGEN_DECODERS")
 
 
 def document_arrays(doc: dict) -> dict[str, np.ndarray]:
     """The arrays of a document as float32 numpy arrays: w1, b1, w2, b2, origin, directions."""
     (l1, l2), dtype = doc["layers"], doc["dtype"]
     return {
-        "w1": _decode(l1["weight"], dtype),
-        "b1": _decode(l1["bias"], dtype),
-        "w2": _decode(l2["weight"], dtype),
-        "b2": _decode(l2["bias"], dtype),
-        "origin": _decode(doc["origin"], "float32"),
-        "directions": _decode(doc["directions"], "float32"),
+        "w1": decode_array(l1["weight"], dtype),
+        "b1": decode_array(l1["bias"], dtype),
+        "w2": decode_array(l2["weight"], dtype),
+        "b2": decode_array(l2["bias"], dtype),
+        "origin": decode_array(doc["origin"], "float32"),
+        "directions": decode_array(doc["directions"], "float32"),
     }
 
 
@@ -258,9 +271,24 @@ def export_book_decoders(out_dir: str | Path = BOOK_DIR, dtype: str = "float16")
     return paths
 
 
+# Every explorer's weights, in the order `python -m gengen_lib.export` writes them: (module, function).
+# Each function takes the output folder and returns the paths it wrote.
+BOOK_EXPORTERS = (("gengen_lib.export", "export_book_decoders"),)
+
+
+def export_book_explorers(out_dir: str | Path = BOOK_DIR) -> list[Path]:
+    """Write the weights of every in-page explorer of the book to ``out_dir``, from the shipped models."""
+    import importlib
+
+    paths = []
+    for module, function in BOOK_EXPORTERS:
+        paths += getattr(importlib.import_module(module), function)(out_dir)
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    for path in export_book_decoders(argv[0] if argv else BOOK_DIR):
+    for path in export_book_explorers(argv[0] if argv else BOOK_DIR):
         print(f"{path}: {path.stat().st_size / 1e6:.2f} MB")
     return 0
 

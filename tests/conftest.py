@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -48,8 +49,11 @@ def scratch_runs(tmp_path, monkeypatch):
 # --- the built book in headless chromium (tests/test_browser.py, tests/test_explorer.py) ---------
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "_build" / "html"
-SHOTS = ROOT / "_build" / "screenshots"
+# The built book: `jupyter-book build .` writes _build/html; GENGEN_BOOK_BUILD points the browser
+# tests at another build folder (one made with `jupyter-book build . --path-output DIR`, say).
+BUILD = Path(os.environ.get("GENGEN_BOOK_BUILD") or ROOT / "_build")
+HTML = BUILD / "html"
+SHOTS = BUILD / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

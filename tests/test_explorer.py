@@ -88,7 +88,7 @@ def test_export_rejects_bad_input(tmp_path):
     with pytest.raises(ValueError, match="directions"):
         export.export_decoder(model, tmp_path / "dec.json", directions=torch.eye(3))
     (tmp_path / "other.js").write_text("var x = 1;\n")
-    with pytest.raises(ValueError, match="not a decoder script"):
+    with pytest.raises(ValueError, match="not an explorer script"):
         export.read_document(tmp_path / "other.js")
 
 

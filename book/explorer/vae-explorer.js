@@ -1,4 +1,5 @@
 /* gengen latent explorer: a VAE decoder run in the page, no Python kernel needed.
+ * Needs explorer-core.js (window.GengenCore) and explorer.css.
  *
  * The weights come from decoder_*.js files (written by gengen_lib/export.py), which assign
  * window.GENGEN_DECODERS[name] = {layers, origin, directions, names, limit, ...}; every
@@ -13,56 +14,10 @@
 (function () {
   "use strict";
 
+  var core = window.GengenCore;
   var SIDE = 28;
   var SCALE = 8;
-  var CSS = [
-    ".gengen-explorer-row{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start;margin:1rem 0}",
-    ".gengen-explorer{flex:1 1 20rem;max-width:34rem;border:1px solid var(--pst-color-border,#ccc);",
-    "border-radius:.5rem;padding:.9rem 1rem;background:var(--pst-color-surface,#fafafa)}",
-    ".gengen-explorer h4{margin:0 0 .6rem 0;font-size:1.05rem}",
-    ".gengen-explorer .gx-sub{margin:.6rem 0 0 0;font-size:.85rem;line-height:1.35;opacity:.8}",
-    ".gengen-explorer .gx-body{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}",
-    ".gengen-explorer canvas{width:" + SIDE * SCALE + "px;height:" + SIDE * SCALE + "px;",
-    "image-rendering:pixelated;border:1px solid #999;background:#fff;flex:none}",
-    ".gengen-explorer .gx-sliders{flex:1 1 9rem;min-width:9rem}",
-    ".gengen-explorer .gx-slider{display:grid;grid-template-columns:3.2rem 1fr 3.2rem;",
-    "align-items:center;gap:.4rem;margin:.15rem 0}",
-    ".gengen-explorer label{font-weight:600;font-size:.9rem;white-space:nowrap}",
-    ".gengen-explorer input[type=range]{width:100%;margin:0}",
-    ".gengen-explorer output{font-family:var(--pst-font-family-monospace,monospace);font-size:.85rem;",
-    "text-align:right}",
-    ".gengen-explorer .gx-z{font-family:var(--pst-font-family-monospace,monospace);font-size:.8rem;",
-    "margin:.5rem 0 0 0}",
-    ".gengen-explorer button{margin-top:.5rem;font-size:.85rem;padding:.15rem .7rem;cursor:pointer}"
-  ].join("");
-
-  function bytes(b64) {
-    var raw = atob(b64);
-    var out = new Uint8Array(raw.length);
-    for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
-    return out;
-  }
-
-  function half(h) {
-    var sign = h & 0x8000 ? -1 : 1;
-    var exp = (h >> 10) & 0x1f;
-    var frac = h & 0x3ff;
-    if (exp === 0) return sign * Math.pow(2, -14) * (frac / 1024);
-    if (exp === 31) return frac ? NaN : sign * Infinity;
-    return sign * Math.pow(2, exp - 15) * (1 + frac / 1024);
-  }
-
-  // {shape, data} -> Float32Array, read little-endian whatever the machine's byte order.
-  function array(entry, dtype) {
-    var b = bytes(entry.data);
-    var view = new DataView(b.buffer);
-    var n = entry.shape.reduce(function (a, s) { return a * s; }, 1);
-    var size = dtype === "float16" ? 2 : 4;
-    if (b.length !== n * size) throw new Error("gengen explorer: array of shape " + entry.shape + " has " + b.length + " bytes");
-    var out = new Float32Array(n);
-    for (var i = 0; i < n; i++) out[i] = size === 2 ? half(view.getUint16(2 * i, true)) : view.getFloat32(4 * i, true);
-    return out;
-  }
+  var array = core.array, el = core.el, fmt = core.fmt;
 
   var models = {};
 
@@ -109,28 +64,6 @@
     return p;
   }
 
-  function draw(canvas, p) {
-    var ctx = canvas.getContext("2d");
-    var w = SIDE * SCALE;
-    var img = ctx.createImageData(w, w);
-    for (var y = 0; y < w; y++) {
-      for (var x = 0; x < w; x++) {
-        var v = Math.round(255 * (1 - p[Math.floor(y / SCALE) * SIDE + Math.floor(x / SCALE)]));
-        var o = 4 * (y * w + x);
-        img.data[o] = img.data[o + 1] = img.data[o + 2] = v;
-        img.data[o + 3] = 255;
-      }
-    }
-    ctx.putImageData(img, 0, 0);
-  }
-
-  function el(tag, attrs, text) {
-    var e = document.createElement(tag);
-    for (var a in attrs) e.setAttribute(a, attrs[a]);
-    if (text !== undefined) e.textContent = text;
-    return e;
-  }
-
   // "z12" -> "z₁₂"
   function pretty(label) {
     return label.replace(/^([a-z])(\d+)$/, function (_, v, d) {
@@ -138,17 +71,13 @@
     });
   }
 
-  function fmt(v) { return (v >= 0 ? "+" : "\u2212") + Math.abs(v).toFixed(2); }
-
   var counter = 0;
 
   function mount(root) {
-    if (root.getAttribute("data-mounted")) return;
     var name = root.getAttribute("data-decoder");
     var m = model(name);
     var limit = m.doc.limit, step = Number(root.getAttribute("data-step") || 0.05);
     var id = "gx" + (++counter);
-    root.setAttribute("data-mounted", "1");
     root.textContent = "";
     root.appendChild(el("h4", {}, root.getAttribute("data-title") || "decoder " + name));
     var sub = root.getAttribute("data-subtitle") || "";
@@ -185,7 +114,7 @@
       var typical = (m.doc.info || {}).codes_norm;
       zline.textContent = m.zDim <= 4 ? "z = (" + zs.join(", ") + ")"
         : "|z| = " + norm.toFixed(2) + (typical ? " (test digits' codes: " + typical.toFixed(1) + " on average)" : "");
-      draw(canvas, decode(m, z));
+      core.drawDigit(canvas, decode(m, z), SIDE, SCALE);
     }
 
     inputs.forEach(function (inp) { inp.addEventListener("input", update); });
@@ -196,24 +125,6 @@
     update();
   }
 
-  function mountAll() {
-    if (!document.getElementById("gengen-explorer-style")) {
-      var style = el("style", {id: "gengen-explorer-style"});
-      style.textContent = CSS;
-      document.head.appendChild(style);
-    }
-    var roots = document.querySelectorAll(".gengen-explorer[data-decoder]");
-    for (var i = 0; i < roots.length; i++) {
-      try {
-        mount(roots[i]);
-      } catch (err) {
-        roots[i].textContent = String(err.message || err);
-        console.error(err);
-      }
-    }
-  }
-
   window.GengenExplorer = {model: model, latent: latent, decode: decode, mount: mount, SIDE: SIDE, SCALE: SCALE};
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
-  else mountAll();
+  core.mountAll(".gengen-explorer[data-decoder]", mount);
 })();
