@@ -31,7 +31,8 @@ RAW_LABEL_MATH = r"""() => ![...document.querySelectorAll('.widget-subarea .widg
 TEX_ERRORS = """() => [...document.querySelectorAll('mjx-merror, mjx-mtext[style*="color: red"]')]
     .map(e => e.closest('mjx-container').textContent)"""
 MAX_PAGE_BYTES = 3_000_000  # transferred, gzip-compressed as a static host serves it
-EXPLORER_WEIGHTS = "_static/explorer/decoder_"  # an explorer's own weight files do not count
+# An explorer's own weight files (written by gengen_lib/export.py) load only on its page and do not count.
+EXPLORER_WEIGHTS = re.compile(r"_static/explorer/(decoder|generator|flow)_[^/]*\.js$")
 # Each figure's shown width / height against its natural one; and its dark-mode background.
 FIGURE_SHAPES = """() => [...document.querySelectorAll('.cell_output img, .output img, figure img')]
     .filter(img => img.naturalWidth > 0 && img.getBoundingClientRect().width > 0)
@@ -108,7 +109,7 @@ def transferred_bytes(urls: list[str], base: str) -> int:
             continue
         rel = urlsplit(url).path.removeprefix(urlsplit(base).path)
         path = HTML / rel
-        if path.is_file() and EXPLORER_WEIGHTS not in rel:
+        if path.is_file() and not EXPLORER_WEIGHTS.search(rel):
             total += len(gzip.compress(path.read_bytes(), compresslevel=6))
     return total
 
