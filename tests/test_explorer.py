@@ -220,3 +220,20 @@ def test_sliders_move_the_digit(explorer_page):
         np.testing.assert_array_equal(read_canvas(page, name), before)
     assert page.locator('.gengen-explorer[data-decoder="z2"] .gx-z').text_content() == "z = (0.00, 0.00)"
     assert not log.problems, "\n".join(log.problems)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("explorer_page", ["http"], indirect=True)
+def test_every_slider_changes_the_digit(explorer_page):
+    """No slider of either explorer is dead: each one alone, pushed to its end, redraws the digit."""
+    page, log = explorer_page
+    for name, sliders in (("z2", 2), ("z20", 5)):
+        assert page.locator(f'.gengen-explorer[data-decoder="{name}"] input[type=range]').count() == sliders
+        origin = read_canvas(page, name)
+        for i in range(sliders):
+            values = [0.0] * sliders
+            values[i] = 2.0
+            page.evaluate(SET_SLIDERS, [name, values])
+            assert np.abs(read_canvas(page, name) - origin).max() > 20, f"{name}: slider {i + 1} barely moves the digit"
+        page.evaluate(SET_SLIDERS, [name, [0.0] * sliders])
+    assert not log.problems, "\n".join(log.problems)
