@@ -364,8 +364,10 @@ glue("best_setting", best, display=False)
 # the directions that way and interpolates the norms linearly, so that it also behaves between
 # codes of different lengths; for codes of equal norm the two agree.
 #
-# **Try it** in JupyterLab (`make lab`), where a widget appears below this paragraph: choose
-# two seeds, the path and the position. (On this static page {numref}`fig-gan-interpolation` stands in for it.)
+# **Try it** on the [latent walk page](../book/gan_explorer.md), where this generator runs in the
+# browser: choose two seeds (or draw new codes), the path and the position, and compare both paths
+# and their lengths side by side. In JupyterLab (`make lab`) a widget below this paragraph does
+# the same with the notebook's kernel.
 
 # %% tags=["nbval-ignore-output", "remove-output"]
 widgets.interpolation_explorer(decode, z_dim=100, interpolate={"spherical": latent.slerp, "linear": latent.lerp})
