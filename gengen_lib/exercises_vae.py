@@ -1,0 +1,442 @@
+"""Multi-step exercises on variational autoencoders (re-exported by :mod:`gengen_lib.exercises`).
+
+* Train a tiny VAE: ``bernoulli_log_likelihood`` -> ``negative_elbo`` -> ``training_step``,
+  then :func:`check_tiny_vae` trains a VAE with the learner's step and measures its
+  validation ELBO with the library's own code.
+* Importance sampling against an exact answer: ``gaussian_log_prob`` -> ``importance_terms``
+  (with the short exercise ``importance_log_likelihood``), then
+  :func:`check_linear_gaussian_log_likelihood` compares the estimate with the exact
+  log p(x) of a linear-Gaussian model.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from . import vae
+from .checking import (
+    ATOL,
+    RTOL,
+    D,
+    Exercise,
+    K,
+    N,
+    Verdict,
+    _one_line,
+    _randn,
+    failed,
+    first_failing_step,
+    guarded,
+    passed,
+)
+from .data import PIXELS, binarize, load_mnist
+from .densities import LOG_2PI, bernoulli_log_prob, gaussian_log_prob, standard_normal_log_prob
+
+# ---------------------------------------------------------------------------------------
+# Train a tiny VAE
+# ---------------------------------------------------------------------------------------
+
+
+def _saturated_logits(g: torch.Generator) -> torch.Tensor:
+    """(N, 784) logits, a few of them at +-30, where sigmoid(l) rounds to 0 or 1 in float32."""
+    logits = 3 * _randn(g, N, PIXELS)
+    logits[:, :16] = 30 * torch.sign(logits[:, :16])
+    return logits
+
+
+def _binary(g: torch.Generator, *shape: int) -> torch.Tensor:
+    return (torch.rand(*shape, generator=g) < 0.3).float()
+
+
+def _naive_bernoulli(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    p = torch.sigmoid(logits)
+    return (x * torch.log(p) + (1 - x) * torch.log(1 - p)).sum(-1)
+
+
+BERNOULLI_LOG_LIKELIHOOD = Exercise(
+    "bernoulli_log_likelihood",
+    lambda g: {"logits": _saturated_logits(g), "x": _binary(g, N, PIXELS)},
+    bernoulli_log_prob,
+    mistakes={
+        "the sigmoid is applied twice: binary_cross_entropy_with_logits takes logits, not probabilities":
+            lambda logits, x: -F.binary_cross_entropy_with_logits(torch.sigmoid(logits), x, reduction="none").sum(-1),
+        "this is the log-likelihood of the flipped image: pixels equal to 1 have probability sigmoid(l)":
+            lambda logits, x: bernoulli_log_prob(logits, 1 - x),
+    },
+    shape_hints={
+        (N, PIXELS): "one value per image: sum over the 784 pixels",
+        (PIXELS,): "summed over the images (dim 0) instead of the pixels (dim -1)",
+        (): "a single number: keep one value per image",
+    },
+    factor_hints={1 / PIXELS: "a mean over the pixels: the log-likelihood of an image is the sum over its pixels"},
+    nonfinite_hint="log(sigmoid(l)) is log 0 once sigmoid rounds to 0 or 1, here at |l| = 30: "
+    "use F.binary_cross_entropy_with_logits(logits, x, reduction='none') or F.logsigmoid",
+    differentiable=("logits",),
+)
+
+
+def check_bernoulli_log_likelihood(fn: Callable, seed: int = 0) -> Verdict:
+    """``bernoulli_log_likelihood(logits, x)``: log p(x | z) of binary images, in nats.
+
+    logits: (N, 784) decoder outputs (sigmoid(l) is the probability of a 1, some |l| = 30);
+    x: (N, 784) in {0, 1} -> (N,), the sum over the pixels.
+    """
+    return BERNOULLI_LOG_LIKELIHOOD.check(fn, seed)
+
+
+def _negative_elbo(logits, x, mu, logvar):
+    return -(bernoulli_log_prob(logits, x) - vae.kl_standard_normal(mu, logvar)).mean()
+
+
+NEGATIVE_ELBO = Exercise(
+    "negative_elbo",
+    lambda g: {"logits": 3 * _randn(g, N, PIXELS), "x": _binary(g, N, PIXELS),
+               "mu": 2 * _randn(g, N, D), "logvar": _randn(g, N, D)},  # fmt: skip
+    _negative_elbo,
+    mistakes={
+        "the KL term has the wrong sign: the ELBO is reconstruction − KL, so the loss −ELBO adds the KL":
+            lambda logits, x, mu, logvar: -(bernoulli_log_prob(logits, x) + vae.kl_standard_normal(mu, logvar)).mean(),
+        "this is only the reconstruction term: the loss also adds the KL divergence":
+            lambda logits, x, mu, logvar: -bernoulli_log_prob(logits, x).mean(),
+        "this is only the KL term: the loss also subtracts the reconstruction log-likelihood":
+            lambda logits, x, mu, logvar: vae.kl_standard_normal(mu, logvar).mean(),
+    },
+    shape_hints={(N,): "one number for the batch: take the mean of −ELBO over the images"},
+    factor_hints={N: "a sum over the batch instead of a mean?", 1 / PIXELS: "a mean over the pixels somewhere?"},
+    differentiable=("logits", "mu", "logvar"),
+)
+
+
+def check_negative_elbo(fn: Callable, seed: int = 0) -> Verdict:
+    """``negative_elbo(logits, x, mu, logvar)``: the VAE's loss, −(log p(x | z) − KL(q || p)) averaged
+    over the batch, in nats per image.
+
+    logits, x: (N, 784); mu, logvar: (N, D) -> a single number (shape ()).
+    """
+    return NEGATIVE_ELBO.check(fn, seed)
+
+
+def _reference_step(model: vae.VAE, optimizer: torch.optim.Optimizer, x, eps, *, zero_grad=True, sign=1.0,
+                    use_noise=True, step=True) -> float:  # fmt: skip
+    """One Adam step on the negative ELBO; the keywords make the typical mistakes."""
+    mu, logvar = model.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * eps if use_noise else mu
+    loss = _negative_elbo(model.decode(z), x, mu, logvar)
+    if zero_grad:
+        optimizer.zero_grad()
+    (sign * loss).backward()
+    if step:
+        optimizer.step()
+    return loss.item()
+
+
+STEP_MISTAKES = {
+    "the parameters did not change: call optimizer.step() after loss.backward() (is it still the stub?)":
+        {"step": False},
+    "the gradients of an earlier step were added to this one's: call optimizer.zero_grad() before loss.backward()":
+        {"zero_grad": False},
+    "the parameters moved uphill: the loss to minimise is the negative ELBO (did you backpropagate the ELBO itself?)":
+        {"sign": -1.0},
+    "the decoder got mu instead of a sample: z = reparameterize(mu, logvar, eps) with the eps given":
+        {"use_noise": False},
+}
+
+
+def _step_setup(seed: int) -> tuple[vae.VAE, torch.optim.Optimizer, torch.Tensor, torch.Tensor]:
+    """A small VAE whose parameters hold stale gradients (as after an earlier step), its Adam, x and eps."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = vae.VAE(z_dim=D, hidden=16)
+    for p in model.parameters():
+        p.grad = 100 * _randn(g, *p.shape)
+    return model, torch.optim.Adam(model.parameters(), lr=1e-2), _binary(g, N, PIXELS), _randn(g, N, D)
+
+
+def _after_step(seed: int, run: Callable) -> tuple[list[torch.Tensor], object]:
+    model, optimizer, x, eps = _step_setup(seed)
+    out = run(model, optimizer, x, eps)
+    return [p.detach().clone() for p in model.parameters()], out
+
+
+def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.allclose(p, q, rtol=RTOL, atol=ATOL) for p, q in zip(a, b, strict=True))
+
+
+def check_training_step(fn: Callable, seed: int = 0) -> Verdict:
+    """``training_step(model, optimizer, x, eps)``: one optimisation step of a VAE on a batch; returns the loss.
+
+    model: a :class:`gengen_lib.vae.VAE` (``model.encode(x) -> (mu, logvar)``,
+    ``model.decode(z) -> logits``); optimizer: its Adam; x: (N, 784) binary; eps: (N, D)
+    noise for the reparameterization. Returns the batch's negative ELBO (a number, nats per
+    image) from before the update. The parameters start with stale gradients, as they
+    would after an earlier step.
+    """
+    name = "training_step"
+    if not callable(fn):
+        return failed(name, "expected a function")
+    expected, expected_loss = _after_step(seed, _reference_step)
+    try:
+        got, loss = _after_step(seed, fn)
+    except Exception as error:
+        return failed(name, f"raised {_one_line(error)}")
+    try:
+        loss = float(loss)
+    except (TypeError, ValueError, RuntimeError):
+        return failed(name, f"returned a {type(loss).__name__}; return the loss as a number (loss.item())")
+    if not _same(got, expected):
+        for diagnosis, variant in STEP_MISTAKES.items():
+            if _same(got, _after_step(seed, lambda *a, v=variant: _reference_step(*a, **v))[0]):
+                return failed(name, diagnosis)
+        return failed(name, "the parameters after the step are not those of one Adam step on the negative ELBO")
+    if not math.isclose(loss, expected_loss, rel_tol=RTOL):
+        return failed(name, f"the update is right but it returned {loss:.5g}; return the loss, {expected_loss:.5g}")
+    return passed(name, "one Adam step on the negative ELBO, as the reference takes it")
+
+
+@dataclass(frozen=True)
+class TinyVAERun:
+    """How :func:`check_tiny_vae` trains: sizes, data, and the validation ELBO to beat (nats per image)."""
+
+    z_dim: int = 16
+    hidden: int = 256
+    train_images: int = 20_000
+    epochs: int = 5
+    batch_size: int = 100
+    lr: float = 2e-3
+    valid_images: int = 1000
+    target_elbo: float = -125.0
+
+
+TINY_VAE = TinyVAERun()
+TINY_VAE_QUICK = TinyVAERun(train_images=3000, epochs=3, lr=3e-3, target_elbo=-190.0)
+
+
+def train_tiny_vae(training_step: Callable, run: TinyVAERun, seed: int = 0) -> tuple[vae.VAE, float]:
+    """Train a small VAE on binarized MNIST with ``training_step``; returns (model, seconds).
+
+    It runs on one CPU thread: a model this small gains nothing from more, and on a busy
+    machine threads that wait for each other make each step ten times slower.
+    """
+    start, threads = time.perf_counter(), torch.get_num_threads()
+    torch.manual_seed(seed)
+    model = vae.VAE(run.z_dim, run.hidden)
+    optimizer = torch.optim.Adam(model.parameters(), lr=run.lr)
+    x = binarize(load_mnist("train").images[: run.train_images])
+    g = torch.Generator().manual_seed(seed)
+    torch.set_num_threads(1)
+    try:
+        for _ in range(run.epochs):
+            for batch in x[torch.randperm(len(x), generator=g)].split(run.batch_size):
+                training_step(model, optimizer, batch, _randn(g, len(batch), run.z_dim))
+    finally:
+        torch.set_num_threads(threads)
+    return model, time.perf_counter() - start
+
+
+@torch.no_grad()
+def validation_elbo(model: vae.VAE, n: int, seed: int = 0) -> float:
+    """The library's one-sample ELBO, averaged over the first n binarized validation images (nats)."""
+    torch.manual_seed(seed)
+    return model.elbo_terms(binarize(load_mnist("valid").images[:n])).elbo.mean().item()
+
+
+def check_tiny_vae(training_step: Callable, quick: bool = False, seed: int = 0) -> Verdict:
+    """Train a VAE (784-256-16) with the learner's ``training_step`` and measure its validation ELBO.
+
+    Full mode: 5 epochs over 20,000 images (about 15 s on one CPU core), target ELBO above
+    -125 nats; quick mode: 3 epochs over 3,000 images (seconds), target above -190. The
+    ELBO is measured by the library (:meth:`gengen_lib.vae.VAE.elbo_terms`), not by the
+    learner's loss, so a loss that is wrong cannot grade itself.
+    """
+    name = "tiny_vae"
+    problem = first_failing_step([(check_training_step, training_step)])
+    if problem:
+        return failed(name, problem)
+    run = TINY_VAE_QUICK if quick else TINY_VAE
+
+    def measure() -> Verdict:
+        model, seconds = train_tiny_vae(training_step, run, seed)
+        elbo = validation_elbo(model, run.valid_images, seed)
+        result = (f"validation ELBO {elbo:.1f} nats per image after {run.epochs} epoch(s) on "
+                  f"{run.train_images:,} images ({seconds:.0f} s); target above {run.target_elbo:.0f}")  # fmt: skip
+        return passed(name, result) if elbo > run.target_elbo else failed(name, result)
+
+    return guarded(name, measure)
+
+
+# ---------------------------------------------------------------------------------------
+# Importance sampling against an exact log-likelihood
+# ---------------------------------------------------------------------------------------
+
+X_DIM, Z_DIM = 5, 2  # the linear-Gaussian model: x in R^5, z in R^2
+
+
+GAUSSIAN_LOG_PROB = Exercise(
+    "gaussian_log_prob",
+    lambda g: {"x": _randn(g, K, N, D), "mean": _randn(g, N, D), "logvar": _randn(g, N, D)},
+    gaussian_log_prob,
+    mistakes={
+        "this divides by the standard deviation exp(logvar / 2); the exponent has (x − mean)² / σ², σ² = exp(logvar)":
+            lambda x, mean, logvar: -0.5 * (LOG_2PI + logvar + (x - mean) ** 2 / torch.exp(logvar / 2)).sum(-1),
+        "the normalising term log σ² is missing: log N = −(log 2π + log σ² + (x − mean)² / σ²) / 2":
+            lambda x, mean, logvar: -0.5 * (LOG_2PI + (x - mean) ** 2 / torch.exp(logvar)).sum(-1),
+        "this treats logvar as log σ: the variance is exp(logvar)":
+            lambda x, mean, logvar: -0.5 * (LOG_2PI + 2 * logvar + (x - mean) ** 2 / torch.exp(2 * logvar)).sum(-1),
+    },
+    shape_hints={
+        (K, N, D): "one value per point: sum over the last dimension",
+        (N,): "reduced over the samples (dim 0): keep one value per sample and image",
+        (): "a single number: keep one value per sample and image",
+    },
+    offset_hints={D / 2 * LOG_2PI: "the constant −(D/2) log 2π is missing"},
+    factor_hints={1 / D: "a mean over the dimensions instead of a sum?"},
+    differentiable=("x", "mean", "logvar"),
+)
+
+
+def check_gaussian_log_prob(fn: Callable, seed: int = 0) -> Verdict:
+    """``gaussian_log_prob(x, mean, logvar)``: log N(x; mean, diag(exp(logvar))) summed over the last axis.
+
+    x: (K, N, D) points; mean, logvar: (N, D), broadcast over the K samples -> (K, N), in nats.
+    """
+    return GAUSSIAN_LOG_PROB.check(fn, seed)
+
+
+def _linear_gaussian_inputs(g: torch.Generator) -> dict[str, torch.Tensor]:
+    return {
+        "x": _randn(g, N, X_DIM),
+        "z": _randn(g, K, N, Z_DIM),
+        "W": _randn(g, X_DIM, Z_DIM),
+        "b": _randn(g, X_DIM),
+        "noise_logvar": _randn(g, X_DIM) - 1,
+        "q_mean": _randn(g, N, Z_DIM),
+        "q_logvar": _randn(g, N, Z_DIM) - 1,
+    }
+
+
+def _importance_terms(x, z, W, b, noise_logvar, q_mean, q_logvar):
+    return (
+        gaussian_log_prob(x, z @ W.T + b, noise_logvar),
+        standard_normal_log_prob(z),
+        gaussian_log_prob(z, q_mean, q_logvar),
+    )
+
+
+def _replace(terms: tuple, i: int, value: torch.Tensor) -> tuple:
+    return terms[:i] + (value,) + terms[i + 1 :]
+
+
+IMPORTANCE_TERMS = Exercise(
+    "importance_terms",
+    _linear_gaussian_inputs,
+    _importance_terms,
+    parts=("log_p_x_given_z", "log_p_z", "log_q_z"),
+    mistakes={
+        "the decoder's mean is W z + b: the offset b is missing":
+            lambda x, z, W, b, nl, qm, ql: _replace(_importance_terms(x, z, W, b, nl, qm, ql), 0,
+                                                    gaussian_log_prob(x, z @ W.T, nl)),
+        "this evaluates q's density at x's mean or under the prior's parameters; log q(z | x) = "
+        "log N(z; q_mean, exp(q_logvar))":
+            lambda x, z, W, b, nl, qm, ql: _replace(_importance_terms(x, z, W, b, nl, qm, ql), 2,
+                                                    standard_normal_log_prob(z)),
+        "the prior is N(0, I): log p(z) needs neither q_mean nor q_logvar":
+            lambda x, z, W, b, nl, qm, ql: _replace(_importance_terms(x, z, W, b, nl, qm, ql), 1,
+                                                    gaussian_log_prob(z, qm, ql)),
+    },  # fmt: skip
+    shape_hints={
+        (N, K): "samples and images swapped: the samples run along dim 0",
+        (K, N, X_DIM): "one value per sample and image: sum over the data dimension",
+        (K, N, Z_DIM): "one value per sample and image: sum over the latent dimension",
+    },
+    differentiable=("z", "W", "b", "q_mean", "q_logvar"),
+)
+
+
+def check_importance_terms(fn: Callable, seed: int = 0) -> Verdict:
+    """``importance_terms(x, z, W, b, noise_logvar, q_mean, q_logvar)``: the three log-densities of an
+    importance weight in the linear-Gaussian model z ~ N(0, I_2), x | z ~ N(W z + b, diag(exp(noise_logvar))).
+
+    x: (N, 5); z: (k, N, 2) samples of q(z | x) = N(q_mean, diag(exp(q_logvar))); W: (5, 2);
+    b, noise_logvar: (5,); q_mean, q_logvar: (N, 2). Returns (log p(x | z), log p(z), log q(z | x)),
+    each (k, N), in nats.
+    """
+    return IMPORTANCE_TERMS.check(fn, seed)
+
+
+@dataclass(frozen=True)
+class LinearGaussian:
+    """z ~ N(0, I), x | z ~ N(W z + b, diag(noise_var)): the marginal p(x) and the posterior are Gaussian."""
+
+    W: torch.Tensor  # (X, Z)
+    b: torch.Tensor  # (X,)
+    noise_var: torch.Tensor  # (X,)
+
+    @classmethod
+    def random(cls, generator: torch.Generator) -> LinearGaussian:
+        W = torch.randn(X_DIM, Z_DIM, generator=generator, dtype=torch.float64)
+        b = torch.randn(X_DIM, generator=generator, dtype=torch.float64)
+        return cls(W, b, 0.1 + torch.rand(X_DIM, generator=generator, dtype=torch.float64))
+
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        z = torch.randn(n, Z_DIM, generator=generator, dtype=torch.float64)
+        return z @ self.W.T + self.b + self.noise_var.sqrt() * torch.randn(n, X_DIM, generator=generator,
+                                                                            dtype=torch.float64)  # fmt: skip
+
+    def log_marginal(self, x: torch.Tensor) -> torch.Tensor:
+        """Exact log p(x) = log N(x; b, W W^T + diag(noise_var)). (N, X) -> (N,) nats."""
+        covariance = self.W @ self.W.T + torch.diag(self.noise_var)
+        return torch.distributions.MultivariateNormal(self.b, covariance).log_prob(x)
+
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The exact posterior N(mean, cov): mean (N, Z), cov (Z, Z) (the same for every x)."""
+        precision = torch.eye(Z_DIM, dtype=x.dtype) + self.W.T @ (self.W / self.noise_var[:, None])
+        cov = torch.linalg.inv(precision)
+        return ((x - self.b) / self.noise_var) @ self.W @ cov, cov
+
+
+def check_linear_gaussian_log_likelihood(
+    gaussian_log_prob: Callable, importance_terms: Callable, importance_log_likelihood: Callable, seed: int = 0
+) -> Verdict:
+    """Estimate log p(x) by importance sampling with the learner's three functions, and compare with
+    the exact value of a linear-Gaussian model (8 points x, nats).
+
+    The proposal q(z | x) is a deliberately imperfect Gaussian: the exact posterior's mean
+    and twice its marginal variances, without the correlation. Passes when k = 1000 samples
+    land within 0.1 nats of the exact log p(x) for every point.
+    """
+    from .exercises import check_importance_log_likelihood
+
+    name = "linear_gaussian_log_likelihood"
+    problem = first_failing_step([
+        (check_gaussian_log_prob, gaussian_log_prob),
+        (check_importance_terms, importance_terms),
+        (check_importance_log_likelihood, importance_log_likelihood),
+    ])  # fmt: skip
+    if problem:
+        return failed(name, problem)
+
+    def measure() -> Verdict:
+        g = torch.Generator().manual_seed(seed)
+        model = LinearGaussian.random(g)
+        x = model.sample(8, g)
+        exact = model.log_marginal(x)
+        mean, cov = model.posterior(x)
+        q_logvar = torch.log(2 * cov.diagonal()).expand_as(mean)
+        errors = {}
+        for k in (1, 10, 1000):
+            z = mean + torch.exp(q_logvar / 2) * torch.randn(k, *mean.shape, generator=g, dtype=torch.float64)
+            terms = importance_terms(x, z, model.W, model.b, model.noise_var.log(), mean, q_logvar)
+            errors[k] = (importance_log_likelihood(*terms).detach().double() - exact).abs().max().item()
+        result = (f"k = 1000 samples land {errors[1000]:.3f} nats from the exact log p(x) (largest of 8 points; "
+                  f"k = 10: {errors[10]:.2f}, k = 1: {errors[1]:.2f}); target within 0.1")  # fmt: skip
+        return passed(name, result) if errors[1000] < 0.1 else failed(name, result)
+
+    return guarded(name, measure)
+
