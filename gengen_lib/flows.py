@@ -196,7 +196,6 @@ class RealNVP(nn.Module):
         z, log_det = self(x)
         return standard_normal_log_prob(z) + log_det
 
-    @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
         """z ~ N(0, temperature^2 I), then the inverse flow.
 
@@ -204,12 +203,13 @@ class RealNVP(nn.Module):
         clamped to [0, 1] (the logit's inverse can overshoot by alpha); any other flow returns
         its raw points (n, D).
         """
-        p = next(self.parameters())
-        z = torch.randn(n, self.dim, generator=generator, device=p.device, dtype=p.dtype) * temperature
-        x = self.inverse(z)
-        if self.config.image_shape is None or self.config.logit_alpha is None:
-            return x
-        return x.clamp(0, 1).reshape(n, 1, *self.config.image_shape)
+        with torch.no_grad():
+            p = next(self.parameters())
+            z = torch.randn(n, self.dim, generator=generator, device=p.device, dtype=p.dtype) * temperature
+            x = self.inverse(z)
+            if self.config.image_shape is None or self.config.logit_alpha is None:
+                return x
+            return x.clamp(0, 1).reshape(n, 1, *self.config.image_shape)
 
 
 def bits_per_dim(log_prob_unit: torch.Tensor, dim: int = PIXELS, levels: int = 256) -> torch.Tensor:
@@ -270,7 +270,7 @@ def build_flow(settings: FlowSettings) -> RealNVP:
 
 def load_or_train_flow(
     settings: FlowSettings, device: torch.device | None = None, **options
-) -> tuple[RealNVP, History]:
+) -> tuple[RealNVP, History]:  # pragma: no mutate block (training recipe)
     """Train (or resume, or load) a RealNVP on dequantized MNIST; returns (model, history).
 
     Each epoch records ``train_bpd`` (mean over the epoch's batches, while training),

@@ -79,16 +79,16 @@ class GAN(nn.Module):
     def z_dim(self) -> int:
         return self.generator.z_dim
 
-    @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ N(0, I) through the generator in eval mode. Returns images (n, 1, 28, 28) in [0, 1]."""
-        p = next(self.parameters())
-        was_training = self.generator.training
-        self.generator.eval()
-        z = torch.randn(n, self.z_dim, generator=generator, device=p.device, dtype=p.dtype)
-        x = self.generator(z)
-        self.generator.train(was_training)
-        return ((x + 1) / 2).reshape(n, 1, *IMAGE_SHAPE)
+        with torch.no_grad():
+            p = next(self.parameters())
+            was_training = self.generator.training
+            self.generator.eval()
+            z = torch.randn(n, self.z_dim, generator=generator, device=p.device, dtype=p.dtype)
+            x = self.generator(z)
+            self.generator.train(was_training)
+            return ((x + 1) / 2).reshape(n, 1, *IMAGE_SHAPE)
 
 
 def real_targets(kind: str, n: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -158,7 +158,7 @@ class GANSettings(RunSettings):
 
 def load_or_train_gan(
     settings: GANSettings, device: torch.device | None = None, evaluate=None, **options
-) -> tuple[GAN, History]:
+) -> tuple[GAN, History]:  # pragma: no mutate block (training recipe)
     """Train (or resume, or load) a GAN; returns (model, history).
 
     Every step logs ``d_loss``, ``g_loss``, ``d_real`` and ``d_fake`` (mean D probabilities).

@@ -70,7 +70,7 @@ def load_or_train_classifier(
     out_dir: str | Path | None = None,
     quiet: bool = True,
     device: torch.device | None = None,
-) -> MNISTClassifier:
+) -> MNISTClassifier:  # pragma: no mutate block (training recipe)
     """Train (or load the cached) classifier on the training images; records its test accuracy."""
     device = device or pick_device()
     torch.manual_seed(settings.seed)
@@ -98,10 +98,10 @@ def load_or_train_classifier(
     return model.cpu()
 
 
-@torch.no_grad()
 def _batched(fn, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    x = x.reshape(len(x), -1).float()
-    return torch.cat([fn(b) for b in x.split(batch_size)])
+    with torch.no_grad():
+        x = x.reshape(len(x), -1).float()
+        return torch.cat([fn(b) for b in x.split(batch_size)])
 
 
 def accuracy(model: MNISTClassifier, x: torch.Tensor, labels: torch.Tensor) -> float:

@@ -79,20 +79,19 @@ class VAE(nn.Module):
         """The training loss: the negative ELBO averaged over the batch, in nats per image."""
         return -self.elbo_terms(x).elbo.mean()
 
-    @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, binary: bool = False) -> torch.Tensor:
         """Ancestral sampling: z ~ N(0, I), then the decoder's pixel means f(z) or, with
         ``binary``, a draw x ~ Bernoulli(f(z)). Returns images (n, 1, 28, 28) in [0, 1]."""
-        p = next(self.parameters())
-        z = torch.randn(n, self.z_dim, generator=generator, device=p.device, dtype=p.dtype)
-        means = torch.sigmoid(self.decode(z))
-        if binary:
-            u = torch.rand(means.shape, generator=generator, device=p.device, dtype=p.dtype)
-            means = (u < means).to(p.dtype)
-        return means.reshape(n, 1, *IMAGE_SHAPE)
+        with torch.no_grad():
+            p = next(self.parameters())
+            z = torch.randn(n, self.z_dim, generator=generator, device=p.device, dtype=p.dtype)
+            means = torch.sigmoid(self.decode(z))
+            if binary:
+                u = torch.rand(means.shape, generator=generator, device=p.device, dtype=p.dtype)
+                means = (u < means).to(p.dtype)
+            return means.reshape(n, 1, *IMAGE_SHAPE)
 
 
-@torch.no_grad()
 def log_likelihood(
     model: VAE, x: torch.Tensor, k: int = 5000, chunk_rows: int = 2048, generator: torch.Generator | None = None
 ) -> torch.Tensor:
@@ -105,33 +104,34 @@ def log_likelihood(
     memory stays bounded (about chunk_rows x 784 floats) and each block's logits are still
     in cache when the Bernoulli log-likelihood, x.l - softplus(l), is summed.
     """
-    mu, logvar = model.encode(x)
-    std = torch.exp(0.5 * logvar)
-    per_block = max(1, chunk_rows // len(x))
-    log_w = []
-    for start in range(0, k, per_block):
-        m = min(per_block, k - start)
-        eps = torch.randn(m, *mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        z = torch.addcmul(mu, std, eps)  # (m, N, D)
-        logits = model.decode(z)
-        log_px_z = torch.einsum("mnd,nd->mn", logits, x) - F.softplus(logits).sum(-1)
-        log_w.append(log_px_z + standard_normal_log_prob(z) - gaussian_log_prob(z, mu, logvar))
-    return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        std = torch.exp(0.5 * logvar)
+        per_block = max(1, chunk_rows // len(x))
+        log_w = []
+        for start in range(0, k, per_block):
+            m = min(per_block, k - start)
+            eps = torch.randn(m, *mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            z = torch.addcmul(mu, std, eps)  # (m, N, D)
+            logits = model.decode(z)
+            log_px_z = torch.einsum("mnd,nd->mn", logits, x) - F.softplus(logits).sum(-1)
+            log_w.append(log_px_z + standard_normal_log_prob(z) - gaussian_log_prob(z, mu, logvar))
+        return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
 
 
-@torch.no_grad()
 def prior_log_likelihood(model: VAE, x: torch.Tensor, samples: int = 1000, chunk: int = 500) -> torch.Tensor:
     """The naive estimate log (1/L) sum_i p(x | z_i) with z_i ~ p(z), in nats. (N, 784) -> (N,).
 
     Consistent but biased low for finite L (Jensen), and hopeless in practice: almost no
     prior sample explains a given digit, so it needs astronomically many samples.
     """
-    log_p = []
-    for start in range(0, samples, chunk):
-        m = min(chunk, samples - start)
-        z = torch.randn(m, len(x), model.z_dim, device=x.device, dtype=x.dtype)
-        log_p.append(bernoulli_log_prob(model.decode(z), x))
-    return torch.logsumexp(torch.cat(log_p), dim=0) - math.log(samples)
+    with torch.no_grad():
+        log_p = []
+        for start in range(0, samples, chunk):
+            m = min(chunk, samples - start)
+            z = torch.randn(m, len(x), model.z_dim, device=x.device, dtype=x.dtype)
+            log_p.append(bernoulli_log_prob(model.decode(z), x))
+        return torch.logsumexp(torch.cat(log_p), dim=0) - math.log(samples)
 
 
 # ---------------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ class VAESettings(RunSettings):
 
 def load_or_train_vae(
     settings: VAESettings, device: torch.device | None = None, **options
-) -> tuple[VAE, History]:
+) -> tuple[VAE, History]:  # pragma: no mutate block (training recipe)
     """Train (or resume, or load) a VAE on binarized MNIST; returns (model, history).
 
     Each epoch records the training averages ``elbo``, ``reconstruction`` and ``kl`` and
@@ -246,21 +246,21 @@ def latent_grid(n: int = 20, low: float = 0.05, high: float = 0.95) -> torch.Ten
     return torch.stack([z1.flatten(), z2.flatten()], dim=-1)
 
 
-@torch.no_grad()
 def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Posterior means mu(x) for many images. (N, 784) -> (N, z_dim)."""
-    return torch.cat([model.encode(b)[0] for b in x.split(batch_size)])
+    with torch.no_grad():
+        return torch.cat([model.encode(b)[0] for b in x.split(batch_size)])
 
 
-@torch.no_grad()
 def dataset_log_likelihood(model: VAE, x: torch.Tensor, k: int, batch_size: int = 100) -> torch.Tensor:
     """:func:`log_likelihood` over a whole data set in batches. (N, 784) -> (N,) nats."""
-    return torch.cat([log_likelihood(model, b, k) for b in x.split(batch_size)])
+    with torch.no_grad():
+        return torch.cat([log_likelihood(model, b, k) for b in x.split(batch_size)])
 
 
 def test_set_metrics(
     model: VAE, settings: VAESettings, k: int = 5000, n: int | None = None, seed: int = 0, cache: bool = True
-) -> dict:
+) -> dict:  # pragma: no mutate block (evaluation recipe: runs cache, timing)
     """Test-set ELBO and importance-sampled log-likelihood (nats per image) with its standard error.
 
     Uses the first ``n`` fixed-seed binarized test images (all 10,000 when None). The IS

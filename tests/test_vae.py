@@ -138,3 +138,191 @@ def test_importance_sampling_lands_on_the_exact_log_likelihood_of_a_one_dimensio
     exact = torch.logsumexp(log_joint, dim=0) + math.log(z[1, 0] - z[0, 0])
     estimate = vae.log_likelihood(model, x, k=20_000, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(estimate, exact, atol=0.05), (estimate, exact)
+
+
+# --- Specifications that need no training (fast enough for `make mutation`) ----------------
+
+
+def _one_dimensional_vae(q_mean: float = 0.0, q_var: float = 4.0) -> vae.VAE:
+    """A float64 VAE with a 1-d latent and random decoder weights; q(z | x) = N(q_mean, q_var) for every x."""
+    torch.manual_seed(3)
+    model = vae.VAE(z_dim=1, hidden=16).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.5)
+        model.encoder[-1].weight.zero_()
+        model.encoder[-1].bias.copy_(torch.tensor([q_mean, math.log(q_var)]))
+    return model
+
+
+def _binary_images(n: int, dtype=torch.float64) -> torch.Tensor:
+    return (torch.rand(n, 784, generator=torch.Generator().manual_seed(0)) < 0.3).to(dtype)
+
+
+def _log_p_x_given_z_on_a_grid(model: vae.VAE, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """log p(x | z) for every grid point z (G, 1) and image x (N, 784): x.l - softplus(l) summed. -> (G, N)."""
+    logits = model.decode(z)
+    return logits @ x.T - torch.nn.functional.softplus(logits).sum(-1, keepdim=True)
+
+
+def _exact_log_likelihood(model: vae.VAE, x: torch.Tensor) -> torch.Tensor:
+    """log p(x) = log of the integral of p(x | z) N(z; 0, 1) over a 1-d z, by the rectangle rule."""
+    z = torch.linspace(-10, 10, 20_001, dtype=torch.float64)[:, None]
+    with torch.no_grad():
+        log_joint = _log_p_x_given_z_on_a_grid(model, x, z) - 0.5 * z**2 - 0.5 * math.log(2 * math.pi)
+    return torch.logsumexp(log_joint, dim=0) + math.log(z[1, 0] - z[0, 0])
+
+
+def _decoder_that_ignores_z(model: vae.VAE, pixel_probability: float) -> None:
+    """Every pixel is on with the same probability whatever z is: p(x | z) = p(x), the posterior is the prior."""
+    with torch.no_grad():
+        model.decoder[-1].weight.zero_()
+        model.decoder[-1].bias.fill_(math.log(pixel_probability / (1 - pixel_probability)))
+
+
+def test_reparameterized_draws_come_from_the_given_generator():
+    mu, logvar = torch.zeros(3, 2), torch.zeros(3, 2)
+    first = vae.reparameterize(mu, logvar, torch.Generator().manual_seed(5))
+    again = vae.reparameterize(mu, logvar, torch.Generator().manual_seed(5))
+    other = vae.reparameterize(mu, logvar, torch.Generator().manual_seed(6))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert torch.equal(first, torch.randn(3, 2, generator=torch.Generator().manual_seed(5))), "z = 0 + 1 * eps"
+
+
+def test_with_a_vanishing_posterior_variance_the_elbo_is_log_p_x_at_the_mean_minus_the_kl():
+    """sigma -> 0 makes the one-sample bound deterministic: z = mu, so every part is known in closed form."""
+    torch.manual_seed(0)
+    model = vae.VAE(z_dim=3, hidden=16).double()
+    with torch.no_grad():
+        model.encoder[-1].weight[3:].zero_()  # the log-variance rows: log sigma^2 = -40 for every image
+        model.encoder[-1].bias[3:].fill_(-40.0)
+    x = _binary_images(5)
+    mu = model.encode(x)[0]
+    logits = model.decode(mu)
+    log_p_x_given_mu = (x * logits - torch.nn.functional.softplus(logits)).sum(-1)
+    kl = 0.5 * (math.exp(-40.0) + mu.pow(2) + 40.0 - 1.0).sum(-1)  # (sigma^2 + mu^2 - log sigma^2 - 1) / 2
+    parts = model.elbo_terms(x)
+    assert torch.allclose(parts.reconstruction, log_p_x_given_mu, atol=1e-6)
+    assert torch.allclose(parts.kl, kl, atol=1e-9)
+    assert torch.allclose(parts.elbo, log_p_x_given_mu - kl, atol=1e-6)
+    assert model(x).item() == pytest.approx(-(log_p_x_given_mu - kl).mean().item(), abs=1e-6), "loss = -mean ELBO"
+
+
+def test_binary_samples_are_bernoulli_draws_of_the_decoded_means():
+    model = vae.VAE(z_dim=2, hidden=8)
+    _decoder_that_ignores_z(model, 0.3)
+    means = model.sample(200, generator=torch.Generator().manual_seed(0))
+    draws = model.sample(200, generator=torch.Generator().manual_seed(0), binary=True)
+    assert torch.allclose(means, torch.full_like(means, 0.3))
+    assert draws.mean().item() == pytest.approx(0.3, abs=0.005)  # 156,800 draws: standard error 0.0012
+
+
+def test_one_importance_sample_is_one_log_weight_log_p_x_z_plus_log_p_z_minus_log_q_z():
+    model = _one_dimensional_vae(q_mean=0.5, q_var=0.25)
+    x = _binary_images(2)
+    estimate = vae.log_likelihood(model, x, k=1, generator=torch.Generator().manual_seed(4))
+    z = 0.5 + 0.5 * torch.randn(1, 2, 1, generator=torch.Generator().manual_seed(4), dtype=torch.float64)[0]  # (2, 1)
+    with torch.no_grad():
+        log_px_z = torch.distributions.Bernoulli(logits=model.decode(z)).log_prob(x).sum(-1)
+    log_pz = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+    log_qz = torch.distributions.Normal(0.5, 0.5).log_prob(z).sum(-1)
+    assert torch.allclose(estimate, log_px_z + log_pz - log_qz, atol=1e-9)
+
+
+def test_the_estimate_does_not_depend_on_how_the_samples_are_blocked():
+    """The k draws come from the generator in the same order whatever the block size."""
+    model = _one_dimensional_vae()
+    x = _binary_images(2)
+    estimates = [vae.log_likelihood(model, x, k=7, chunk_rows=rows, generator=torch.Generator().manual_seed(1))
+                 for rows in (1, 2, 5, 10_000)]  # fmt: skip
+    for other in estimates[1:]:
+        assert torch.allclose(other, estimates[0], atol=1e-10)
+
+
+def test_every_estimator_is_exact_when_the_decoder_ignores_z():
+    """Then p(x | z) = p(x) for every z: any average of weights p(x | z) p(z) / q(z) with q = p is p(x) itself."""
+    model = vae.VAE(z_dim=2, hidden=8).double()
+    _decoder_that_ignores_z(model, 0.2)
+    with torch.no_grad():
+        model.encoder[-1].weight.zero_()
+        model.encoder[-1].bias.zero_()  # q(z | x) = N(0, I) = p(z)
+    x = _binary_images(5)
+    ones = x.sum(-1)
+    exact = ones * math.log(0.2) + (784 - ones) * math.log(0.8)
+    assert torch.allclose(vae.log_likelihood(model, x, k=7, chunk_rows=10), exact, atol=1e-8)
+    assert torch.allclose(vae.dataset_log_likelihood(model, x, k=3, batch_size=2), exact, atol=1e-8)
+    assert torch.allclose(vae.prior_log_likelihood(model, x, samples=7, chunk=3), exact, atol=1e-8)
+
+
+def test_the_naive_prior_estimate_lands_on_the_exact_log_likelihood_of_a_one_dimensional_latent():
+    """In one dimension prior samples do cover the posterior, so the naive estimate converges (slowly)."""
+    model = _one_dimensional_vae()
+    x = _binary_images(2)
+    torch.manual_seed(0)
+    naive = vae.prior_log_likelihood(model, x, samples=8000)
+    assert torch.allclose(naive, _exact_log_likelihood(model, x), atol=0.1)
+
+
+def test_the_reparameterization_estimate_is_unbiased_for_the_exact_gradient():
+    """d/d(mu, log sigma^2) of E_q[log p(x | z)] by quadrature (autograd through the integral), against
+    the mean of n single-sample estimates: within 5 standard errors."""
+    model = _one_dimensional_vae(q_mean=0.3, q_var=0.25)
+    x = _binary_images(1)[0]
+    mu = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    logvar = torch.tensor(math.log(0.25), dtype=torch.float64, requires_grad=True)
+    z = torch.linspace(-6, 6, 12_001, dtype=torch.float64)[:, None]
+    with torch.no_grad():
+        log_px_z = _log_p_x_given_z_on_a_grid(model, x[None], z)[:, 0]
+    q = torch.exp(-0.5 * (z[:, 0] - mu) ** 2 / logvar.exp()) / torch.sqrt(2 * math.pi * logvar.exp())
+    expected = torch.stack(torch.autograd.grad((q * log_px_z).sum() * (z[1, 0] - z[0, 0]), (mu, logvar)))
+    grads = vae.reconstruction_gradients(model, x, 20_000, "reparameterization", torch.Generator().manual_seed(0))
+    assert grads.shape == (20_000, 2)
+    standard_error = grads.std(0) / math.sqrt(len(grads))  # about 0.2 and 0.08 here
+    assert ((grads.mean(0) - expected).abs() < 5 * standard_error).all(), (grads.mean(0), expected)
+
+
+def test_each_single_sample_gradient_estimate_by_hand():
+    """With z = mu + sigma eps and f(z) = log p(x | z): reparameterization gives (f'(z), f'(z) sigma eps / 2),
+    the score function gives f(z) (d/dmu, d/dlog sigma^2) log q(z) = f(z) ((z - mu) / sigma^2,
+    (z - mu)^2 / (2 sigma^2) - 1/2). The eps are the generator's first standard normal draws."""
+    model = _one_dimensional_vae(q_mean=0.3, q_var=0.25)
+    x = _binary_images(1)
+    mu, sigma = 0.3, 0.5
+    eps = torch.randn(4, 1, generator=torch.Generator().manual_seed(2)).double()
+    z = (mu + sigma * eps).requires_grad_(True)
+    f = _log_p_x_given_z_on_a_grid(model, x, z)[:, 0]
+    (f_prime,) = torch.autograd.grad(f.sum(), z)
+    f, f_prime, z = f.detach(), f_prime[:, 0], z.detach()[:, 0]
+    reparameterization = torch.stack([f_prime, f_prime * sigma * eps[:, 0] / 2], dim=-1)
+    score_function = torch.stack([f * (z - mu) / sigma**2, f * ((z - mu) ** 2 / (2 * sigma**2) - 0.5)], dim=-1)
+    for estimator, expected in [("reparameterization", reparameterization), ("score_function", score_function)]:
+        got = vae.reconstruction_gradients(model, x[0], 4, estimator, torch.Generator().manual_seed(2))
+        assert torch.allclose(got, expected, rtol=1e-6), estimator
+
+
+def test_an_unknown_gradient_estimator_is_refused():
+    with pytest.raises(ValueError, match="unknown estimator 'reinforce'"):
+        vae.reconstruction_gradients(vae.VAE(z_dim=2, hidden=4), torch.zeros(784), 3, "reinforce")
+
+
+def test_the_latent_grid_is_the_normal_quantiles_of_evenly_spaced_probabilities():
+    from statistics import NormalDist
+
+    grid = vae.latent_grid(n=3, low=0.1, high=0.9)
+    q = [NormalDist().inv_cdf(p) for p in (0.1, 0.5, 0.9)]  # -1.2816, 0, 1.2816
+    # rows of the picture from top (high z2) to bottom, z1 growing to the right within a row
+    expected = [[q[0], q[2]], [q[1], q[2]], [q[2], q[2]],
+                [q[0], q[1]], [q[1], q[1]], [q[2], q[1]],
+                [q[0], q[0]], [q[1], q[0]], [q[2], q[0]]]  # fmt: skip
+    assert grid.tolist() == [pytest.approx(row, abs=1e-5) for row in expected]
+    default = vae.latent_grid()
+    assert default.shape == (400, 2)
+    assert default[0].tolist() == pytest.approx([NormalDist().inv_cdf(0.05), NormalDist().inv_cdf(0.95)], abs=1e-5)
+
+
+def test_posterior_means_of_many_images_are_the_encoder_means_batch_by_batch():
+    model = vae.VAE(z_dim=3, hidden=8)
+    x = _binary_images(7, torch.float32)
+    means = vae.encode_means(model, x, batch_size=3)
+    assert means.shape == (7, 3) and not means.requires_grad
+    assert torch.allclose(means, model.encode(x)[0])
