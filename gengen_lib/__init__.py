@@ -10,7 +10,7 @@ One module per concern:
   ``runs`` (run folders keyed by settings), ``pretrained`` (the shipped models in weights/);
 * measuring: ``quality`` (the MNIST classifier, MNIST-FID and sample quality);
 * teaching: ``plots`` (figures), ``widgets`` (sliders for JupyterLab), ``exercises``
-  (checkers), ``export`` (decoder weights for the in-page explorer), ``runtime`` (device,
+  (checkers), ``export`` and ``export_gan`` (weights for the in-page explorers), ``runtime`` (device,
   seeds, quick mode, notebook parameter checks);
 * ``__main__``: the command line (``python -m gengen_lib --help``).
 """
