@@ -268,7 +268,7 @@
       stripBoxes[p[0]] = box;
     });
     var chart = root.appendChild(el("div", {"class": "gx-chart"})).appendChild(el("canvas", {
-      width: 2 * 420, height: 2 * 190, role: "img", "aria-label": "the length of z(t) along both paths"
+      width: 2 * 340, height: 2 * 180, role: "img", "aria-label": "the length of z(t) along both paths"
     }));
     var sub = (root.getAttribute("data-subtitle") || "") + (doc.info.model ? " Weights: " + doc.info.model + "." : "");
     if (sub) root.appendChild(el("p", {"class": "gx-sub"}, sub.trim()));
