@@ -287,7 +287,7 @@ def first_failing_step(steps: list[tuple[Callable[[Callable], Verdict], Callable
     for checker, fn in steps:
         verdict = checker(fn)
         if not verdict:
-            return f"first make step {verdict.message.split(':', 1)[0][2:]} pass ({verdict.message.split(' — ', 1)[1]})"
+            return f"first make step {verdict.message.split(':', 1)[0][2:]} pass: {verdict.message.split(' — ', 1)[1]}"
     return None
 
 

@@ -256,6 +256,8 @@ def check_robust_slerp(fn: Callable, seed: int = 0) -> Verdict:
             if not torch.isfinite(point).all():
                 return failed(name, f"{case}: NaN or inf at t = {t:g} ({why})")
             path.append(point)
+        if (z0.any() or z1.any()) and not any(p.any() for p in path):
+            return failed(name, "returns only zeros (is it still the stub?)")
         problem, deviation = _path_problem(z0, z1, path)
         if problem:
             return failed(name, f"{case}: {problem} ({why})")
