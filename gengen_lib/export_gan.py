@@ -20,7 +20,7 @@ Layer weights have PyTorch's shape (out, in): ``h = leaky_relu(W_i h + b_i, 0.2)
 four hidden layers, then ``x = tanh(W_5 h + b_5)`` in [-1, 1]; the page draws the image
 ``(x + 1) / 2`` black on white, as the chapter's figures do. ``codes`` (len(seeds), z_dim),
 float32, holds the latent code of each seed exactly as the chapter draws it
-(:func:`seed_code`), so the page can walk between the same codes as the notebook.
+(:func:`gengen_lib.latent.code_from_seed`), so the page can walk between the same codes as the notebook.
 
 float16 storage: the first and last layers are the shipped float16 weights, exactly; the three
 folded layers are folded in float64, then rounded to float16. That is within tolerance: the
@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from .export import BOOK_DIR, DTYPES, decode_array, encode_array, read_document, write_document
+from .latent import code_from_seed
 
 FORMAT = "gengen-gan-generator"
 VERSION = 1
@@ -47,12 +48,6 @@ REGISTRY = "GENGEN_GENERATORS"
 BOOK_SEEDS = range(32)
 # The GAN settings of the chapter, and the shipped model trained with each.
 CHAPTER_GANS = ("gan-plain", "gan-regularized")
-
-
-def seed_code(seed: int, z_dim: int) -> torch.Tensor:
-    """The latent code (z_dim,) of ``seed``, drawn as the GAN chapter draws its walks
-    (``figures.interpolations``, ``widgets.interpolation_explorer``): z ~ N(0, I), float32."""
-    return torch.randn(z_dim, generator=torch.Generator().manual_seed(seed))
 
 
 def fold_batch_norm(linear: nn.Linear, norm: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,7 +102,7 @@ def generator_document(
     layers, slope = folded_layers(generator)
     z_dim = layers[0][0].shape[1]
     seeds = [int(s) for s in seeds]
-    codes = torch.stack([seed_code(s, z_dim) for s in seeds]) if seeds else torch.zeros(0, z_dim)
+    codes = torch.stack([code_from_seed(s, z_dim) for s in seeds]) if seeds else torch.zeros(0, z_dim)
     return {
         "format": FORMAT,
         "version": VERSION,

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from . import plots
-from .latent import lerp, slerp
+from .latent import code_from_seed, lerp, slerp
 
 # ---------------------------------------------------------------------------------------
 # VAE
@@ -122,8 +122,7 @@ def interpolations(decode, pairs: list[tuple[int, int]], z_dim: int, steps: int 
     rows = {}
     with torch.no_grad():
         for a, b in pairs:
-            za = torch.randn(z_dim, generator=torch.Generator().manual_seed(a))
-            zb = torch.randn(z_dim, generator=torch.Generator().manual_seed(b))
+            za, zb = code_from_seed(a, z_dim), code_from_seed(b, z_dim)
             rows[f"seeds {a}->{b}: linear"] = decode(lerp(za, zb, t))
             rows[f"seeds {a}->{b}: spherical"] = decode(slerp(za, zb, t))
     fig, axes = plt.subplots(len(rows), 1, figsize=(9, 1.1 * len(rows)), layout="constrained")

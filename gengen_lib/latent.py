@@ -62,3 +62,9 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float, eps: floa
     w = w / w.norm(dim=-1, keepdim=True)
     direction = torch.cos(t * omega) * u0 + torch.sin(t * omega) * w
     return direction * ((1 - t) * n0 + t * n1)
+
+
+def code_from_seed(seed: int, z_dim: int) -> torch.Tensor:
+    """The latent code (z_dim,) the course calls "seed ``seed``": z ~ N(0, I), float32, drawn
+    from a generator seeded with ``seed`` (the GAN chapter's walks, its widget and the page's bank)."""
+    return torch.randn(z_dim, generator=torch.Generator().manual_seed(seed))

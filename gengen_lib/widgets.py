@@ -9,6 +9,7 @@ import torch
 from PIL import Image as PILImage
 
 from .data import IMAGE_SHAPE
+from .latent import code_from_seed
 from .plots import grid
 
 
@@ -99,11 +100,8 @@ def interpolation_explorer(decode, z_dim: int, seeds: int = 20, interpolate=None
     image = image_widget(torch.zeros(IMAGE_SHAPE), scale=8)
     norm = W.HTML()
 
-    def code(seed):
-        return torch.randn(z_dim, generator=torch.Generator().manual_seed(seed))
-
     def update(_=None):
-        z = interpolate[method.value](code(seed_a.value), code(seed_b.value), t.value)
+        z = interpolate[method.value](code_from_seed(seed_a.value, z_dim), code_from_seed(seed_b.value, z_dim), t.value)
         with torch.no_grad():
             image.value = png_bytes(decode(z.reshape(1, -1))[0], scale=8)
         norm.value = f"|z| = {z.norm():.2f} (typical for N(0, I): {z_dim ** 0.5:.2f})"
