@@ -187,7 +187,7 @@ def check_training_step(fn: Callable, seed: int = 0) -> Verdict:
     except Exception as error:
         return failed(name, f"raised {_one_line(error)}")
     try:
-        loss = float(loss)
+        loss = float(loss.detach() if torch.is_tensor(loss) else loss)
     except (TypeError, ValueError, RuntimeError):
         return failed(name, f"returned a {type(loss).__name__}; return the loss as a number (loss.item())")
     if not _same(got, expected):
