@@ -273,7 +273,11 @@ def export_book_decoders(out_dir: str | Path = BOOK_DIR, dtype: str = "float16")
 
 # Every explorer's weights, in the order `python -m gengen_lib.export` writes them: (module, function).
 # Each function takes the output folder and returns the paths it wrote.
-BOOK_EXPORTERS = (("gengen_lib.export", "export_book_decoders"), ("gengen_lib.export_gan", "export_book_generator"))
+BOOK_EXPORTERS = (
+    ("gengen_lib.export", "export_book_decoders"),
+    ("gengen_lib.export_gan", "export_book_generator"),
+    ("gengen_lib.export_flow", "export_book_flows"),
+)
 
 
 def export_book_explorers(out_dir: str | Path = BOOK_DIR) -> list[Path]:

@@ -466,10 +466,13 @@ print("below 1e-4:", error < 1e-4)
 # %% [markdown]
 # ## Explore
 #
-# The temperature figure above is the static version of this section. Run the notebook in
-# JupyterLab (`make lab`) and two sliders appear here: one redraws samples from fixed noise at
-# any temperature, the other walks along a great circle between the codes of two validation
-# digits, decoded by the inverse flow.
+# The temperature figure above is the static version of this section. To move the temperature
+# yourself, open [inside a normalizing flow](../book/flow_explorer.md), where both flows of this
+# chapter run in the page: the two-moons flow point by point (its code, log-determinant and
+# log-density) and this MNIST flow's samples from the same fixed noise at any temperature. Or run
+# the notebook in JupyterLab (`make lab`) and two sliders appear here: one redraws samples from
+# fixed noise at any temperature, the other walks along a great circle between the codes of two
+# validation digits, decoded by the inverse flow.
 
 # %% tags=["nbval-ignore-output", "remove-output"]
 two_digits = data.dequantize(data.load_mnist("valid").images[:2], torch.Generator().manual_seed(0))

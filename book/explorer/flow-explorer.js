@@ -1,0 +1,557 @@
+/* gengen flow explorer: RealNVP flows run in the page, no Python kernel needed.
+ * Needs explorer-core.js (window.GengenCore) and explorer.css.
+ *
+ * The weights come from flow_*.js files (written by gengen_lib/export_flow.py), which assign
+ * window.GENGEN_FLOWS[name] = {couplings, logit_alpha, extras, ...}; every array is
+ * {shape, data: base64 of little-endian float32 (or float16) bytes}. Direction convention of the
+ * course: forward maps data to noise, z = f(x); inverse maps noise to data.
+ *
+ * Each coupling reads its kept coordinates and moves its free ones:
+ *   h = relu(W2 relu(W1 x[kept] + b1) + b2),  t = W4 relu(W3 h + b3) + b4,
+ *   s = s_scale * tanh(W6 relu(W5 h + b5) + b6)   (0 without a learned scale),
+ *   forward: y[free] = x[free] * exp(s) + t, log|det| += sum(s);  inverse: x[free] = (y[free] - t) * exp(-s).
+ *
+ * Two kinds of root:
+ *   <div class="gengen-explorer" data-live-explorer data-flow="moons">   the 2-d flow, forward:
+ *     its density p(x) on a grid, the grid and data pushed through the first k couplings, and
+ *     one point x (sliders or drag) with z = f(x), log|det df/dx| and log p(x) = log N(z) + log|det|.
+ *   <div class="gengen-explorer" data-live-explorer data-flow="mnist" data-src="URL" data-megabytes="M">
+ *     the MNIST flow, inverse: 16 samples x = f^-1(T * noise) at a temperature T; the weights
+ *     (URL, M MB) load only when the reader asks for them.
+ * Each root counts its redraws in data-draws and keeps the last one's milliseconds in data-draw-ms.
+ */
+(function () {
+  "use strict";
+
+  var core = window.GengenCore;
+  var array = core.array, el = core.el, fmt = core.fmt;
+  var LOG_2PI = Math.log(2 * Math.PI);
+
+  // ---------------------------------------------------------------------------------------
+  // The model
+  // ---------------------------------------------------------------------------------------
+
+  var models = {};
+
+  function layer(entry, dtype) {
+    return {w: array(entry.weight, dtype), b: array(entry.bias, dtype), out: entry.weight.shape[0], in: entry.weight.shape[1]};
+  }
+
+  function model(name) {
+    if (models[name]) return models[name];
+    var doc = (window.GENGEN_FLOWS || {})[name];
+    if (!doc) throw new Error("gengen explorer: flow '" + name + "' is not loaded (missing flow_" + name + ".js?)");
+    var dt = doc.dtype;
+    var extras = {};
+    for (var key in doc.extras) extras[key] = array(doc.extras[key], "float32");
+    models[name] = {
+      doc: doc, dim: doc.dim, alpha: doc.logit_alpha, extras: extras,
+      couplings: doc.couplings.map(function (c) {
+        return {
+          kept: c.kept, free: c.free,
+          trunk: c.trunk.map(function (l) { return layer(l, dt); }),
+          tHead: c.t_head.map(function (l) { return layer(l, dt); }),
+          sHead: doc.learned_scale ? c.s_head.map(function (l) { return layer(l, dt); }) : null,
+          sScale: doc.learned_scale ? array(c.s_scale, dt) : null
+        };
+      })
+    };
+    return models[name];
+  }
+
+  // y (n * out) = W x + b for n rows x (n * in); ReLU when asked. Rows go in blocks of BLOCK, so each
+  // weight row is read once per block while the block's inputs stay in the cache.
+  var BLOCK = 16;
+  function linear(l, x, n, relu) {
+    var y = new Float64Array(n * l.out), w = l.w, b = l.b, nin = l.in, nout = l.out;
+    for (var r0 = 0; r0 < n; r0 += BLOCK) {
+      var r1 = Math.min(r0 + BLOCK, n);
+      for (var j = 0; j < nout; j++) {
+        var row = j * nin, bj = b[j];
+        for (var r = r0; r < r1; r++) {
+          var a = bj, xr = r * nin;
+          for (var k = 0; k < nin; k++) a += w[row + k] * x[xr + k];
+          y[r * nout + j] = relu && a < 0 ? 0 : a;
+        }
+      }
+    }
+    return y;
+  }
+
+  // Kept coordinates (n * kept) -> {s, t}, both (n * free).
+  function scaleAndShift(c, kept, n) {
+    var h = linear(c.trunk[1], linear(c.trunk[0], kept, n, true), n, true);
+    var t = linear(c.tHead[1], linear(c.tHead[0], h, n, true), n, false);
+    var s = new Float64Array(t.length);
+    if (c.sHead) {
+      var raw = linear(c.sHead[1], linear(c.sHead[0], h, n, true), n, false), nf = c.free.length;
+      for (var i = 0; i < s.length; i++) s[i] = c.sScale[i % nf] * Math.tanh(raw[i]);
+    }
+    return {s: s, t: t};
+  }
+
+  function gather(x, n, dim, index) {
+    var out = new Float64Array(n * index.length);
+    for (var r = 0; r < n; r++) for (var i = 0; i < index.length; i++) out[r * index.length + i] = x[r * dim + index[i]];
+    return out;
+  }
+
+  // One coupling on n rows x (n * dim), in place; forward adds each row's log|det| to logdet.
+  function couple(c, x, n, dim, inverse, logdet) {
+    var st = scaleAndShift(c, gather(x, n, dim, c.kept), n), nf = c.free.length;
+    for (var r = 0; r < n; r++) {
+      for (var i = 0; i < nf; i++) {
+        var q = r * dim + c.free[i], s = st.s[r * nf + i], t = st.t[r * nf + i];
+        x[q] = inverse ? (x[q] - t) * Math.exp(-s) : x[q] * Math.exp(s) + t;
+        if (!inverse) logdet[r] += s;
+      }
+    }
+  }
+
+  // Data -> noise through the logit step (if any) and the first `upto` couplings (all by default):
+  // n rows x (n * dim) -> {z (n * dim), logdet (n)}.
+  function forward(m, x, n, upto) {
+    var dim = m.dim, z = Float64Array.from(x), logdet = new Float64Array(n);
+    if (m.alpha !== null) {
+      var a = m.alpha, d0 = dim * Math.log(1 - 2 * a);
+      for (var r = 0; r < n; r++) {
+        logdet[r] = d0;
+        for (var i = 0; i < dim; i++) {
+          var p = a + (1 - 2 * a) * z[r * dim + i], lp = Math.log(p), lq = Math.log1p(-p);
+          z[r * dim + i] = lp - lq;
+          logdet[r] -= lp + lq;
+        }
+      }
+    }
+    var last = upto === undefined ? m.couplings.length : upto;
+    for (var l = 0; l < last; l++) couple(m.couplings[l], z, n, dim, false, logdet);
+    return {z: z, logdet: logdet};
+  }
+
+  // Noise -> data, the layers' inverses in reverse order: n rows z (n * dim) -> x (n * dim).
+  function inverse(m, z, n) {
+    var dim = m.dim, x = Float64Array.from(z);
+    for (var l = m.couplings.length - 1; l >= 0; l--) couple(m.couplings[l], x, n, dim, true, null);
+    if (m.alpha !== null) {
+      for (var i = 0; i < x.length; i++) x[i] = (1 / (1 + Math.exp(-x[i])) - m.alpha) / (1 - 2 * m.alpha);
+    }
+    return x;
+  }
+
+  // log N(z; 0, I) of each of the n rows of z (n * dim).
+  function logNormal(z, n, dim) {
+    var out = new Float64Array(n);
+    for (var r = 0; r < n; r++) {
+      var s = 0;
+      for (var i = 0; i < dim; i++) s += z[r * dim + i] * z[r * dim + i];
+      out[r] = -0.5 * (s + dim * LOG_2PI);
+    }
+    return out;
+  }
+
+  // log p(x) = log N(f(x); 0, I) + log|det df/dx| for n rows x (n * dim).
+  function logProb(m, x, n) {
+    var f = forward(m, x, n), lp = logNormal(f.z, n, m.dim);
+    for (var r = 0; r < n; r++) lp[r] += f.logdet[r];
+    return lp;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Shared page helpers
+  // ---------------------------------------------------------------------------------------
+
+  var counter = 0;
+
+  function slider(panel, id, label, min, max, step, value) {
+    var row = panel.appendChild(el("div", {"class": "gx-slider"}));
+    row.appendChild(el("label", {"for": id}, label));
+    var input = row.appendChild(el("input", {type: "range", id: id, min: min, max: max, step: step, value: value}));
+    var output = row.appendChild(el("output", {"for": id}));
+    return {input: input, output: output};
+  }
+
+  // Runs draw() at most once per frame however fast the events come; counts and times the redraws.
+  function redrawer(root, draw) {
+    var pending = false;
+    function now() {
+      var t0 = performance.now();
+      draw();
+      root.setAttribute("data-draw-ms", (performance.now() - t0).toFixed(2));
+      root.setAttribute("data-draws", Number(root.getAttribute("data-draws") || 0) + 1);
+    }
+    function later() {
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(function () { pending = false; now(); });
+    }
+    return {now: now, later: later};
+  }
+
+  // Magma-like colour map, t in [0, 1] -> [r, g, b] (the chapter's density figure uses magma).
+  var MAGMA = [[0, 0, 4], [28, 16, 68], [79, 18, 123], [129, 37, 129], [181, 54, 122],
+               [229, 80, 100], [251, 135, 97], [254, 194, 135], [252, 253, 191]];
+  function magma(t) {
+    var u = Math.min(Math.max(t, 0), 1) * (MAGMA.length - 1), i = Math.min(Math.floor(u), MAGMA.length - 2), f = u - i;
+    return [0, 1, 2].map(function (k) { return Math.round(MAGMA[i][k] + f * (MAGMA[i + 1][k] - MAGMA[i][k])); });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The two-moons flow, forward
+  // ---------------------------------------------------------------------------------------
+
+  var MOONS = {
+    side: 320,        // canvas pixels
+    density: 3,       // the density panel shows [-3, 3]^2, as the chapter's figure
+    grids: [48, 96],  // density evaluated on grid x grid points: a coarse raster first, then a fine one
+    warp: 4,          // the warp panel shows [-4, 4]^2, as the chapter's coupling figure
+    lines: 11,        // grid lines per direction, over [-2.5, 2.5]
+    lineExtent: 2.5,
+    linePoints: 80,   // points per grid line
+    limit: 3,         // the point's sliders
+    step: 0.01
+  };
+
+  // Grid lines in data space, then pushed through the couplings: stages[k][line] = Float64Array (2 * linePoints).
+  function warpStages(m, rows) {
+    var stages = [rows], current = rows;
+    for (var l = 0; l < m.couplings.length; l++) {
+      current = current.map(function (r) {
+        var x = Float64Array.from(r);
+        couple(m.couplings[l], x, x.length / 2, 2, false, new Float64Array(x.length / 2));
+        return x;
+      });
+      stages.push(current);
+    }
+    return stages;
+  }
+
+  function gridLines() {
+    var P = MOONS.linePoints, E = MOONS.lineExtent, lines = [];
+    for (var i = 0; i < MOONS.lines; i++) {
+      var v = -E + 2 * E * i / (MOONS.lines - 1), across = new Float64Array(2 * P), along = new Float64Array(2 * P);
+      for (var p = 0; p < P; p++) {
+        var t = -E + 2 * E * p / (P - 1);
+        across[2 * p] = t; across[2 * p + 1] = v;
+        along[2 * p] = v; along[2 * p + 1] = t;
+      }
+      lines.push(across, along);
+    }
+    return lines;
+  }
+
+  // p(x) on a G x G raster over [-limit, limit]^2, drawn with the colour map (linear in p, from 0 to
+  // its largest value on the raster) on an offscreen canvas, row 0 at the top (x2 = +limit).
+  function densityImage(m, G) {
+    var L = MOONS.density, x = new Float64Array(2 * G * G);
+    for (var i = 0; i < G; i++) for (var j = 0; j < G; j++) {
+      x[2 * (i * G + j)] = -L + 2 * L * (j + 0.5) / G;
+      x[2 * (i * G + j) + 1] = L - 2 * L * (i + 0.5) / G;
+    }
+    var lp = logProb(m, x, G * G), max = -Infinity;
+    for (var q = 0; q < lp.length; q++) max = Math.max(max, lp[q]);
+    var off = document.createElement("canvas");
+    off.width = off.height = G;
+    var ctx = off.getContext("2d"), img = ctx.createImageData(G, G);
+    for (var r = 0; r < lp.length; r++) {
+      var c = magma(Math.exp(lp[r] - max));
+      img.data[4 * r] = c[0]; img.data[4 * r + 1] = c[1]; img.data[4 * r + 2] = c[2]; img.data[4 * r + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+    return off;
+  }
+
+  function mountMoons(root, m) {
+    var id = "gf" + (++counter), S = MOONS.side, L = m.couplings.length;
+    var points = m.extras.points, nPoints = points.length / 2;
+    var rows = gridLines();
+    var stages = warpStages(m, rows);
+    var dataStages = warpStages(m, [Float64Array.from(points)]).map(function (s) { return s[0]; });
+    var dens = densityImage(m, MOONS.grids[0]);
+
+    root.textContent = "";
+    root.appendChild(el("h4", {}, root.getAttribute("data-title") || "A flow on two moons"));
+    var body = root.appendChild(el("div", {"class": "gx-body"}));
+    var left = body.appendChild(el("figure", {"class": "gx-figure"}));
+    var densCanvas = left.appendChild(el("canvas", {
+      width: S, height: S, "class": "gx-drag", role: "img",
+      "aria-label": "the learned density p(x) as a heat map, with the chosen point x; drag to move it"
+    }));
+    left.appendChild(el("figcaption", {}, "data space: p(x) on [\u22123, 3]\u00b2; drag the point"));
+    var right = body.appendChild(el("figure", {"class": "gx-figure"}));
+    var warpCanvas = right.appendChild(el("canvas", {
+      width: S, height: S, role: "img",
+      "aria-label": "a grid and the data pushed through the first k couplings, with the point's path"
+    }));
+    var caption = right.appendChild(el("figcaption"));
+
+    var panel = root.appendChild(el("div", {"class": "gx-sliders gx-flow-controls"}));
+    var sx1 = slider(panel, id + "-x1", "x\u2081", -MOONS.limit, MOONS.limit, MOONS.step, 0.5);
+    var sx2 = slider(panel, id + "-x2", "x\u2082", -MOONS.limit, MOONS.limit, MOONS.step, 0.25);
+    var sk = slider(panel, id + "-k", "k", 0, L, 1, L);
+    sx1.input.setAttribute("data-role", "x1");
+    sx2.input.setAttribute("data-role", "x2");
+    sk.input.setAttribute("data-role", "stage");
+    var table = root.appendChild(el("table", {"class": "gx-readout"}));
+    function readRow(key, label) {
+      var tr = table.appendChild(el("tr"));
+      tr.appendChild(el("th", {}, label));
+      return tr.appendChild(el("td", {"data-q": key}));
+    }
+    var out = {
+      x: readRow("x", "x"),
+      h: readRow("h", ""),
+      z: readRow("z", "z = f(x)"),
+      logN: readRow("logN", "log N(z; 0, I)"),
+      logdet: readRow("logdet", "+ log |det \u2202f/\u2202x|"),
+      logp: readRow("logp", "= log p(x)")
+    };
+    var hRow = out.h.parentNode, hLabel = out.h.previousSibling;
+    if (root.getAttribute("data-subtitle")) root.appendChild(el("p", {"class": "gx-sub"}, root.getAttribute("data-subtitle")));
+
+    // [-extent, extent]^2 -> canvas pixels, x2 upwards.
+    function toPx(extent) {
+      return function (a, b) { return [(a + extent) / (2 * extent) * S, (extent - b) / (2 * extent) * S]; };
+    }
+    var densPx = toPx(MOONS.density), warpPx = toPx(MOONS.warp);
+
+    function marker(ctx, p, fill) {
+      ctx.beginPath();
+      ctx.arc(p[0], p[1], 6, 0, 2 * Math.PI);
+      ctx.fillStyle = fill;
+      ctx.fill();
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = "#000";
+      ctx.stroke();
+    }
+
+    function drawDensity(x) {
+      var ctx = densCanvas.getContext("2d");
+      ctx.imageSmoothingEnabled = true;
+      ctx.drawImage(dens, 0, 0, S, S);
+      marker(ctx, densPx(x[0], x[1]), "#fff");
+    }
+
+    function drawWarp(k, path) {
+      var ctx = warpCanvas.getContext("2d");
+      ctx.fillStyle = "#fff";
+      ctx.fillRect(0, 0, S, S);
+      if (k === L) {  // the base density's 1 and 2 standard deviation circles
+        ctx.setLineDash([4, 4]);
+        ctx.strokeStyle = "#2ca02c";
+        ctx.lineWidth = 1.5;
+        [1, 2].forEach(function (radius) {
+          ctx.beginPath();
+          ctx.arc(S / 2, S / 2, radius / (2 * MOONS.warp) * S, 0, 2 * Math.PI);
+          ctx.stroke();
+        });
+        ctx.setLineDash([]);
+      }
+      ctx.strokeStyle = "#888";
+      ctx.lineWidth = 0.7;
+      stages[k].forEach(function (line) {
+        ctx.beginPath();
+        for (var p = 0; p < line.length / 2; p++) {
+          var q = warpPx(line[2 * p], line[2 * p + 1]);
+          if (p === 0) ctx.moveTo(q[0], q[1]); else ctx.lineTo(q[0], q[1]);
+        }
+        ctx.stroke();
+      });
+      ctx.fillStyle = "rgba(31, 119, 180, 0.55)";
+      var d = dataStages[k];
+      for (var i = 0; i < nPoints; i++) {
+        var q = warpPx(d[2 * i], d[2 * i + 1]);
+        ctx.fillRect(q[0] - 1, q[1] - 1, 2, 2);
+      }
+      ctx.strokeStyle = "#d62728";
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      path.slice(0, k + 1).forEach(function (h, i) {
+        var q = warpPx(h[0], h[1]);
+        if (i === 0) ctx.moveTo(q[0], q[1]); else ctx.lineTo(q[0], q[1]);
+      });
+      ctx.stroke();
+      marker(ctx, warpPx(path[k][0], path[k][1]), "#d62728");
+    }
+
+    function pair(v) { return "(" + fmt(v[0]) + ", " + fmt(v[1]) + ")"; }
+
+    function draw() {
+      var x = [Number(sx1.input.value), Number(sx2.input.value)], k = Number(sk.input.value);
+      sx1.output.textContent = fmt(x[0]);
+      sx2.output.textContent = fmt(x[1]);
+      sk.output.textContent = k + " / " + L;
+      var path = [x], logdets = [0];
+      for (var l = 1; l <= L; l++) {
+        var f = forward(m, x, 1, l);
+        path.push([f.z[0], f.z[1]]);
+        logdets.push(f.logdet[0]);
+      }
+      var z = path[L], logN = logNormal(Float64Array.from(z), 1, 2)[0];
+      out.x.textContent = pair(x);
+      hRow.hidden = k === 0 || k === L;
+      hLabel.textContent = "h" + sub(k) + ", log|det| so far";
+      out.h.textContent = pair(path[k]) + ", " + fmt(logdets[k], 3);
+      out.z.textContent = pair(z);
+      out.logN.textContent = fmt(logN, 3);
+      out.logdet.textContent = fmt(logdets[L], 3);
+      out.logp.textContent = fmt(logN + logdets[L], 3) + "  (p = " + Math.exp(logN + logdets[L]).toFixed(3) + ")";
+      caption.textContent = k === 0 ? "k = 0: the data space and its grid"
+        : k === L ? "k = " + L + ": noise space, z = f(x); circles at |z| = 1, 2"
+        : "after the first " + k + " of " + L + " couplings";
+      drawDensity(x);
+      drawWarp(k, path);
+    }
+
+    var redraw = redrawer(root, draw);
+    [sx1, sx2, sk].forEach(function (s) { s.input.addEventListener("input", redraw.later); });
+
+    // Dragging on the density panel sets both sliders.
+    function moveTo(ev) {
+      var r = densCanvas.getBoundingClientRect(), D = MOONS.density;
+      var a = -D + 2 * D * (ev.clientX - r.left) / r.width, b = D - 2 * D * (ev.clientY - r.top) / r.height;
+      sx1.input.value = Math.min(Math.max(a, -MOONS.limit), MOONS.limit);
+      sx2.input.value = Math.min(Math.max(b, -MOONS.limit), MOONS.limit);
+      redraw.later();
+    }
+    var dragging = false;
+    densCanvas.addEventListener("pointerdown", function (ev) {
+      dragging = true;
+      densCanvas.setPointerCapture(ev.pointerId);
+      moveTo(ev);
+    });
+    densCanvas.addEventListener("pointermove", function (ev) { if (dragging) moveTo(ev); });
+    densCanvas.addEventListener("pointerup", function () { dragging = false; });
+    densCanvas.addEventListener("pointercancel", function () { dragging = false; });
+    redraw.now();
+    root.setAttribute("data-density-grid", MOONS.grids[0]);
+    setTimeout(function () {  // the fine raster once the panel is on screen
+      var G = MOONS.grids[MOONS.grids.length - 1];
+      dens = densityImage(m, G);
+      root.setAttribute("data-density-grid", G);
+      redraw.now();
+    }, 0);
+  }
+
+  function sub(k) {
+    return String(k).replace(/\d/g, function (c) { return String.fromCharCode(0x2080 + Number(c)); });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // The MNIST flow, inverse: samples at a temperature
+  // ---------------------------------------------------------------------------------------
+
+  var SAMPLES = {count: 16, columns: 4, side: 28, scale: 3, gap: 4, tMax: 1.2, tStep: 0.05, t: 1.0};
+
+  // A standard normal draw (Box-Muller).
+  function gaussian() {
+    var u = 1 - Math.random(), v = Math.random();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+
+  // Images x (n * 784, values in [0, 1] after clamping) -> a grid of digits, black ink on white.
+  function drawSamples(canvas, x, n) {
+    var P = SAMPLES, tile = P.side * P.scale, ctx = canvas.getContext("2d"), one = el("canvas", {width: tile, height: tile});
+    ctx.fillStyle = "#fff";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    for (var i = 0; i < n; i++) {
+      var ink = new Float64Array(P.side * P.side);
+      for (var q = 0; q < ink.length; q++) ink[q] = Math.min(Math.max(x[i * ink.length + q], 0), 1);
+      core.drawDigit(one, ink, P.side, P.scale);
+      ctx.drawImage(one, (i % P.columns) * (tile + P.gap), Math.floor(i / P.columns) * (tile + P.gap));
+    }
+  }
+
+  function mountSamples(root, m) {
+    var id = "gf" + (++counter), P = SAMPLES, dim = m.dim;
+    var noise = Float64Array.from(m.extras.noise), chapterNoise = Float64Array.from(noise);
+    var n = noise.length / dim, tile = P.side * P.scale, cols = P.columns, rowsN = Math.ceil(n / cols);
+    var controls = root.querySelector(".gx-samples-controls"), status = root.querySelector(".gx-status");
+    var t = slider(controls, id + "-t", "T", 0, P.tMax, P.tStep, P.t);
+    t.input.setAttribute("data-role", "temperature");
+    var fresh = controls.appendChild(el("button", {type: "button", "data-role": "new-noise"}, "new noise"));
+    var again = controls.appendChild(el("button", {type: "button", "data-role": "chapter-noise"}, "the chapter's noise"));
+    var canvas = root.querySelector(".gx-samples-canvas");
+    canvas.width = cols * tile + (cols - 1) * P.gap;
+    canvas.height = rowsN * tile + (rowsN - 1) * P.gap;
+
+    function draw() {
+      var T = Number(t.input.value), z = new Float64Array(noise.length);
+      t.output.textContent = T.toFixed(2);
+      for (var i = 0; i < z.length; i++) z[i] = T * noise[i];
+      var t0 = performance.now();
+      var x = inverse(m, z, n);
+      var ms = performance.now() - t0;
+      drawSamples(canvas, x, n);
+      status.textContent = n + " samples x = f\u207b\u00b9(z), z ~ N(0, T\u00b2I), T = " + T.toFixed(2) +
+        ": inverse flow computed in this page in " + Math.round(ms) + " ms";
+    }
+
+    var redraw = redrawer(root, draw);
+    t.input.addEventListener("input", redraw.later);
+    fresh.addEventListener("click", function () {
+      for (var i = 0; i < noise.length; i++) noise[i] = gaussian();
+      redraw.later();
+    });
+    again.addEventListener("click", function () {
+      noise.set(chapterNoise);
+      redraw.later();
+    });
+    redraw.now();
+  }
+
+  // The MNIST panel starts with a button; the weights (tens of MB) load only when it is pressed.
+  function mountMnist(root) {
+    var src = root.getAttribute("data-src"), mb = root.getAttribute("data-megabytes");
+    root.textContent = "";
+    root.appendChild(el("h4", {}, root.getAttribute("data-title") || "Samples of the MNIST flow"));
+    var controls = root.appendChild(el("div", {"class": "gx-sliders gx-samples-controls"}));
+    var load = controls.appendChild(el("button", {type: "button", "data-role": "load"},
+      "load the flow's weights (" + mb + " MB)"));
+    var status = root.appendChild(el("p", {"class": "gx-z gx-status"}, "Nothing is loaded until you press the button."));
+    root.appendChild(el("canvas", {
+      "class": "gx-samples-canvas", width: 0, height: 0, role: "img",
+      "aria-label": "16 samples of the MNIST flow at the chosen temperature"
+    }));
+    if (root.getAttribute("data-subtitle")) root.appendChild(el("p", {"class": "gx-sub"}, root.getAttribute("data-subtitle")));
+
+    function ready() {
+      var t0 = performance.now();
+      var m = model("mnist");
+      root.setAttribute("data-decode-ms", (performance.now() - t0).toFixed(0));
+      load.remove();
+      mountSamples(root, m);
+      root.setAttribute("data-loaded", "1");
+    }
+    load.addEventListener("click", function () {
+      if (window.GENGEN_FLOWS && window.GENGEN_FLOWS.mnist) { ready(); return; }
+      load.disabled = true;
+      status.textContent = "loading " + mb + " MB of weights\u2026";
+      var script = el("script", {src: src});
+      var t0 = performance.now();
+      script.onload = function () {
+        root.setAttribute("data-load-ms", (performance.now() - t0).toFixed(0));
+        status.textContent = "decoding the weights\u2026";
+        setTimeout(function () {
+          try { ready(); } catch (err) { status.textContent = String(err.message || err); console.error(err); }
+        }, 0);
+      };
+      script.onerror = function () {
+        load.disabled = false;
+        status.textContent = "could not load " + src;
+      };
+      document.head.appendChild(script);
+    });
+  }
+
+  function mount(root) {
+    var name = root.getAttribute("data-flow");
+    if (name === "mnist") mountMnist(root);
+    else mountMoons(root, model(name));
+  }
+
+  window.GengenFlowExplorer = {
+    model: model, forward: forward, inverse: inverse, logProb: logProb, logNormal: logNormal,
+    MOONS: MOONS, SAMPLES: SAMPLES
+  };
+  core.mountAll(".gengen-explorer[data-flow]", mount);
+})();

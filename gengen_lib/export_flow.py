@@ -1,0 +1,213 @@
+"""Export RealNVP flows for the book's in-page flow explorer (``book/flow_explorer.md``).
+
+The static book has no Python kernel, so the page runs the flows itself, in JavaScript
+(``book/explorer/flow-explorer.js`` on ``explorer-core.js``): the two-moons flow of the flow
+chapter forward (density, warped grid, one point's change of variables) and the shipped MNIST
+flow in reverse (samples at a temperature). This module writes the weights they need.
+
+File format (version 1). One JSON object::
+
+    {"format": "gengen-flow", "version": 1, "name": "moons", "dim": 2, "hidden": 64,
+     "learned_scale": true, "logit_alpha": null, "image_shape": null, "dtype": "float32",
+     "couplings": [{"kept": [0], "free": [1],
+                    "trunk": [LAYER, LAYER], "t_head": [LAYER, LAYER],
+                    "s_head": [LAYER, LAYER], "s_scale": ARRAY}, ...],
+     "extras": {"points": ARRAY}, "info": {...}}
+
+with every ARRAY as in :mod:`gengen_lib.export` (base64 of little-endian bytes in ``dtype``,
+row-major) and LAYER = ``{"weight": ARRAY (out, in), "bias": ARRAY (out,)}``. The couplings
+are listed in the data -> noise order of :meth:`RealNVP.forward`; each one
+(:class:`~gengen_lib.flows.AffineCoupling`) reads the coordinates ``kept`` and moves the
+coordinates ``free``::
+
+    h = relu(W2 relu(W1 x[kept] + b1) + b2)                         trunk
+    t = W4 relu(W3 h + b3) + b4                                      t_head
+    s = s_scale * tanh(W6 relu(W5 h + b5) + b6)   (s = 0 when learned_scale is false)
+    y[kept] = x[kept],  y[free] = x[free] * exp(s) + t,  log|det dy/dx| = sum(s)
+
+With ``logit_alpha`` set, a :class:`~gengen_lib.flows.LogitTransform` comes before the first
+coupling (inputs in [0, 1]). ``extras`` holds float32 arrays the page shows besides the model:
+``points`` (n, 2), the data drawn on the two-moons panel; ``noise`` (16, 784), the chapter's
+fixed noise for the MNIST samples. In a ``.js`` file the JSON is stored under
+``window.GENGEN_FLOWS[name]``. :func:`load_flow` reads a file back into a
+:class:`~gengen_lib.flows.RealNVP`.
+
+:func:`export_book_flows` writes ``book/explorer/flow_moons.js`` and ``flow_mnist.js`` (also
+run by ``python -m gengen_lib.export``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .export import BOOK_DIR, DTYPES, decode_array, encode_array, read_document, write_document
+from .flows import AffineCoupling, RealNVP
+
+FORMAT = "gengen-flow"
+VERSION = 1
+REGISTRY = "GENGEN_FLOWS"
+
+# The two-moons flow exactly as the flow chapter trains it in full mode (notebooks/03_flows.py:
+# seed 0, toy.two_moons(8000), toy.train_toy_flow(..., epochs=30)); the page draws the first
+# 1,000 points, as figures.coupling_warp does.
+MOONS_SEED, MOONS_POINTS, MOONS_EPOCHS, MOONS_SHOWN = 0, 8000, 30, 1000
+# The MNIST flow and its fixed noise, as the chapter's flow_explorer gets them (seed 0).
+MNIST_FLOW, NOISE_SEED, NOISE_SAMPLES = "flow-learned-scale", 0, 16
+
+
+def _linear_pair(block: nn.Sequential) -> tuple[nn.Linear, nn.Linear]:
+    """The two Linear layers of a trunk or head (Linear, ReLU, Linear[, ReLU])."""
+    linears = [m for m in block if isinstance(m, nn.Linear)]
+    if len(linears) != 2:
+        raise TypeError(f"expected two Linear layers in {block}, found {len(linears)}")
+    return linears[0], linears[1]
+
+
+def _coupling_document(coupling: AffineCoupling, dtype: str) -> dict:
+    def layers(block):
+        return [{"weight": arr(lin.weight), "bias": arr(lin.bias)} for lin in _linear_pair(block)]
+
+    def arr(t):
+        return encode_array(t.detach().cpu().float().numpy(), dtype)
+
+    doc = {
+        "kept": coupling.kept_index.tolist(),
+        "free": coupling.free_index.tolist(),
+        "trunk": layers(coupling.trunk),
+        "t_head": layers(coupling.t_head),
+    }
+    if coupling.learned_scale:
+        doc["s_head"] = layers(coupling.s_head)
+        doc["s_scale"] = arr(coupling.s_scale)
+    return doc
+
+
+def flow_document(
+    model: RealNVP, name: str, dtype: str = "float32", extras: dict | None = None, info: dict | None = None
+) -> dict:
+    """The JSON-able description of ``model`` (see the module docstring); ``extras`` are stored float32."""
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    config = model.config
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": name,
+        "dim": config.dim,
+        "hidden": config.hidden,
+        "learned_scale": config.learned_scale,
+        "logit_alpha": config.logit_alpha,
+        "image_shape": list(config.image_shape) if config.image_shape else None,
+        "dtype": dtype,
+        "couplings": [_coupling_document(c, dtype) for c in model.couplings],
+        "extras": {
+            key: encode_array(np.asarray(torch.as_tensor(v).detach().cpu(), np.float32), "float32")
+            for key, v in (extras or {}).items()
+        },
+        "info": info or {},
+    }
+
+
+def export_flow(model: RealNVP, path: str | Path, **kwargs) -> Path:
+    """Write ``model`` to ``path`` (``.json``, or ``.js`` stored as ``window.GENGEN_FLOWS[name]``).
+
+    Keyword arguments go to :func:`flow_document`; ``name`` defaults to the file's stem.
+    """
+    path = Path(path)
+    kwargs.setdefault("name", path.stem)
+    return write_document(flow_document(model, **kwargs), path, registry=REGISTRY)
+
+
+def _load_pair(block: nn.Sequential, layers: list[dict], dtype: str) -> None:
+    for linear, entry in zip(_linear_pair(block), layers, strict=True):
+        linear.weight.copy_(torch.from_numpy(decode_array(entry["weight"], dtype)))
+        linear.bias.copy_(torch.from_numpy(decode_array(entry["bias"], dtype)))
+
+
+@torch.no_grad()
+def load_flow(path: str | Path) -> tuple[RealNVP, dict]:
+    """Read an exported file back: (a :class:`RealNVP` in eval mode with those weights, the document)."""
+    doc = read_document(path, format=FORMAT, version=VERSION)
+    couplings = doc["couplings"]
+    if not couplings or len(couplings) % 2:
+        raise ValueError(f"{path}: a RealNVP has pairs of couplings, the file has {len(couplings)}")
+    shape = tuple(doc["image_shape"]) if doc["image_shape"] else None
+    model = RealNVP(len(couplings) // 2, doc["hidden"], doc["learned_scale"], doc["dim"], doc["logit_alpha"], shape)
+    for coupling, entry in zip(model.couplings, couplings, strict=True):
+        if entry["kept"] != coupling.kept_index.tolist() or entry["free"] != coupling.free_index.tolist():
+            raise ValueError(f"{path}: the couplings' kept and free coordinates are not RealNVP's masks")
+        _load_pair(coupling.trunk, entry["trunk"], doc["dtype"])
+        _load_pair(coupling.t_head, entry["t_head"], doc["dtype"])
+        if doc["learned_scale"]:
+            _load_pair(coupling.s_head, entry["s_head"], doc["dtype"])
+            coupling.s_scale.copy_(torch.from_numpy(decode_array(entry["s_scale"], doc["dtype"])))
+    return model.eval(), doc
+
+
+def extra_array(doc: dict, key: str) -> torch.Tensor:
+    """One of the document's float32 ``extras`` (``points``, ``noise``) as a tensor."""
+    return torch.from_numpy(decode_array(doc["extras"][key], "float32"))
+
+
+def chapter_moons_flow():
+    """The flow chapter's two-moons flow and data: (model, history, points (8000, 2)).
+
+    Trained here, not shipped: it is small (about 100,000 parameters), trains in 10-20 s on
+    one CPU core, and training is deterministic (bit-identical weights with 1 and 2 threads),
+    so retraining it with the chapter's full-mode settings gives the very model the chapter's
+    figures show, with no second copy of it to keep in step with the notebook.
+    """
+    from . import toy
+
+    points = toy.two_moons(MOONS_POINTS, generator=torch.Generator().manual_seed(MOONS_SEED))
+    model, history = toy.train_toy_flow(points, epochs=MOONS_EPOCHS, seed=MOONS_SEED)
+    return model, history, points
+
+
+def chapter_noise(dim: int = 784) -> torch.Tensor:
+    """The chapter's fixed noise for its MNIST flow samples, (16, dim) float32, drawn as
+    ``notebooks/03_flows.py`` draws it for ``widgets.flow_explorer``."""
+    return torch.randn(NOISE_SAMPLES, dim, generator=torch.Generator().manual_seed(NOISE_SEED))
+
+
+def export_book_flows(out_dir: str | Path = BOOK_DIR) -> list[Path]:
+    """Write the flow explorer's two flows to ``out_dir``: ``flow_moons.js`` and ``flow_mnist.js``.
+
+    ``flow_moons.js``: the chapter's two-moons flow (:func:`chapter_moons_flow`), float32, with
+    the first 1,000 data points. ``flow_mnist.js``: the shipped learned-scale MNIST flow
+    (``weights/flow-learned-scale``), float16 (exact: the shipped weights are float16), with the
+    chapter's 16 noise vectors. Returns the two paths.
+    """
+    from . import pretrained
+
+    out_dir = Path(out_dir)
+    moons, history, points = chapter_moons_flow()
+    mnist, mnist_history = pretrained.load(MNIST_FLOW)
+    return [
+        export_flow(
+            moons,
+            out_dir / "flow_moons.js",
+            name="moons",
+            extras={"points": points[:MOONS_SHOWN]},
+            info={
+                "model": f"RealNVP on two moons, {len(moons.couplings)} couplings of width {moons.config.hidden}, "
+                f"{MOONS_EPOCHS} epochs (the flow chapter's toy flow, retrained here)",
+                "nll": history.epochs[-1]["nll"],
+            },
+        ),
+        export_flow(
+            mnist,
+            out_dir / "flow_mnist.js",
+            name="mnist",
+            dtype="float16",
+            extras={"noise": chapter_noise(mnist.dim)},
+            info={
+                "model": f"RealNVP on MNIST, learned scale, {len(mnist_history.epochs)} epochs (weights/{MNIST_FLOW})",
+                "noise": f"torch.randn(16, 784) with seed {NOISE_SEED}, as the flow chapter draws it",
+            },
+        ),
+    ]
