@@ -92,6 +92,14 @@ runtime.seed_everything(seed)
 #
 # Write `kl_standard_normal(mu, logvar)`: `mu` and `logvar` have shape $(N, D)$; return
 # the KL divergence of each of the $N$ examples, shape $(N,)$, in nats.
+#
+# ````{admonition} Hint
+# :class: dropdown
+#
+# `logvar` holds $\log \sigma^2$, so $\sigma^2$ is `logvar.exp()` and $\log \sigma^2$ is `logvar`
+# itself: no square root and no logarithm are needed. Write the bracket elementwise, then sum
+# over the last axis, `dim=-1`.
+# ````
 
 # %%
 def kl_standard_normal(mu, logvar):
@@ -131,6 +139,12 @@ exercises.check_kl_standard_normal(kl_standard_normal)
 # Write `reparameterize(mu, logvar, eps)`. The noise `eps` is an argument (in the library
 # it is drawn inside), so the answer is exactly checkable. All three inputs and the output
 # have shape $(N, D)$.
+#
+# ````{admonition} Hint
+# :class: dropdown
+#
+# $\sigma = e^{\frac{1}{2} \log \sigma^2}$ is `torch.exp(0.5 * logvar)`; the rest is elementwise.
+# ````
 
 # %%
 def reparameterize(mu, logvar, eps):
@@ -174,6 +188,14 @@ exercises.check_reparameterize(reparameterize)
 # For MNIST the log-weights are around $-130$ and $e^{-130}$ is $0$ in 32-bit floating
 # point, so never leave the log domain: `torch.logsumexp` computes
 # $\log \sum_i e^{a_i}$ stably.
+#
+# ````{admonition} Hint
+# :class: dropdown
+#
+# First the log-weights, `log_p_x_given_z + log_p_z - log_q_z`, of shape $(k, N)$. The log of
+# their *sum* over the samples is `torch.logsumexp(log_w, dim=0)`, and the average's
+# $\frac{1}{k}$ becomes $-\log k$.
+# ````
 
 # %%
 def importance_log_likelihood(log_p_x_given_z, log_p_z, log_q_z):
@@ -507,6 +529,13 @@ exercises.check_linear_gaussian_log_likelihood(gaussian_log_prob, importance_ter
 # linearly. Write `slerp(z0, z1, t)` for two vectors of shape $(D,)$ and a float
 # $t \in [0, 1]$, returning a vector of shape $(D,)$. (The two vectors will not be
 # parallel.)
+#
+# ````{admonition} Hint
+# :class: dropdown
+#
+# Norms first (`z0.norm()`), then the unit vectors; the angle is `torch.arccos` of their dot
+# product, clamped to $[-1, 1]$ because rounding can push it just outside.
+# ````
 
 # %%
 def slerp(z0, z1, t):
@@ -551,6 +580,14 @@ exercises.check_slerp(slerp)
 # `discriminator_loss(real_logits, fake_logits)`: two $(N,)$ tensors of logits in, a single
 # number (a tensor of shape $()$) out. Hint: `F.binary_cross_entropy_with_logits` takes
 # logits and targets and computes the mean, stably.
+#
+# ````{admonition} Hint
+# :class: dropdown
+#
+# Two calls of `F.binary_cross_entropy_with_logits`: the real logits with
+# `torch.ones_like(real_logits)` as targets, the fake ones with `torch.zeros_like(fake_logits)`.
+# The loss is their sum.
+# ````
 
 # %%
 def discriminator_loss(real_logits, fake_logits):
@@ -592,6 +629,13 @@ exercises.check_discriminator_loss(discriminator_loss)
 # Write `non_saturating_generator_loss(fake_logits)`: an $(N,)$ tensor of the
 # discriminator's logits on generated images in, a single number out ($\log 2$ at
 # $D = \tfrac{1}{2}$).
+#
+# ````{admonition} Hint
+# :class: dropdown
+#
+# $\log D = \log \operatorname{sigmoid}(\ell)$, which `F.logsigmoid` computes without
+# overflow; or see it as a cross-entropy with target 1.
+# ````
 
 # %%
 def non_saturating_generator_loss(fake_logits):
@@ -873,6 +917,14 @@ exercises.check_robust_slerp(robust_slerp)
 # Write `coupling_forward(x, mask, s, t)` returning the pair `(y, log_det)`: `x`, `s`, `t`
 # have shape $(N, D)$ and `mask` shape $(D,)$; `y` has shape $(N, D)$ and `log_det`
 # shape $(N,)$, one log-determinant per example, in nats.
+#
+# ````{admonition} Hint
+# :class: dropdown
+#
+# Let the mask do the selecting by multiplication: `mask * x` is the kept part, and
+# `(1 - mask) * (...)` the transformed one. The log-determinant masks `s` the same way before
+# summing over `dim=-1`.
+# ````
 
 # %%
 def coupling_forward(x, mask, s, t):
@@ -907,6 +959,12 @@ exercises.check_coupling_forward(coupling_forward)
 # can recompute the same $s$ and $t$ from it, and the layer inverts in closed form. Write
 # `coupling_inverse(y, mask, s, t)` returning $x$ (shape $(N, D)$) such that
 # `coupling_forward(x, mask, s, t)[0]` is `y`.
+#
+# ````{admonition} Hint
+# :class: dropdown
+#
+# Solve $y = x\, e^{s} + t$ for $x$ on the transformed dimensions; the kept ones are copied.
+# ````
 
 # %%
 def coupling_inverse(y, mask, s, t):
@@ -947,6 +1005,13 @@ exercises.check_coupling_inverse(coupling_inverse)
 # so that a uniform density on $[0, 1]^{784}$ ($\log p(y) = 0$) scores exactly 8. Write
 # `bits_per_dim(log_prob_unit)`: the $(N,)$ values of $\log p(y)$ in nats in, the $(N,)$
 # bits per dimension out.
+#
+# ````{admonition} Hint
+# :class: dropdown
+#
+# Compute the numerator in nats, $784 \ln 256 - \log p(y)$; dividing by $784 \ln 2$ turns
+# nats per image into bits per pixel. `math.log` is the natural logarithm.
+# ````
 
 # %%
 def bits_per_dim(log_prob_unit):

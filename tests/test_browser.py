@@ -197,9 +197,13 @@ def open_page(browser, server, rel):
 def test_exercise_solutions_start_folded_and_open_on_click(browser, server):
     context, page = open_page(browser, server, "notebooks/04_exercises.html")
     try:
-        solutions = page.locator(".admonition.dropdown")
         page.wait_for_function("() => document.querySelectorAll('.admonition.dropdown .toggle-button').length > 0")
-        assert solutions.count() >= 9, "three exercises per chapter, each with a solution"
+        folded = page.locator(".admonition.dropdown")
+        solutions = folded.filter(has=page.locator(".admonition-title", has_text="Solution"))
+        hints = folded.filter(has=page.locator(".admonition-title", has_text="Hint"))
+        assert solutions.count() >= 22, "a solution for each function the learner writes (15 exercises, 22 functions)"
+        assert hints.count() == solutions.count(), "each of them has a hint"
+        assert not hints.first.locator("p:not(.admonition-title)").first.is_visible(), "a hint is folded too"
         first = solutions.first
         code = first.locator("div.highlight").first
         assert not code.is_visible(), "a solution must be hidden until the reader asks for it"
