@@ -425,8 +425,9 @@
     redraw.now();
     root.setAttribute("data-density-grid", MOONS.grids[0]);
     setTimeout(function () {  // the fine raster once the panel is on screen
-      var G = MOONS.grids[MOONS.grids.length - 1];
+      var G = MOONS.grids[MOONS.grids.length - 1], t0 = performance.now();
       dens = densityImage(m, G);
+      root.setAttribute("data-density-ms", (performance.now() - t0).toFixed(0));
       root.setAttribute("data-density-grid", G);
       redraw.now();
     }, 0);

@@ -1,0 +1,415 @@
+"""The in-page flow explorer: exported RealNVP weights (gengen_lib/export_flow.py) and the page.
+
+The pure-Python tests read the exported format as its documentation describes it (couplings
+with kept and free coordinates, base64 arrays) with their own NumPy forward pass, and check
+that the committed files are the chapter's two-moons flow and the shipped MNIST flow. The
+browser tests open the built page ``book/flow_explorer.html`` (``jupyter-book build .``
+first), evaluate the page's flows against gengen_lib's, compare the drawn MNIST samples with
+the library's inverse flow, and move every control.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local
+
+from gengen_lib import export, export_flow
+from gengen_lib.densities import standard_normal_log_prob
+from gengen_lib.flows import RealNVP
+
+BOOK_FILES = ROOT / "book" / "explorer"
+PAGE = "book/flow_explorer.html"
+BUILT = HTML / "_static" / "explorer"
+MAX_WEIGHT_BYTES = 35e6
+
+
+def numpy_array(entry: dict, dtype: str) -> np.ndarray:
+    raw = base64.b64decode(entry["data"])
+    return np.frombuffer(raw, dtype="<f2" if dtype == "float16" else "<f4").reshape(entry["shape"]).astype(np.float64)
+
+
+def numpy_document(path) -> dict:
+    """The JSON document in an exported file, read without gengen_lib (as the JavaScript does)."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".js":
+        first, text, last = text.rstrip("\n").split("\n")
+        assert first.startswith("(window.GENGEN_FLOWS = window.GENGEN_FLOWS || {})[") and last == ";"
+    return json.loads(text)
+
+
+def numpy_forward(doc: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """z = f(x) and log|det df/dx| for rows x (N, dim), from the format's description alone."""
+    dtype = doc["dtype"]
+
+    def mlp(layers, h):
+        (w1, b1), (w2, b2) = [(numpy_array(e["weight"], dtype), numpy_array(e["bias"], dtype)) for e in layers]
+        return np.maximum(h @ w1.T + b1, 0) @ w2.T + b2
+
+    z, log_det = x.astype(np.float64).copy(), np.zeros(len(x))
+    if doc["logit_alpha"] is not None:
+        a = doc["logit_alpha"]
+        p = a + (1 - 2 * a) * z
+        z = np.log(p) - np.log1p(-p)
+        log_det += z.shape[1] * np.log(1 - 2 * a) - (np.log(p) + np.log1p(-p)).sum(1)
+    for c in doc["couplings"]:
+        h = np.maximum(mlp(c["trunk"], z[:, c["kept"]]), 0)
+        t = mlp(c["t_head"], h)
+        s = np.zeros_like(t)
+        if doc["learned_scale"]:
+            s = numpy_array(c["s_scale"], dtype) * np.tanh(mlp(c["s_head"], h))
+        z[:, c["free"]] = z[:, c["free"]] * np.exp(s) + t
+        log_det += s.sum(1)
+    return z, log_det
+
+
+def random_flow(learned_scale: bool, logit: bool, float16: bool) -> RealNVP:
+    """A small flow whose every weight is non-zero (a fresh RealNVP starts as the identity)."""
+    model = RealNVP(
+        n_pairs=2, hidden=12, learned_scale=learned_scale, dim=6, logit_alpha=1e-3 if logit else None, image_shape=None
+    )
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(0.4 * torch.randn_like(p))
+            if float16:
+                p.copy_(p.half().float())
+    return model.eval()
+
+
+@pytest.mark.parametrize("suffix", [".json", ".js"])
+@pytest.mark.parametrize(
+    ("learned_scale", "logit", "dtype"),
+    [(True, False, "float32"), (False, False, "float32"), (True, True, "float16"), (False, True, "float16")],
+)
+def test_export_round_trip(tmp_path, suffix, learned_scale, logit, dtype):
+    """Export -> read back: the document computes the model's forward pass, and load_flow gives
+    back the same flow (same log_prob, same inverse) bit for bit."""
+    model = random_flow(learned_scale, logit, float16=dtype == "float16")
+    noise = torch.randn(5, 6)
+    path = export_flow.export_flow(model, tmp_path / f"toy{suffix}", dtype=dtype, extras={"noise": noise})
+    x = torch.rand(32, 6) if logit else torch.randn(32, 6)
+    with torch.no_grad():
+        z, log_det = model(x)
+
+    doc = numpy_document(path)
+    assert (doc["name"], doc["dim"], doc["hidden"], doc["dtype"]) == ("toy", 6, 12, dtype)
+    assert len(doc["couplings"]) == 4 and ("s_head" in doc["couplings"][0]) == learned_scale
+    assert [c["kept"] for c in doc["couplings"]] == [[0, 2, 4], [1, 3, 5]] * 2
+    np_z, np_log_det = numpy_forward(doc, x.numpy())
+    np.testing.assert_allclose(np_z, z.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np_log_det, log_det.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(numpy_array(doc["extras"]["noise"], "float32"), noise.numpy())
+
+    loaded, doc2 = export_flow.load_flow(path)
+    assert doc2 == doc
+    with torch.no_grad():
+        assert torch.equal(loaded.log_prob(x), model.log_prob(x))
+        assert torch.equal(loaded.inverse(z), model.inverse(z))
+    assert torch.equal(export_flow.extra_array(doc2, "noise"), noise)
+
+
+def test_load_flow_rejects_other_files(tmp_path):
+    model = random_flow(True, False, False)
+    path = export_flow.export_flow(model, tmp_path / "toy.json")
+    doc = json.loads(path.read_text())
+    export.write_document({**doc, "couplings": doc["couplings"][:3]}, tmp_path / "odd.json")
+    with pytest.raises(ValueError, match="pairs of couplings"):
+        export_flow.load_flow(tmp_path / "odd.json")
+    swapped = [doc["couplings"][1], doc["couplings"][0]] + doc["couplings"][2:]
+    export.write_document({**doc, "couplings": swapped}, tmp_path / "swapped.json")
+    with pytest.raises(ValueError, match="kept and free"):
+        export_flow.load_flow(tmp_path / "swapped.json")
+    with pytest.raises(ValueError, match="not a gengen-flow file"):
+        export_flow.load_flow(BOOK_FILES / "decoder_z2.js")
+    with pytest.raises(ValueError, match="dtype"):
+        export_flow.export_flow(model, tmp_path / "toy.js", dtype="int8")
+
+
+def test_every_explorer_export_includes_the_flows():
+    assert ("gengen_lib.export_flow", "export_book_flows") in export.BOOK_EXPORTERS
+
+
+@pytest.mark.slow
+def test_the_book_shows_the_chapters_two_moons_flow():
+    """flow_moons.js is the flow the chapter trains in full mode (retrained here: about 15 s)."""
+    model, history, points = export_flow.chapter_moons_flow()
+    exported, doc = export_flow.load_flow(BOOK_FILES / "flow_moons.js")
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(exported.state_dict()[key], value, msg=f"flow_moons.js: {key} differs")
+    assert torch.equal(export_flow.extra_array(doc, "points"), points[: export_flow.MOONS_SHOWN])
+    assert doc["info"]["nll"] == history.epochs[-1]["nll"]
+    assert (doc["dtype"], doc["dim"], doc["logit_alpha"], len(doc["couplings"])) == ("float32", 2, None, 8)
+
+
+def test_the_book_shows_the_shipped_mnist_flow():
+    """flow_mnist.js holds the shipped learned-scale flow bit for bit (float16) and the chapter's noise."""
+    from gengen_lib import pretrained
+
+    path = BOOK_FILES / "flow_mnist.js"
+    model, _ = pretrained.load(export_flow.MNIST_FLOW)
+    exported, doc = export_flow.load_flow(path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(exported.state_dict()[key], value), f"flow_mnist.js: {key} differs"
+    assert torch.equal(export_flow.extra_array(doc, "noise"), export_flow.chapter_noise())
+    assert doc["dtype"] == "float16" and path.stat().st_size < MAX_WEIGHT_BYTES
+    # The page announces the download's size before loading it: the size it states is the file's.
+    page = (ROOT / "book" / "flow_explorer.md").read_text(encoding="utf-8")
+    stated = float(re.search(r'data-megabytes="([\d.]+)"', page).group(1))
+    assert stated == round(path.stat().st_size / 1e6, 1)
+
+
+def test_the_chapter_draws_the_exported_noise():
+    """The notebook's explorer and the page start from the same 16 noise vectors."""
+    source = (ROOT / "notebooks" / "03_flows.py").read_text(encoding="utf-8")
+    assert "noise=torch.randn(16, 784, generator=torch.Generator().manual_seed(seed))" in source
+    assert re.search(r"^seed = 0$", source, re.MULTILINE)
+    assert "(../book/flow_explorer.md)" in source
+
+
+# ---------------------------------------------------------------------------------------
+# The built page, in headless chromium
+# ---------------------------------------------------------------------------------------
+
+MOONS = '.gengen-explorer[data-flow="moons"]'
+MNIST = '.gengen-explorer[data-flow="mnist"]'
+# Set a control of an explorer and wait for the redraw it schedules.
+SET = """async ([root, role, value]) => {
+    const r = document.querySelector(root), input = r.querySelector(`[data-role="${role}"]`);
+    const before = Number(r.getAttribute('data-draws'));
+    input.value = String(value);
+    input.dispatchEvent(new Event('input'));
+    while (Number(r.getAttribute('data-draws')) === before) await new Promise(requestAnimationFrame);
+    return Number(input.value);
+}"""
+CLICK = """async ([root, role]) => {
+    const r = document.querySelector(root), before = Number(r.getAttribute('data-draws'));
+    r.querySelector(`[data-role="${role}"]`).click();
+    while (Number(r.getAttribute('data-draws')) === before) await new Promise(requestAnimationFrame);
+}"""
+# Every canvas of an explorer as a list of its RGBA bytes' sums per row (enough to see any change).
+CANVASES = """root => [...document.querySelectorAll(`${root} canvas`)].map(c => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, rows = [];
+    for (let y = 0; y < c.height; y++) {
+        let s = 0;
+        for (let i = 4 * y * c.width; i < 4 * (y + 1) * c.width; i++) s += d[i] * (i % 7 + 1);
+        rows.push(s);
+    }
+    return rows; })"""
+# The grey level at the centre of every pixel block of the 4 x 4 sample grid: (16, 784).
+READ_SAMPLES = """root => {
+    const c = document.querySelector(`${root} canvas`), {side, scale, gap, columns} = window.GengenFlowExplorer.SAMPLES;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, tile = side * scale, out = [];
+    for (let n = 0; n < 16; n++) {
+        const x0 = (n % columns) * (tile + gap), y0 = Math.floor(n / columns) * (tile + gap), img = [];
+        for (let i = 0; i < side; i++) for (let j = 0; j < side; j++)
+            img.push(d[4 * ((y0 + i * scale + 1) * c.width + x0 + j * scale + 1)]);
+        out.push(img);
+    }
+    return out;
+}"""
+
+
+def js_sign(value: float, digits: int) -> str:
+    """A number as the page writes it (GengenCore.fmt): +0.123 / −0.123."""
+    return ("+" if value >= 0 else "\u2212") + f"{abs(value):.{digits}f}"
+
+
+def open_flow_page(browser, server, scheme="http", width=1280, dark=False):
+    if not (HTML / PAGE).is_file():
+        pytest.fail(f"{HTML / PAGE} is missing: add 'book/flow_explorer' to _toc.yml and build the book")
+    url = server + PAGE if scheme == "http" else (HTML / PAGE).as_uri()
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme="dark" if dark else "light")
+    context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
+    page = context.new_page()
+    log = PageLog(page)
+    page.goto(url, wait_until="load", timeout=TIMEOUT_MS)
+    if dark:
+        page.evaluate("() => document.documentElement.setAttribute('data-theme', 'dark')")
+    page.wait_for_selector(f"{MOONS}[data-density-grid='96']", timeout=TIMEOUT_MS)
+    return context, page, log
+
+
+def load_mnist_flow(page):
+    page.get_by_role("button", name=re.compile("load the flow")).click()
+    page.wait_for_selector(f"{MNIST}[data-loaded]", timeout=120_000)
+
+
+@pytest.fixture(params=["http", "file"])
+def flow_page(browser, server, request):
+    """The flow page over http or file://, the two-moons panel drawn; yields (page, log)."""
+    context, page, log = open_flow_page(browser, server, request.param)
+    yield page, log
+    context.close()
+
+
+@pytest.mark.browser
+def test_page_flow_matches_the_library(flow_page):
+    """The page's two-moons flow computes gengen_lib's z = f(x), log|det df/dx| and log p(x),
+    and its table shows them for the point the sliders set."""
+    page, log = flow_page
+    model, _ = export_flow.load_flow(BUILT / "flow_moons.js")
+    x = torch.tensor([[0.5, 0.25], [-0.75, 0.9], [0.0, 0.0], [1.3, -0.8], [-2.5, -2.5]])
+    with torch.no_grad():
+        z, log_det = model(x)
+        log_p = model.log_prob(x)
+    js = page.evaluate(
+        """x => { const F = window.GengenFlowExplorer, m = F.model('moons'), f = F.forward(m, x.flat(), x.length);
+                  return {z: [...f.z], logdet: [...f.logdet], logp: [...F.logProb(m, x.flat(), x.length)]}; }""",
+        x.tolist(),
+    )
+    np.testing.assert_allclose(np.reshape(js["z"], (-1, 2)), z.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(js["logdet"], log_det.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(js["logp"], log_p.numpy(), rtol=1e-4, atol=1e-4)
+
+    point = [-0.75, 0.9]
+    assert page.evaluate(SET, [MOONS, "x1", point[0]]) == point[0]
+    assert page.evaluate(SET, [MOONS, "x2", point[1]]) == point[1]
+    with torch.no_grad():
+        zp, ldp = model(torch.tensor([point]))
+    readout = {q: page.locator(f'{MOONS} [data-q="{q}"]').text_content() for q in ("z", "logN", "logdet", "logp")}
+    log_n = standard_normal_log_prob(zp)[0].item()
+    assert readout["z"] == f"({js_sign(zp[0, 0].item(), 2)}, {js_sign(zp[0, 1].item(), 2)})"
+    assert readout["logN"] == js_sign(log_n, 3)
+    assert readout["logdet"] == js_sign(ldp[0].item(), 3)
+    assert readout["logp"].startswith(js_sign(log_n + ldp[0].item(), 3))
+    assert not log.problems, "\n".join(log.problems)
+    assert all(is_local(u) for u in log.requests)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_page_samples_are_the_librarys(flow_page, request):
+    """After loading, the 16 samples on the canvas are gengen_lib's inverse flow of the chapter's
+    noise at the slider's temperature, to one grey level; the page's log p of real digits is the library's."""
+    from gengen_lib import data
+
+    page, log = flow_page
+    load_mnist_flow(page)
+    model, doc = export_flow.load_flow(BUILT / "flow_mnist.js")
+    noise = export_flow.extra_array(doc, "noise")
+    worst = {}
+    for temperature in (1.0, 0.35, 0.0):
+        if temperature != 1.0:
+            assert page.evaluate(SET, [MNIST, "temperature", temperature]) == temperature
+        with torch.no_grad():
+            x = model.inverse(noise * temperature).clamp(0, 1)
+        expected = 255.0 * (1.0 - x.double().numpy())
+        worst[temperature] = np.abs(np.array(page.evaluate(READ_SAMPLES, MNIST)) - expected).max()
+    print(f"{request.node.callspec.id}: max |canvas - 255 (1 - f^-1(T noise))| per temperature: {worst}")
+    assert max(worst.values()) <= 1.0, worst
+
+    digits = data.dequantize(data.load_mnist("valid").images[:2], torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected_log_p = model.log_prob(digits).numpy()
+    js_log_p = page.evaluate(
+        "x => [...window.GengenFlowExplorer.logProb(window.GengenFlowExplorer.model('mnist'), x.flat(), x.length)]",
+        digits.tolist(),
+    )
+    np.testing.assert_allclose(js_log_p, expected_log_p, rtol=1e-4)
+    assert not log.problems, "\n".join(log.problems)
+    if request.node.callspec.id == "http":
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SHOTS / "flow_explorer.png", full_page=True)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_every_control_changes_the_drawing(browser, server):
+    """The stage slider redraws the warp, the point's sliders and a drag move the point, the
+    temperature and "new noise" change the samples, "the chapter's noise" brings them back."""
+    context, page, log = open_flow_page(browser, server)
+    try:
+        density, warp = page.evaluate(CANVASES, MOONS)
+        page.evaluate(SET, [MOONS, "stage", 3])
+        density_3, warp_3 = page.evaluate(CANVASES, MOONS)
+        assert density_3 == density and warp_3 != warp, "the stage slider must redraw the warp only"
+        assert "3 of 8" in page.locator(f"{MOONS} figcaption").nth(1).text_content()
+        for role, value in (("x1", -1.2), ("x2", 1.4)):
+            page.evaluate(SET, [MOONS, role, value])
+            moved = page.evaluate(CANVASES, MOONS)
+            assert moved[0] != density_3 and moved[1] != warp_3, f"{role} must move the point on both panels"
+            density_3, warp_3 = moved
+
+        # Drag the point from the centre of the density panel to its upper left quarter: x = (-1.5, +1.5).
+        density_canvas = page.locator(f"{MOONS} canvas").first
+        density_canvas.scroll_into_view_if_needed()
+        box = density_canvas.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] / 4, box["y"] + box["height"] / 4, steps=8)
+        page.mouse.up()
+        page.wait_for_timeout(100)
+        x1 = float(page.locator(f'{MOONS} [data-role="x1"]').input_value())
+        x2 = float(page.locator(f'{MOONS} [data-role="x2"]').input_value())
+        assert (x1, x2) == (pytest.approx(-1.5, abs=0.05), pytest.approx(1.5, abs=0.05))
+        assert page.evaluate(CANVASES, MOONS)[0] != density_3, "dragging must move the point"
+
+        load_mnist_flow(page)
+        (chapter,) = page.evaluate(CANVASES, MNIST)
+        page.evaluate(SET, [MNIST, "temperature", 0.5])
+        (cooler,) = page.evaluate(CANVASES, MNIST)
+        assert cooler != chapter, "the temperature must change the samples"
+        page.evaluate(CLICK, [MNIST, "new-noise"])
+        (fresh,) = page.evaluate(CANVASES, MNIST)
+        assert fresh != cooler, "new noise must change the samples"
+        page.evaluate(CLICK, [MNIST, "chapter-noise"])
+        assert page.evaluate(CANVASES, MNIST) == [cooler], "the chapter's noise must bring the samples back"
+        assert not log.problems, "\n".join(log.problems)
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_works_on_a_phone_in_dark_mode(browser, server):
+    """At 390 px in dark mode both explorers fit the column and draw on white."""
+    context, page, log = open_flow_page(browser, server, width=390, dark=True)
+    try:
+        load_mnist_flow(page)
+        assert page.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth") <= 1
+        boxes = page.evaluate(
+            """() => [...document.querySelectorAll('[data-flow] canvas')].map(c => {
+                const r = c.getBoundingClientRect(), root = c.closest('[data-flow]').getBoundingClientRect();
+                return {inside: r.left >= root.left && r.right <= root.right, width: r.width,
+                        background: getComputedStyle(c).backgroundColor}; })"""
+        )
+        assert len(boxes) == 3 and all(b["inside"] and b["width"] > 200 for b in boxes), boxes
+        assert all(b["background"] == "rgb(255, 255, 255)" for b in boxes), boxes
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SHOTS / "390-dark__flow_explorer_loaded.png", full_page=True)
+        assert not log.problems, "\n".join(log.problems)
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_redraw_times(browser, server):
+    """Measured, not only asserted: the median time of a redraw in each explorer (printed with -s)."""
+    context, page, log = open_flow_page(browser, server)
+    try:
+        load_mnist_flow(page)
+        medians = {}
+        for name, root, role, values in (
+            ("two moons, point moved", MOONS, "x1", np.linspace(-1.5, 1.5, 15)),
+            ("two moons, stage moved", MOONS, "stage", [k % 9 for k in range(15)]),
+            ("MNIST, temperature moved", MNIST, "temperature", np.linspace(0.3, 1.2, 15)),
+        ):
+            times = []
+            for value in values:
+                page.evaluate(SET, [root, role, round(float(value), 2)])
+                times.append(float(page.locator(root).get_attribute("data-draw-ms")))
+            medians[name] = float(np.median(times))
+        print("median redraw (ms):", {k: round(v, 1) for k, v in medians.items()},
+              "; two-moons density raster", page.locator(MOONS).get_attribute("data-density-ms"),
+              "ms; MNIST weights: load", page.locator(MNIST).get_attribute("data-load-ms"), "ms, decode",
+              page.locator(MNIST).get_attribute("data-decode-ms"), "ms")  # fmt: skip
+        assert medians["two moons, point moved"] < 100 and medians["MNIST, temperature moved"] < 3000, medians
+        assert not log.problems, "\n".join(log.problems)
+    finally:
+        context.close()
