@@ -94,7 +94,7 @@ runtime.seed_everything(seed)
 # the KL divergence of each of the $N$ examples, shape $(N,)$, in nats.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # `logvar` holds $\log \sigma^2$, so $\sigma^2$ is `logvar.exp()` and $\log \sigma^2$ is `logvar`
 # itself: no square root and no logarithm are needed. Write the bracket elementwise, then sum
@@ -141,7 +141,7 @@ exercises.check_kl_standard_normal(kl_standard_normal)
 # have shape $(N, D)$.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # $\sigma = e^{\frac{1}{2} \log \sigma^2}$ is `torch.exp(0.5 * logvar)`; the rest is elementwise.
 # ````
@@ -190,7 +190,7 @@ exercises.check_reparameterize(reparameterize)
 # $\log \sum_i e^{a_i}$ stably.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # First the log-weights, `log_p_x_given_z + log_p_z - log_q_z`, of shape $(k, N)$. The log of
 # their *sum* over the samples is `torch.logsumexp(log_w, dim=0)`, and the average's
@@ -246,7 +246,7 @@ exercises.check_importance_log_likelihood(importance_log_likelihood)
 # $\pm 30$, as a confident decoder's are.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # In 32-bit floats $\operatorname{sigmoid}(30)$ is exactly 1, so the formula as written
 # takes $\log 0$. The term inside the sum is minus a binary cross-entropy, and
@@ -295,7 +295,7 @@ exercises.check_bernoulli_log_likelihood(bernoulli_log_likelihood)
 # $(N, D)$ in, a single number out (nats per image).
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # Two minus signs meet here: one inside the ELBO, in front of the KL term, and one that
 # turns the ELBO into a loss. The KL divergence therefore enters the loss with a plus sign.
@@ -338,7 +338,7 @@ exercises.check_negative_elbo(negative_elbo)
 # compares the parameters after your step with those after the reference step.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # The three optimiser lines come in a fixed order: `optimizer.zero_grad()` (gradients add
 # up in `.grad` until cleared, and the checker's model starts with stale ones),
@@ -418,7 +418,7 @@ exercises.check_tiny_vae(training_step, quick=quick)
 # `mean`, `logvar` the shape $(N, D)$; return $(k, N)$.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # Write the formula elementwise and sum over `dim=-1`: PyTorch broadcasts $(N, D)$ against
 # $(k, N, D)$ by aligning the last axes, so no reshaping is needed.
@@ -457,7 +457,7 @@ exercises.check_gaussian_log_prob(gaussian_log_prob)
 # `noise_logvar` $(5,)$, `q_mean` and `q_logvar` $(N, 2)$.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # The samples are row vectors, so $W z$ for all of them at once is `z @ W.T`, of shape
 # $(k, N, 5)$. The prior $\mathcal{N}(0, I)$ is a Gaussian with mean 0 and log-variance 0.
@@ -531,7 +531,7 @@ exercises.check_linear_gaussian_log_likelihood(gaussian_log_prob, importance_ter
 # parallel.)
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # Norms first (`z0.norm()`), then the unit vectors; the angle is `torch.arccos` of their dot
 # product, clamped to $[-1, 1]$ because rounding can push it just outside.
@@ -582,7 +582,7 @@ exercises.check_slerp(slerp)
 # logits and targets and computes the mean, stably.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # Two calls of `F.binary_cross_entropy_with_logits`: the real logits with
 # `torch.ones_like(real_logits)` as targets, the fake ones with `torch.zeros_like(fake_logits)`.
@@ -631,7 +631,7 @@ exercises.check_discriminator_loss(discriminator_loss)
 # $D = \tfrac{1}{2}$).
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # $\log D = \log \operatorname{sigmoid}(\ell)$, which `F.logsigmoid` computes without
 # overflow; or see it as a cross-entropy with target 1.
@@ -682,7 +682,7 @@ exercises.check_non_saturating_generator_loss(non_saturating_generator_loss)
 # $(N,)$, in; $D^*$ at those points out.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # $D(x)$ is the probability that $x$ is *real*: where only the data put mass it is 1, where
 # only the model does it is 0, and where the two densities are equal it is one half.
@@ -725,7 +725,7 @@ exercises.check_optimal_discriminator(optimal_discriminator)
 # is $-V$, estimated with samples instead of a grid.)
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # An integral on a grid is the sum of the integrand at the grid points times the step.
 # ````
@@ -796,7 +796,7 @@ exercises.check_jensen_shannon(optimal_discriminator, discriminator_value)
 # $10^{-4}$ rad from parallel and from antiparallel.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # `torch.atan2(y, x)` takes the sine-like and cosine-like parts separately and returns an
 # angle in $[0, \pi]$ when `y` is non-negative. Keep the dot product's last axis
@@ -847,7 +847,7 @@ exercises.check_angle_between(angle_between)
 # in the antiparallel case.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # Avoid the division by $\sin \Omega$ altogether: with $w$ the unit vector along
 # $u_1 - (u_0 \cdot u_1)\, u_0$, the direction at $t$ is $\cos(t\Omega)\, u_0 + \sin(t\Omega)\, w$.
@@ -881,7 +881,7 @@ exercises.check_robust_slerp(robust_slerp)
 #     if omega < 1e-6:
 #         return norm * u0
 #     w = u1 - (u0 @ u1) * u0
-#     if w.norm() < 1e-6:  # antiparallel: turn through the first coordinate axis made orthogonal to u0
+#     if w.norm() < 1e-6:  # antiparallel: any axis orthogonal to u0
 #         axis = torch.zeros_like(u0)
 #         axis[u0.abs().argmin()] = 1.0
 #         w = axis - (u0 @ axis) * u0
@@ -919,7 +919,7 @@ exercises.check_robust_slerp(robust_slerp)
 # shape $(N,)$, one log-determinant per example, in nats.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # Let the mask do the selecting by multiplication: `mask * x` is the kept part, and
 # `(1 - mask) * (...)` the transformed one. The log-determinant masks `s` the same way before
@@ -961,7 +961,7 @@ exercises.check_coupling_forward(coupling_forward)
 # `coupling_forward(x, mask, s, t)[0]` is `y`.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # Solve $y = x\, e^{s} + t$ for $x$ on the transformed dimensions; the kept ones are copied.
 # ````
@@ -1007,7 +1007,7 @@ exercises.check_coupling_inverse(coupling_inverse)
 # bits per dimension out.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # Compute the numerator in nats, $784 \ln 256 - \log p(y)$; dividing by $784 \ln 2$ turns
 # nats per image into bits per pixel. `math.log` is the natural logarithm.
@@ -1058,7 +1058,7 @@ exercises.check_bits_per_dim(bits_per_dim)
 # $$
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # This is exercise 3.1 with one line in front: `s, t = net(x * mask)`. Multiplying by the
 # mask zeroes the transformed dimensions, so nothing the network computes can depend on them.
@@ -1097,7 +1097,7 @@ exercises.check_coupling_layer(coupling_layer)
 # $s$ and $t$ as in the forward pass.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # `y * mask` is `x * mask`. On the other dimensions undo the shift, then the scale.
 # ````
@@ -1168,7 +1168,7 @@ exercises.check_coupling_log_det(coupling_layer, coupling_layer_inverse)
 # $(N, D)$ and $(N,)$ out.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # The chain rule gives two factors per dimension, $1 - 2\alpha$ from the squeeze and
 # $1 / (p (1 - p))$ from the logit; their logs add. `torch.log1p(-p)` computes
@@ -1210,7 +1210,7 @@ exercises.check_logit_transform(logit_transform)
 # your `logit_transform` and your `bits_per_dim`.
 #
 # ````{admonition} Hint
-# :class: dropdown
+# :class: dropdown tip
 #
 # The log-determinant is *added*: a map that stretches space (a large derivative) spreads
 # the base density thin, and a point's density before the map is the density after it
@@ -1250,7 +1250,7 @@ exercises.check_logit_bits_per_dim(logit_bits_per_dim)
 # gap, and going well below it, is the coupling layers' work.
 #
 # ````{admonition} What the logistic base must give
-# :class: dropdown
+# :class: dropdown tip
 #
 # Pushing a logistic variable through the sigmoid gives a uniform variable on $[0, 1]$, so
 # $p$ is uniform, and $x = (p - \alpha)/(1 - 2\alpha)$ has the constant density $1 - 2\alpha$:

@@ -120,7 +120,7 @@ def robust_slerp(z0, z1, t):
     if omega < 1e-6:
         return norm * u0
     w = u1 - (u0 @ u1) * u0
-    if w.norm() < 1e-6:  # antiparallel: turn through the first coordinate axis made orthogonal to u0
+    if w.norm() < 1e-6:  # antiparallel: any axis orthogonal to u0
         axis = torch.zeros_like(u0)
         axis[u0.abs().argmin()] = 1.0
         w = axis - (u0 @ axis) * u0
