@@ -114,7 +114,7 @@ class Exercise:
                     else v for k, v in case.items()}  # fmt: skip
             outputs = [o for o in _as_tuple_keep_graph(function(*args.values())) if isinstance(o, torch.Tensor)]
             weights = torch.Generator().manual_seed(7)
-            total = sum((o * torch.randn(o.shape, generator=weights, dtype=torch.float64).to(o.dtype)).sum()
+            total = sum((o * torch.randn(o.shape, generator=weights, dtype=torch.float64).to(o.device, o.dtype)).sum()
                         for o in outputs if o.requires_grad)  # fmt: skip
             if not torch.is_tensor(total):
                 return None

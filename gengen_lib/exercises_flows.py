@@ -143,13 +143,14 @@ def check_coupling_log_det(coupling_layer: Callable, coupling_layer_inverse: Cal
             return v, total
 
         z, log_det = stack(x)
+        z = z.to("cpu")
         jacobians = [torch.autograd.functional.jacobian(lambda v: stack(v[None])[0][0], point) for point in x]
         autograd_log_det = torch.linalg.slogdet(torch.stack(jacobians)).logabsdet
-        det_error = (log_det.detach() - autograd_log_det).abs().max().item()
+        det_error = (log_det.detach().cpu() - autograd_log_det).abs().max().item()
         back = z.detach()
         for mask, net in reversed(layers):
             back = coupling_layer_inverse(back, mask, net)
-        inverse_error = (back.detach() - x).abs().max().item()
+        inverse_error = (back.detach().cpu() - x).abs().max().item()
         result = (f"the summed log-determinants of 4 stacked layers match autograd's slogdet of the 6×6 Jacobian "
                   f"within {det_error:.1g} nats, and the inverse recovers x within {inverse_error:.1g}")  # fmt: skip
         return passed(name, result) if max(det_error, inverse_error) < 1e-8 else failed(name, result)
@@ -263,7 +264,7 @@ def check_logit_flow_result(logit_transform: Callable, logit_bits_per_dim: Calla
         images = load_mnist("valid").images[:1000]
         x = dequantize(images, torch.Generator().manual_seed(seed)).double()
         exact = 8 - math.log2(1 - 2 * ALPHA)
-        logistic = logit_bits_per_dim(x, ALPHA, logistic_log_prob).detach().double()
+        logistic = logit_bits_per_dim(x, ALPHA, logistic_log_prob).detach().to("cpu", torch.float64)
         normal = logit_bits_per_dim(x, ALPHA, standard_normal_log_prob).detach().double().mean().item()
         y, log_det = flows.LogitTransform(ALPHA)(x)
         reference = flows.bits_per_dim(standard_normal_log_prob(y) + log_det).mean().item()

@@ -242,13 +242,17 @@ def check_robust_slerp(fn: Callable, seed: int = 0) -> Verdict:
     name = "robust_slerp"
     if not callable(fn):
         return failed(name, f"expected a function, got {_kind(fn)}")
+    return guarded(name, lambda: _check_slerp_paths(name, fn, seed))
+
+
+def _check_slerp_paths(name: str, fn: Callable, seed: int) -> Verdict:
     worst = 0.0
     for case, (z0, z1, why) in _slerp_cases(torch.Generator().manual_seed(seed)).items():
         path = []
         for t in SLERP_POSITIONS:
             try:
                 point = fn(z0.clone(), z1.clone(), t)
-                point = torch.as_tensor(point.detach() if torch.is_tensor(point) else point, dtype=torch.float64)
+                point = torch.as_tensor(point.detach() if torch.is_tensor(point) else point).to("cpu", torch.float64)
             except Exception as error:
                 return failed(name, f"{case}: raised {_one_line(error)} at t = {t:g} ({why})")
             if point.shape != z0.shape:

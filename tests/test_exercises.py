@@ -802,3 +802,16 @@ NEW_GRADIENT_MISTAKES = [
 def test_a_new_step_with_the_wrong_gradient_is_rejected_with_the_reason(capsys, checker, wrong, reason):
     ok, line = verdict(capsys, checker, wrong)
     assert ok is False and reason in line, line
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("name", ["reparameterize", "negative_elbo", "coupling_layer", "logit_transform",
+                                  "robust_slerp"])
+def test_a_right_answer_computed_on_the_gpu_passes(capsys, name):
+    solution = SOLUTIONS[name]
+
+    def on_gpu(*args):
+        return solution(*(a.cuda() if torch.is_tensor(a) else a for a in args))
+
+    ok, line = verdict(capsys, exercises.CHECKERS[name], on_gpu)
+    assert ok, line
