@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS ?=
 
-.PHONY: book test setup vendor browser lint reproduce lab clean
+.PHONY: book test setup vendor browser lint reproduce lab clean mutation
 
 book: setup
 	@start=$$(date +%s); \
@@ -49,5 +49,14 @@ reproduce: setup
 lab: setup
 	$(BIN)/jupyter lab notebooks/
 
+# Mutation testing of the course's math (mutmut; what is mutated and which tests run: [tool.mutmut] in
+# pyproject.toml). Slow (about TIME on 2 cores), so not part of `make test`: one worker at low priority,
+# a fresh mutants/ each time; mutmut's log goes to mutants/mutmut.log. Ends with the per-module table.
+mutation: setup
+	@start=$$(date +%s); rm -rf mutants && mkdir mutants; \
+	OMP_NUM_THREADS=1 nice -n 15 $(BIN)/mutmut run --max-children 1 > mutants/mutmut.log 2>&1; status=$$?; \
+	$(BIN)/python scripts/mutation_report.py; \
+	echo "make mutation finished in $$(( $$(date +%s) - start )) s (exit $$status)"; exit $$status
+
 clean:
-	rm -rf _build .pytest_cache .ruff_cache
+	rm -rf _build .pytest_cache .ruff_cache mutants

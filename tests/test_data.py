@@ -171,3 +171,68 @@ def test_malformed_pickles_behind_a_good_checksum_are_one_line_data_errors(tmp_p
     with pytest.raises(data.DataError) as e:
         _load_from(odd)
     assert "\n" not in str(e.value)
+
+
+# --- the views and batching, on hand-made images ---------------------------------------------
+
+
+def test_each_view_maps_the_8_bit_levels_by_its_formula():
+    images = torch.tensor([0, 1, 128, 254, 255], dtype=torch.uint8).reshape(1, 1, 5)
+    assert data.intensities(images)[0].tolist() == pytest.approx([0.0, 1 / 255, 128 / 255, 254 / 255, 1.0], abs=1e-7)
+    assert data.to_signed(images)[0].tolist() == pytest.approx([-1.0, 2 / 255 - 1, 256 / 255 - 1, 508 / 255 - 1, 1.0],
+                                                             abs=1e-7)
+    assert data.intensities(images).dtype == data.to_signed(images).dtype == torch.float32
+
+
+def test_binarization_turns_a_pixel_on_with_probability_k_over_255():
+    images = torch.tensor([0, 51, 255], dtype=torch.uint8).repeat(20_000, 1).reshape(20_000, 1, 3)
+    on = data.binarize(images).mean(0)
+    assert on[0].item() == 0.0 and on[2].item() == 1.0, "black stays off, white stays on"
+    assert on[1].item() == pytest.approx(51 / 255, abs=0.01)  # 0.2; standard error 0.003
+
+
+def test_dequantization_is_k_plus_uniform_noise_over_256_on_the_images_device():
+    images = torch.full((50_000, 1, 1), 7, dtype=torch.uint8)
+    y = data.dequantize(images, torch.Generator().manual_seed(0))[:, 0]
+    u = y * 256 - 7
+    assert u.min() >= 0 and u.max() <= 1
+    assert u.mean().item() == pytest.approx(0.5, abs=0.01) and u.var().item() == pytest.approx(1 / 12, abs=0.002)
+    assert torch.equal(y, data.dequantize(images, torch.Generator().manual_seed(0))[:, 0]), "drawn from the generator"
+    assert data.dequantize(images[:2].to("meta")).device.type == "meta"  # on a GPU the noise sits beside the images
+
+
+def test_a_subset_is_the_first_n_examples_and_none_is_all():
+    split = data.MNISTSplit(torch.arange(5 * 4, dtype=torch.uint8).reshape(5, 2, 2), torch.arange(5))
+    assert split.subset(None) is split
+    first = split.subset(3)
+    assert len(first) == 3 and torch.equal(first.labels, torch.arange(3))
+    assert torch.equal(first.images, split.images[:3])
+
+
+def test_unshuffled_batches_come_in_order():
+    def in_order(batch_size, drop_last=False):
+        return [b.tolist() for (b,) in data.batches(torch.arange(7), batch_size=batch_size, shuffle=False,
+                                                     drop_last=drop_last)]  # fmt: skip
+
+    assert in_order(3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert in_order(3, drop_last=True) == [[0, 1, 2], [3, 4, 5]]
+    assert in_order(7, drop_last=True) == [list(range(7))]
+
+
+def test_a_shuffled_epoch_is_the_generators_permutation():
+    x = torch.arange(6)
+    order = torch.randperm(6, generator=torch.Generator().manual_seed(3))
+    got = torch.cat([b for (b,) in data.batches(x, batch_size=4, generator=torch.Generator().manual_seed(3))])
+    assert torch.equal(got, order)
+
+
+def test_batches_refuse_misaligned_tensors_and_empty_batches():
+    with pytest.raises(ValueError, match="all tensors must have the same length"):
+        next(data.batches(torch.zeros(3), torch.zeros(4), batch_size=2))
+    with pytest.raises(ValueError, match="batch_size must be positive, got 0"):
+        next(data.batches(torch.zeros(3), batch_size=0))
+
+
+def test_the_number_of_batches_rounds_up_or_drops_the_rest():
+    assert [data.num_batches(n, 4) for n in (0, 1, 4, 5, 8, 9)] == [0, 1, 1, 2, 2, 3]
+    assert [data.num_batches(n, 4, drop_last=True) for n in (0, 1, 4, 5, 8, 9)] == [0, 0, 1, 1, 2, 2]

@@ -128,3 +128,39 @@ def test_the_generator_losses_at_non_zero_logits():
     d = torch.sigmoid(fake)
     assert gan.generator_loss(fake, "non_saturating").item() == pytest.approx((-torch.log(d)).mean().item(), rel=1e-5)
     assert gan.generator_loss(fake, "minimax").item() == pytest.approx(torch.log(1 - d).mean().item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", gan.REAL_TARGETS)
+def test_real_targets_are_made_on_the_requested_device(kind):
+    """On a GPU the targets must sit beside the logits; the 'meta' device checks that without one."""
+    assert gan.real_targets(kind, 3, device="meta").device.type == "meta"
+
+
+def test_noisy_targets_are_drawn_from_the_given_generator():
+    first = gan.real_targets("noisy", 5, generator=torch.Generator().manual_seed(1))
+    again = gan.real_targets("noisy", 5, generator=torch.Generator().manual_seed(1))
+    other = gan.real_targets("noisy", 5, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
+def test_the_default_generator_loss_is_the_non_saturating_one():
+    logits = torch.tensor([-2.0, 0.5, 3.0])
+    by_hand = sum(-math.log(1 / (1 + math.exp(-v))) for v in logits.tolist()) / 3  # mean of -log D(G(z))
+    assert gan.generator_loss(logits).item() == pytest.approx(by_hand, rel=1e-6)
+
+
+def test_unknown_loss_and_target_names_are_refused_with_the_choices():
+    with pytest.raises(ValueError, match="unknown generator loss 'wasserstein'; choose one of non_saturating, minimax"):
+        gan.generator_loss(torch.zeros(2), "wasserstein")
+    with pytest.raises(ValueError, match="unknown generator loss 'wasserstein'; choose one of non_saturating, minimax"):
+        gan.GANSettings(loss="wasserstein")
+    with pytest.raises(ValueError, match="unknown real-target scheme 'two'; choose one of one, smooth, noisy"):
+        gan.real_targets("two", 3)
+    with pytest.raises(ValueError, match="unknown real-target scheme 'two'; choose one of one, smooth, noisy"):
+        gan.GANSettings(real_target="two")
+
+
+def test_dropout_may_be_zero_but_not_one():
+    assert gan.GANSettings(dropout=0.0).dropout == 0.0  # no dropout at all is a valid setting
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.0"):
+        gan.GANSettings(dropout=1.0)

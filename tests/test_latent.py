@@ -66,3 +66,34 @@ def test_a_zero_endpoint_gives_the_straight_line_not_nan():
 def test_the_middle_of_a_linear_path_is_shorter_by_cos_of_half_the_angle():
     z0, z1 = pair_at_angle(math.pi / 2, dtype=torch.float64)
     assert lerp(z0, z1, 0.5).norm().item() == pytest.approx(10 * math.cos(math.pi / 4))
+
+
+def test_a_batch_of_endpoint_pairs_is_interpolated_row_by_row():
+    """(N, D) endpoints with a scalar t: each row is the path of its own pair (norms and angles per row)."""
+    g = torch.Generator().manual_seed(2)
+    z0 = torch.randn(3, 5, generator=g, dtype=torch.float64) * torch.tensor([[1.0], [4.0], [0.5]], dtype=torch.float64)
+    z1 = torch.randn(3, 5, generator=g, dtype=torch.float64) * torch.tensor([[2.0], [1.0], [3.0]], dtype=torch.float64)
+    for interpolate in (lerp, slerp):
+        batch = interpolate(z0, z1, 0.3)
+        assert batch.shape == (3, 5)
+        for row in range(3):
+            assert torch.allclose(batch[row], interpolate(z0[row], z1[row], 0.3), atol=1e-12)
+
+
+def test_a_batch_of_antiparallel_pairs_turns_each_row_through_its_own_orthogonal_direction():
+    """Every row's midpoint keeps that row's norm and is orthogonal to that row's endpoints."""
+    z0 = torch.tensor([[3.0, 1.0, 2.0, 0.5], [0.1, 2.0, 1.0, 3.0], [1.0, 1.0, 0.2, 1.0]], dtype=torch.float64)
+    mid = slerp(z0, -z0, 0.5)
+    assert mid.shape == (3, 4)
+    assert torch.allclose(mid.norm(dim=-1), z0.norm(dim=-1), rtol=1e-12)
+    assert torch.allclose((mid * z0).sum(-1), torch.zeros(3, dtype=torch.float64), atol=1e-12)
+
+
+def test_positions_take_the_endpoints_dtype_and_device():
+    """A Python t = 0.1 must not be rounded to float32 on float64 codes; on a GPU the positions must move
+    beside the codes."""
+    z0, z1 = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    assert lerp(z0, z1, 0.1).tolist() == [0.1] * 3
+    on_meta = torch.randn(2, 4).to("meta")  # a device that is not the CPU, without a GPU
+    for interpolate in (lerp, slerp):
+        assert interpolate(on_meta[0], on_meta[1], torch.linspace(0, 1, 3)).device.type == "meta"

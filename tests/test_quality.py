@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -88,3 +90,104 @@ def test_frechet_distance_in_one_dimension_is_the_textbook_formula():
     b = -1.0 + 0.5 * torch.randn(5000, 1, generator=g, dtype=torch.float64)
     m1, m2, s1, s2 = a.mean(), b.mean(), a.std(), b.std()
     assert quality.frechet_distance(a, b) == pytest.approx(((m1 - m2) ** 2 + (s1 - s2) ** 2).item(), rel=1e-6)
+
+
+# --- the meter on a hand-made classifier: every score by hand ---------------------------------
+
+
+class ReadsItsAnswer(torch.nn.Module):
+    """A stand-in classifier: its 10 logits are the first 10 pixels, its 128 features the first 128."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # where the meter looks for the device
+
+    def forward(self, x):
+        return x[:, :10]
+
+    def embed(self, x):
+        return x[:, :128]
+
+
+def images_with_logits(*rows: list[float]) -> torch.Tensor:
+    x = torch.zeros(len(rows), 784)
+    for i, logits in enumerate(rows):
+        x[i, : len(logits)] = torch.tensor(logits)
+    return x
+
+
+def test_the_classifier_score_and_class_counts_by_hand():
+    """p(y|x) = (3/4, 1/4) and (1/4, 3/4): the marginal is (1/2, 1/2) and each KL is
+    3/4 ln(3/2) + 1/4 ln(1/2); the score is exp of that mean."""
+    rows = [[math.log(3.0), 0.0] + [-1e4] * 8, [0.0, math.log(3.0)] + [-1e4] * 8]
+    x = images_with_logits(*rows)
+    meter = quality.SampleQualityMeter(ReadsItsAnswer(), reference=x)
+    q = meter(x)
+    assert q.classifier_score == pytest.approx(math.exp(0.75 * math.log(1.5) + 0.25 * math.log(0.5)), rel=1e-6)
+    assert q.class_counts == [1, 1] + [0] * 8
+    assert q.fid == pytest.approx(0.0, abs=1e-9), "the same images as the reference"
+
+
+def test_confident_and_diverse_samples_score_the_number_of_classes():
+    x = images_with_logits(*[[0.0] * k + [50.0] for k in range(10)] * 3)  # three confident images of each digit
+    q = quality.SampleQualityMeter(ReadsItsAnswer(), reference=x)(x)
+    assert q.classifier_score == pytest.approx(10.0, rel=1e-6) and q.class_counts == [3] * 10
+
+
+def test_the_meter_measures_the_frechet_distance_to_its_reference_features():
+    """Features = the first 128 pixels: shifting every one of them by c moves the mean by c sqrt(128)."""
+    reference = torch.rand(300, 784, generator=torch.Generator().manual_seed(0))
+    meter = quality.SampleQualityMeter(ReadsItsAnswer(), reference=reference)
+    assert meter.reference_features.dtype == torch.float64 and meter.reference_features.shape == (300, 128)
+    assert meter(reference + 0.5).fid == pytest.approx(128 * 0.25, rel=1e-6)
+
+
+def test_the_default_reference_is_the_test_set():
+    meter = quality.SampleQualityMeter(ReadsItsAnswer())
+    test_images = intensities(quality.load_mnist("test").images)
+    assert torch.allclose(meter.reference_features, test_images[:, :128].double())
+
+
+def test_the_summary_holds_every_score_of_the_images():
+    x = images_with_logits([5.0, 0.0], [0.0, 5.0], [5.0, 0.0], [0.0, 0.0, 5.0])
+    meter = quality.SampleQualityMeter(ReadsItsAnswer(), reference=x.flip(0) * 2)
+    q, summary = meter(x), meter.summary(x)
+    assert summary == {
+        "fid": q.fid,
+        "classifier_score": q.classifier_score,
+        "class_entropy": q.class_entropy,
+        "largest_class_share": 0.5,
+        "class_counts": [2, 1, 1] + [0] * 7,
+    }
+
+
+def test_the_end_of_epoch_callback_scores_n_samples_drawn_from_its_seed():
+    class Sampler(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.unused = torch.nn.Parameter(torch.zeros(1))
+
+        def sample(self, n, generator):
+            return torch.randn(n, 1, 28, 28, generator=generator)
+
+    reference = torch.rand(50, 784, generator=torch.Generator().manual_seed(0))
+    meter = quality.SampleQualityMeter(ReadsItsAnswer(), reference=reference)
+    scores = quality.sample_quality_callback(meter, n=40, seed=5)(Sampler())
+    expected = meter.summary(torch.randn(40, 1, 28, 28, generator=torch.Generator().manual_seed(5)))
+    assert scores == expected and sum(scores["class_counts"]) == 40
+
+
+def test_accuracy_and_features_on_a_hand_made_classifier():
+    x = images_with_logits([5.0, 0.0], [0.0, 5.0], [5.0, 0.0], [0.0, 0.0, 5.0]).reshape(4, 28, 28)
+    assert quality.accuracy(ReadsItsAnswer(), x, torch.tensor([0, 1, 1, 2])) == 0.75
+    f = quality.features(ReadsItsAnswer(), x)
+    assert f.dtype == torch.float64 and torch.equal(f, x.reshape(4, 784)[:, :128].double())
+
+
+def test_the_classifier_reads_flat_or_square_images():
+    torch.manual_seed(0)
+    model = quality.MNISTClassifier()
+    x = torch.rand(3, 784)
+    assert model.embed(x).shape == (3, 128) and model(x).shape == (3, 10)
+    assert torch.equal(model(x), model(x.reshape(3, 28, 28)))
+    assert torch.equal(model(x), model.head(model.embed(x)))
