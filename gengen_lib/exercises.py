@@ -417,3 +417,21 @@ FAMILIES = {
 CHECKERS: dict[str, Callable[..., Verdict]] = {
     name: (SHORT_CHECKERS | STEP_CHECKERS)[name] for family in FAMILIES.values() for name in family
 }
+
+
+def reference_results(quick: bool = False) -> str:
+    """What every multi-step exercise's result checker reports when the library's own functions
+    stand in for the learner's: one line per exercise, to compare a solution's numbers with."""
+    from . import exercises_flows as fl
+    from . import exercises_gan as ga
+    from . import exercises_vae as va
+
+    verdicts = [
+        check_tiny_vae(va.reference_training_step, quick=quick),
+        check_linear_gaussian_log_likelihood(va.GAUSSIAN_LOG_PROB.reference, va.IMPORTANCE_TERMS.reference,
+                                             IMPORTANCE_LOG_LIKELIHOOD.reference),
+        check_jensen_shannon(ga.OPTIMAL_DISCRIMINATOR.reference, ga.DISCRIMINATOR_VALUE.reference),
+        check_coupling_log_det(fl.COUPLING_LAYER.reference, fl.COUPLING_LAYER_INVERSE.reference),
+        check_logit_flow_result(fl.LOGIT_TRANSFORM.reference, fl.LOGIT_BITS_PER_DIM.reference),
+    ]  # fmt: skip
+    return "\n".join(repr(v) for v in verdicts)

@@ -122,7 +122,7 @@ def check_negative_elbo(fn: Callable, seed: int = 0) -> Verdict:
     return NEGATIVE_ELBO.check(fn, seed)
 
 
-def _reference_step(model: vae.VAE, optimizer: torch.optim.Optimizer, x, eps, *, zero_grad=True, sign=1.0,
+def reference_training_step(model: vae.VAE, optimizer: torch.optim.Optimizer, x, eps, *, zero_grad=True, sign=1.0,
                     use_noise=True, step=True) -> float:  # fmt: skip
     """One Adam step on the negative ELBO; the keywords make the typical mistakes."""
     mu, logvar = model.encode(x)
@@ -181,7 +181,7 @@ def check_training_step(fn: Callable, seed: int = 0) -> Verdict:
     name = "training_step"
     if not callable(fn):
         return failed(name, "expected a function")
-    expected, expected_loss = _after_step(seed, _reference_step)
+    expected, expected_loss = _after_step(seed, reference_training_step)
     try:
         got, loss = _after_step(seed, fn)
     except Exception as error:
@@ -192,7 +192,7 @@ def check_training_step(fn: Callable, seed: int = 0) -> Verdict:
         return failed(name, f"returned a {type(loss).__name__}; return the loss as a number (loss.item())")
     if not _same(got, expected):
         for diagnosis, variant in STEP_MISTAKES.items():
-            if _same(got, _after_step(seed, lambda *a, v=variant: _reference_step(*a, **v))[0]):
+            if _same(got, _after_step(seed, lambda *a, v=variant: reference_training_step(*a, **v))[0]):
                 return failed(name, diagnosis)
         return failed(name, "the parameters after the step are not those of one Adam step on the negative ELBO")
     if not math.isclose(loss, expected_loss, rel_tol=RTOL):
@@ -264,7 +264,7 @@ def check_tiny_vae(training_step: Callable, quick: bool = False, seed: int = 0) 
     def measure() -> Verdict:
         model, seconds = train_tiny_vae(training_step, run, seed)
         elbo = validation_elbo(model, run.valid_images, seed)
-        result = (f"validation ELBO {elbo:.1f} nats per image after {run.epochs} epoch(s) on "
+        result = (f"validation ELBO {elbo:.1f} nats per image after {run.epochs} epochs on "
                   f"{run.train_images:,} images ({seconds:.0f} s); target above {run.target_elbo:.0f}")  # fmt: skip
         return passed(name, result) if elbo > run.target_elbo else failed(name, result)
 

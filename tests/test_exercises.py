@@ -815,3 +815,12 @@ def test_a_right_answer_computed_on_the_gpu_passes(capsys, name):
 
     ok, line = verdict(capsys, exercises.CHECKERS[name], on_gpu)
     assert ok, line
+
+
+def test_the_reference_results_pass_and_are_what_the_learner_aims_at(results):
+    lines = exercises.reference_results(quick=True).splitlines()
+    assert len(lines) == len(exercises.RESULT_CHECKERS)
+    for line, (name, result) in zip(lines, results.items(), strict=True):
+        assert line.startswith(f"✓ {name}: ")
+        if name != "tiny_vae":  # deterministic: the solutions and the references measure the same numbers
+            assert line == repr(result)
