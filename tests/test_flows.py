@@ -155,3 +155,58 @@ def test_dequantized_bits_per_dim_averages_over_images_with_fresh_noise():
     y = ((images.reshape(5, -1).double() + torch.rand(5, 784, generator=g, dtype=torch.float32).double()) / 256)
     value = flows.dequantized_bits_per_dim(model, images, torch.Generator().manual_seed(1), batch_size=2)
     assert value == pytest.approx(flows.bits_per_dim(model.log_prob(y)).mean().item(), rel=1e-4)
+
+
+def test_vector_masks_alternate_by_index():
+    assert flows.alternating_mask(5, 0).tolist() == [1.0, 0.0, 1.0, 0.0, 1.0]
+    assert flows.alternating_mask(5, 1).tolist() == [0.0, 1.0, 0.0, 1.0, 0.0]
+    model = flows.RealNVP(n_pairs=2, hidden=4, dim=4, image_shape=None, logit_alpha=None)
+    assert [c.mask.tolist() for c in model.couplings] == [[1, 0, 1, 0], [0, 1, 0, 1]] * 2
+
+
+def test_a_coupling_reads_the_coordinates_where_the_mask_is_one_and_writes_the_others():
+    coupling = flows.AffineCoupling(torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 0.0]), hidden=4)
+    assert coupling.kept_index.tolist() == [0, 3, 4] and coupling.free_index.tolist() == [1, 2, 5]
+    randomized(coupling)
+    x = torch.randn(2, 6)
+    y, _ = coupling(x)
+    assert torch.equal(y[:, [0, 3, 4]], x[:, [0, 3, 4]]) and not torch.allclose(y[:, [1, 2, 5]], x[:, [1, 2, 5]])
+
+
+def test_a_checkpoint_holds_the_mask_not_the_indices_derived_from_it():
+    """The shipped weights were saved without index buffers: a persistent one would break loading them."""
+    keys = set(flows.RealNVP(n_pairs=1, hidden=4).state_dict())
+    assert "couplings.0.mask" in keys and not any("index" in key for key in keys)
+
+
+@pytest.mark.parametrize("mask, kept, free", [([1.0] * 4, 4, 0), ([0.0] * 4, 0, 4)])
+def test_a_mask_without_kept_or_free_coordinates_is_refused(mask, kept, free):
+    with pytest.raises(ValueError, match=f"needs kept and free coordinates, got {kept} kept and {free} free"):
+        flows.AffineCoupling(torch.tensor(mask), hidden=4)
+
+
+def test_the_smallest_flow_is_allowed_and_a_zero_width_one_is_refused():
+    assert len(flows.RealNVP(n_pairs=1, hidden=1).couplings) == 2
+    with pytest.raises(ValueError, match="n_pairs and hidden must be positive, got 4 and 0"):
+        flows.RealNVP(hidden=0)
+
+
+def test_image_samples_are_clamped_to_the_unit_interval():
+    """At a high temperature the logit step's inverse overshoots [0, 1] by alpha: the images are clamped."""
+    model = flows.RealNVP(n_pairs=1, hidden=4)
+    x = model.sample(50, temperature=1e3, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (50, 1, 28, 28)
+    assert x.min().item() == 0.0 and x.max().item() == 1.0
+
+
+@pytest.mark.parametrize("options", [{"logit_alpha": None}, {"image_shape": None}])
+def test_a_flow_without_the_logit_step_or_an_image_shape_returns_raw_points(options):
+    model = flows.RealNVP(n_pairs=1, hidden=4, **options)
+    assert model.sample(3, generator=torch.Generator().manual_seed(0)).shape == (3, 784)
+
+
+def test_the_flow_is_built_from_the_run_settings():
+    settings = flows.FlowSettings(n_pairs=1, hidden=8, learned_scale=False, logit_alpha=1e-3)
+    model = flows.build_flow(settings)
+    assert model.config == flows.FlowArchitecture(784, 1, 8, False, 1e-3, (28, 28))
+    assert model.preprocess.alpha == 1e-3 and not model.couplings[0].learned_scale

@@ -164,3 +164,41 @@ def test_dropout_may_be_zero_but_not_one():
     assert gan.GANSettings(dropout=0.0).dropout == 0.0  # no dropout at all is a valid setting
     with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.0"):
         gan.GANSettings(dropout=1.0)
+
+
+def _layer_kinds(net: torch.nn.Sequential) -> list[str]:
+    def kind(m):
+        if isinstance(m, torch.nn.Linear):
+            return f"Linear({m.in_features}, {m.out_features})"
+        if isinstance(m, torch.nn.LeakyReLU):
+            return f"LeakyReLU({m.negative_slope})"
+        if isinstance(m, torch.nn.Dropout):
+            return f"Dropout({m.p})"
+        return type(m).__name__ + (f"({m.num_features})" if isinstance(m, torch.nn.BatchNorm1d) else "")
+
+    return [kind(m) for m in net]
+
+
+def test_the_generator_and_discriminator_are_the_reports_networks():
+    """The report's layers: G 100-128-256-512-1024-784 with LeakyReLU(0.2), batch norm after every hidden
+    layer but the first and tanh; D 784-512-256-1 with LeakyReLU(0.2) and dropout 0.3 after each hidden layer."""
+    assert _layer_kinds(gan.GAN().generator.net) == [
+        "Linear(100, 128)", "LeakyReLU(0.2)",
+        "Linear(128, 256)", "BatchNorm1d(256)", "LeakyReLU(0.2)",
+        "Linear(256, 512)", "BatchNorm1d(512)", "LeakyReLU(0.2)",
+        "Linear(512, 1024)", "BatchNorm1d(1024)", "LeakyReLU(0.2)",
+        "Linear(1024, 784)", "Tanh",
+    ]  # fmt: skip
+    expected_d = ["Linear(784, 512)", "LeakyReLU(0.2)", "Dropout(0.3)",
+                  "Linear(512, 256)", "LeakyReLU(0.2)", "Dropout(0.3)", "Linear(256, 1)"]  # fmt: skip
+    assert _layer_kinds(gan.GAN().discriminator.net) == expected_d
+    assert _layer_kinds(gan.Discriminator().net) == expected_d
+
+
+def test_samples_map_the_tanh_output_from_minus_one_to_one_onto_zero_to_one():
+    model = gan.GAN(z_dim=4)
+    with torch.no_grad():
+        model.generator.net[-2].weight.zero_()
+        model.generator.net[-2].bias.fill_(math.atanh(0.5))  # every pixel tanh(.) = 0.5
+    x = model.sample(3, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (3, 1, 28, 28) and torch.allclose(x, torch.full_like(x, 0.75))

@@ -39,3 +39,10 @@ def test_binary_draws_are_zeros_and_ones():
 def test_a_non_image_flow_returns_its_points():
     model = flows.RealNVP(n_pairs=1, hidden=4, dim=2, image_shape=None, logit_alpha=None)
     assert model.sample(7, generator=torch.Generator().manual_seed(0)).shape == (7, 2)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_samples_are_drawn_on_the_models_device(family):
+    """On a GPU the noise must be drawn beside the weights; the 'meta' device checks that without one."""
+    build, options = FAMILIES[family]
+    assert build().to("meta").sample(2, **options).device.type == "meta"
