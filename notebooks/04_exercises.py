@@ -30,7 +30,8 @@
 # ## How to work on this page
 #
 # The book's page is static: nothing runs in it. It shows what a fresh copy of the
-# notebook prints, so every checker below still says "not yet correct". To run it:
+# notebook prints, so every checker below still says "not yet correct" (the last cell
+# shows what the library's own functions reach in the multi-step exercises). To run it:
 #
 # - **from a copy of the course**: `make lab` opens JupyterLab on the notebooks in the
 #   course's environment; open `04_exercises.ipynb`;
@@ -237,8 +238,10 @@ exercises.check_importance_log_likelihood(importance_log_likelihood)
 # the pixels are independent given $z$:
 #
 # $$
-# \log p(x \mid z) = \sum_{m=1}^{784} x_m \log \operatorname{sigmoid}(\ell_m)
-# + (1 - x_m) \log\big(1 - \operatorname{sigmoid}(\ell_m)\big).
+# \begin{aligned}
+# \log p(x \mid z) = \sum_{m=1}^{784} \Big( & x_m \log \operatorname{sigmoid}(\ell_m) \\
+# & + (1 - x_m) \log\big(1 - \operatorname{sigmoid}(\ell_m)\big) \Big).
+# \end{aligned}
 # $$
 #
 # Write `bernoulli_log_likelihood(logits, x)`: logits and binary images of shape
@@ -397,8 +400,10 @@ exercises.check_tiny_vae(training_step, quick=quick)
 # where the answer is known in closed form can. In the **linear-Gaussian model**
 #
 # $$
-# z \sim \mathcal{N}(0, I_2), \qquad x \mid z \sim \mathcal{N}\big(W z + b,\ \operatorname{diag}(\sigma^2)\big),
-# \qquad x \in \mathbb{R}^5,
+# \begin{aligned}
+# z &\sim \mathcal{N}(0, I_2), \\
+# x \mid z &\sim \mathcal{N}\big(W z + b,\ \operatorname{diag}(\sigma^2)\big), \quad x \in \mathbb{R}^5,
+# \end{aligned}
 # $$
 #
 # $x$ is a linear function of Gaussians plus Gaussian noise, so it is Gaussian itself:
@@ -410,8 +415,10 @@ exercises.check_tiny_vae(training_step, quick=quick)
 # **Step a: a diagonal Gaussian log-density.** Write `gaussian_log_prob(x, mean, logvar)`:
 #
 # $$
-# \log \mathcal{N}\big(x;\ \mu, \operatorname{diag}(\sigma^2)\big)
-# = -\frac{1}{2} \sum_{d=1}^{D} \Big( \log 2\pi + \log \sigma_d^2 + \frac{(x_d - \mu_d)^2}{\sigma_d^2} \Big).
+# \begin{aligned}
+# & \log \mathcal{N}\big(x;\ \mu, \operatorname{diag}(\sigma^2)\big) \\
+# & \quad = -\frac{1}{2} \sum_{d=1}^{D} \Big( \log 2\pi + \log \sigma_d^2 + \frac{(x_d - \mu_d)^2}{\sigma_d^2} \Big).
+# \end{aligned}
 # $$
 #
 # The checker gives `x` the shape $(k, N, D)$ ($k$ samples for each of $N$ images) and
@@ -495,8 +502,8 @@ exercises.check_importance_terms(importance_terms)
 # **The result.** The checker draws $k$ samples from the proposal for 8 points $x$ of a
 # random linear-Gaussian model, passes your three terms to your
 # `importance_log_likelihood` of exercise 1.3 and reports the largest distance to the
-# exact $\log p(x)$, for $k = 1$ (the one-sample ELBO, below the truth by the KL
-# divergence between $q$ and the posterior), $k = 10$ and $k = 1000$. The target: within
+# exact $\log p(x)$, for $k = 1$ (a one-sample estimate of the ELBO, on average below the
+# truth by the KL divergence from $q$ to the posterior), $k = 10$ and $k = 1000$. The target: within
 # 0.1 nats at $k = 1000$.
 
 # %%
@@ -717,7 +724,10 @@ exercises.check_optimal_discriminator(optimal_discriminator)
 # the value
 #
 # $$
-# V(D) = \int p_{\text{data}}(x) \log D(x) + p_{\text{model}}(x) \log\big(1 - D(x)\big)\, dx
+# \begin{aligned}
+# V(D) = \int & p_{\text{data}}(x) \log D(x) \\
+# & + p_{\text{model}}(x) \log\big(1 - D(x)\big)\, dx
+# \end{aligned}
 # $$
 #
 # on a grid with step `dx`: the densities and $D$ at $N$ grid points, shape $(N,)$, and
@@ -1053,8 +1063,10 @@ exercises.check_bits_per_dim(bits_per_dim)
 # $(N, D)$. Give it the kept part only, `x * mask`, then
 #
 # $$
-# y = b \odot x + (1 - b) \odot \big(x \odot e^{s} + t\big), \qquad
-# \log\left|\det \frac{\partial y}{\partial x}\right| = \sum_d (1 - b_d)\, s_d .
+# \begin{aligned}
+# y &= b \odot x + (1 - b) \odot \big(x \odot e^{s} + t\big), \\
+# \log\left|\det \frac{\partial y}{\partial x}\right| &= \sum_d (1 - b_d)\, s_d .
+# \end{aligned}
 # $$
 #
 # ````{admonition} Hint
@@ -1152,7 +1164,10 @@ exercises.check_coupling_log_det(coupling_layer, coupling_layer_inverse)
 # first squeezed into $[\alpha, 1 - \alpha]$:
 #
 # $$
-# p = \alpha + (1 - 2\alpha)\, x, \qquad y = \operatorname{logit}(p) = \log p - \log(1 - p).
+# \begin{aligned}
+# p &= \alpha + (1 - 2\alpha)\, x, \\
+# y &= \operatorname{logit}(p) = \log p - \log(1 - p).
+# \end{aligned}
 # $$
 #
 # Each dimension is mapped on its own, so the Jacobian is diagonal, and with
