@@ -32,10 +32,16 @@ Inputs = dict[str, torch.Tensor | float]
 
 @dataclass(frozen=True)
 class Verdict:
-    """A checker's answer: true when the function is correct. A notebook shows it as one line."""
+    """A checker's answer: true when the function is correct. A notebook shows it as one line.
+
+    ``exercise`` and ``detail`` are the two halves of the line: the exercise's name and what
+    was found (the diagnosis, or what a right answer achieved).
+    """
 
     passed: bool
     message: str
+    exercise: str = ""
+    detail: str = ""
 
     def __bool__(self) -> bool:
         return self.passed
@@ -274,12 +280,12 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 
 def passed(name: str, result: str) -> Verdict:
     """A right answer, with what it achieved."""
-    return Verdict(True, f"✓ {name}: {result}")
+    return Verdict(True, f"✓ {name}: {result}", name, result)
 
 
 def failed(name: str, problem: str) -> Verdict:
     """A wrong answer, with its diagnosis."""
-    return Verdict(False, f"✗ {name}: not yet correct — {problem}")
+    return Verdict(False, f"✗ {name}: not yet correct — {problem}", name, problem)
 
 
 def first_failing_step(steps: list[tuple[Callable[[Callable], Verdict], Callable]]) -> str | None:
@@ -287,7 +293,7 @@ def first_failing_step(steps: list[tuple[Callable[[Callable], Verdict], Callable
     for checker, fn in steps:
         verdict = checker(fn)
         if not verdict:
-            return f"first make step {verdict.message.split(':', 1)[0][2:]} pass: {verdict.message.split(' — ', 1)[1]}"
+            return f"first make step {verdict.exercise} pass: {verdict.detail}"
     return None
 
 

@@ -341,7 +341,8 @@ def check_bits_per_dim(fn: Callable, seed: int = 0) -> Verdict:
     return BITS_PER_DIM.check(fn, seed)
 
 
-from .exercises_flows import (  # noqa: E402  (they build on the short exercises above)
+from . import exercises_flows, exercises_gan, exercises_vae  # noqa: E402  (they build on the exercises above)
+from .exercises_flows import (  # noqa: E402
     check_coupling_layer,
     check_coupling_layer_inverse,
     check_coupling_log_det,
@@ -422,10 +423,7 @@ CHECKERS: dict[str, Callable[..., Verdict]] = {
 def reference_results(quick: bool = False) -> str:
     """What every multi-step exercise's result checker reports when the library's own functions
     stand in for the learner's: one line per exercise, to compare a solution's numbers with."""
-    from . import exercises_flows as fl
-    from . import exercises_gan as ga
-    from . import exercises_vae as va
-
+    va, ga, fl = exercises_vae, exercises_gan, exercises_flows
     verdicts = [
         check_tiny_vae(va.reference_training_step, quick=quick),
         check_linear_gaussian_log_likelihood(va.GAUSSIAN_LOG_PROB.reference, va.IMPORTANCE_TERMS.reference,

@@ -108,7 +108,7 @@ NEGATIVE_ELBO = Exercise(
             lambda logits, x, mu, logvar: vae.kl_standard_normal(mu, logvar).mean(),
     },
     shape_hints={(N,): "one number for the batch: take the mean of −ELBO over the images"},
-    factor_hints={N: "a sum over the batch instead of a mean?", 1 / PIXELS: "a mean over the pixels somewhere?"},
+    factor_hints={N: "a sum over the batch instead of a mean?"},
     differentiable=("logits", "mu", "logvar"),
 )
 
