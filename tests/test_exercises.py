@@ -824,3 +824,39 @@ def test_the_reference_results_pass_and_are_what_the_learner_aims_at(results):
         assert line.startswith(f"✓ {name}: ")
         if name != "tiny_vae":  # deterministic: the solutions and the references measure the same numbers
             assert line == repr(result)
+
+
+# --- a result is measured, not assumed: steps that pass their checks can still miss it ------------
+
+
+def _lazy_step(model, optimizer, x, eps):
+    """Right on the checker's small model (D = 4), idle on the model the result trains."""
+    return training_step(model, optimizer, x, eps) if model.z_dim == D else 0.0
+
+
+def _elbo_when_k_is_large(log_p_x_given_z, log_p_z, log_q_z):
+    log_w = log_p_x_given_z + log_p_z - log_q_z
+    return log_w.mean(0) if len(log_w) > 7 else importance_log_likelihood(log_p_x_given_z, log_p_z, log_q_z)
+
+
+@pytest.mark.parametrize(
+    ("checker", "steps", "diagnosis"),
+    [
+        (lambda step: exercises.check_tiny_vae(step, quick=True), [_lazy_step], "target above -190"),
+        (exercises.check_linear_gaussian_log_likelihood, [gaussian_log_prob, importance_terms, _elbo_when_k_is_large],
+         "target within 0.1"),
+        (exercises.check_jensen_shannon,
+         [optimal_discriminator, lambda pd, pm, d, dx: discriminator_value(pd, pm, d, dx) * (1 + (len(d) > 6))],
+         "but a direct quadrature differs by"),
+        (exercises.check_coupling_log_det,
+         [lambda x, m, net: coupling_layer(x, m, net) if len(m) == D else (x, torch.zeros(len(x))),
+          coupling_layer_inverse], "match autograd's slogdet"),
+        (exercises.check_logit_flow_result,
+         [logit_transform, lambda x, a, base: logit_bits_per_dim(x, a, base) + 0.01 * (len(x) > 6)],
+         "a logistic base scores 8.1620 bits/dim"),
+    ],
+    ids=["tiny-vae", "linear-gaussian", "js", "coupling", "logit"],
+)
+def test_a_result_that_misses_its_target_fails_and_shows_the_number(capsys, checker, steps, diagnosis):
+    ok, line = verdict(capsys, lambda fn: checker(*fn), steps)
+    assert not ok and diagnosis in line, line
