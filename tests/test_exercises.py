@@ -860,3 +860,43 @@ def _elbo_when_k_is_large(log_p_x_given_z, log_p_z, log_q_z):
 def test_a_result_that_misses_its_target_fails_and_shows_the_number(capsys, checker, steps, diagnosis):
     ok, line = verdict(capsys, lambda fn: checker(*fn), steps)
     assert not ok and diagnosis in line, line
+
+
+def test_negative_elbo_reference_is_the_textbook_formula():
+    case = exercises_vae.NEGATIVE_ELBO.make_inputs(torch.Generator().manual_seed(7))
+    logits, x, mu, logvar = (case[k].double() for k in ("logits", "x", "mu", "logvar"))
+    p = torch.sigmoid(logits)
+    reconstruction = (x * p.log() + (1 - x) * (1 - p).log()).sum(-1)
+    kl_term = 0.5 * (logvar.exp() + mu**2 - logvar - 1).sum(-1)
+    expected = (kl_term - reconstruction).mean()
+    assert torch.allclose(exercises_vae.NEGATIVE_ELBO.reference(logits, x, mu, logvar), expected)
+
+
+def test_the_optimal_discriminator_maximises_the_value_pointwise():
+    case = exercises_gan.OPTIMAL_DISCRIMINATOR.make_inputs(torch.Generator().manual_seed(8))
+    p_data, p_model = case["p_data"].double(), case["p_model"].double()
+    d = exercises_gan.OPTIMAL_DISCRIMINATOR.reference(p_data, p_model).requires_grad_(True)
+    value = (p_data * d.log() + p_model * (1 - d).log()).sum()
+    (gradient,) = torch.autograd.grad(value, d)
+    assert torch.allclose(gradient, torch.zeros_like(gradient), atol=1e-12), "a stationary point"
+    assert torch.all(value > (p_data * (0.9 * d).log() + p_model * (1 - 0.9 * d).log()).sum())
+
+
+def test_the_reference_training_step_is_one_adam_step_on_the_explicit_loss():
+    """Adam's first step from fresh state moves each parameter by lr * g / (|g| + eps), about lr * sign(g)."""
+    torch.manual_seed(0)
+    model = vae.VAE(z_dim=3, hidden=8)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x = (torch.rand(5, 784) < 0.3).float()
+    eps = torch.randn(5, 3)
+    before = [p.detach().clone() for p in model.parameters()]
+    mu, logvar = model.encode(x)
+    z = mu + (0.5 * logvar).exp() * eps
+    p = torch.sigmoid(model.decode(z))
+    loss = (0.5 * (logvar.exp() + mu**2 - logvar - 1).sum(-1)
+            - (x * p.log() + (1 - x) * (1 - p).log()).sum(-1)).mean()
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    returned = exercises_vae.reference_training_step(model, optimizer, x, eps)
+    assert math.isclose(returned, loss.item(), rel_tol=1e-5)
+    for p0, g, p1 in zip(before, grads, model.parameters(), strict=True):
+        assert torch.allclose(p1.detach(), p0 - 1e-2 * g / (g.abs() + 1e-8), atol=1e-6)
