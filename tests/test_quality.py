@@ -191,3 +191,16 @@ def test_the_classifier_reads_flat_or_square_images():
     assert model.embed(x).shape == (3, 128) and model(x).shape == (3, 10)
     assert torch.equal(model(x), model(x.reshape(3, 28, 28)))
     assert torch.equal(model(x), model.head(model.embed(x)))
+
+
+def test_the_classifier_is_two_conv_blocks_and_a_128_d_relu_feature_layer():
+    """Each block: 3 x 3 convolution keeping the size (padding 1), ReLU, 2 x 2 max-pool: 28 -> 14 -> 7."""
+    model = quality.MNISTClassifier()
+    kinds = [type(m).__name__ for m in model.conv]
+    assert kinds == ["Conv2d", "ReLU", "MaxPool2d"] * 2
+    convs = [m for m in model.conv if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
+        (1, 32, (3, 3), (1, 1)), (32, 64, (3, 3), (1, 1))]  # fmt: skip
+    assert [type(m).__name__ for m in model.features] == ["Flatten", "Linear", "ReLU"]
+    assert model.embed(torch.rand(4, 784) - 0.5).min() >= 0, "features are ReLU outputs"
+

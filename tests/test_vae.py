@@ -189,6 +189,15 @@ def test_reparameterized_draws_come_from_the_given_generator():
     assert torch.equal(first, torch.randn(3, 2, generator=torch.Generator().manual_seed(5))), "z = 0 + 1 * eps"
 
 
+def test_reparameterized_noise_takes_the_dtype_and_device_of_the_mean():
+    """A float64 model gets float64 noise (not float32 noise widened); on a GPU the noise sits beside mu."""
+    mu = torch.zeros(3, 2, dtype=torch.float64)
+    z = vae.reparameterize(mu, torch.zeros_like(mu), torch.Generator().manual_seed(5))
+    expected = torch.randn(3, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    assert z.dtype == torch.float64 and torch.equal(z, expected)
+    assert vae.reparameterize(mu.to("meta"), mu.to("meta")).device.type == "meta"
+
+
 def test_with_a_vanishing_posterior_variance_the_elbo_is_log_p_x_at_the_mean_minus_the_kl():
     """sigma -> 0 makes the one-sample bound deterministic: z = mu, so every part is known in closed form."""
     torch.manual_seed(0)
@@ -252,6 +261,15 @@ def test_every_estimator_is_exact_when_the_decoder_ignores_z():
     assert torch.allclose(vae.log_likelihood(model, x, k=7, chunk_rows=10), exact, atol=1e-8)
     assert torch.allclose(vae.dataset_log_likelihood(model, x, k=3, batch_size=2), exact, atol=1e-8)
     assert torch.allclose(vae.prior_log_likelihood(model, x, samples=7, chunk=3), exact, atol=1e-8)
+
+
+def test_the_data_set_estimate_is_the_estimate_of_each_batch_with_k_samples():
+    model = _one_dimensional_vae()
+    x = _binary_images(4)
+    torch.manual_seed(7)
+    whole = vae.dataset_log_likelihood(model, x, k=2, batch_size=4)
+    torch.manual_seed(7)
+    assert torch.equal(whole, vae.log_likelihood(model, x, k=2))
 
 
 def test_the_naive_prior_estimate_lands_on_the_exact_log_likelihood_of_a_one_dimensional_latent():
