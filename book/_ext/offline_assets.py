@@ -7,9 +7,10 @@ This extension copies local copies into ``_build/html/_static/offline/`` and poi
 - MathJax 3 from the PyPI package ``django-static-mathjax`` (import name ``mathjax``);
 - html-manager and requirejs from ``.vendor/``, filled by ``scripts/vendor_js.sh``.
 
-It also copies ``book/explorer/`` (the in-page latent explorer's script and the decoder
-weights written by ``gengen_lib/export.py``) to ``_build/html/_static/explorer/``; only
-``book/explorer.md`` loads them, with its own ``<script>`` tags.
+It also copies ``book/explorer/`` (the in-page explorers' scripts and styles, and the weights
+written by ``python -m gengen_lib.export``) to ``_build/html/_static/explorer/``; only the
+explorer pages (``book/explorer.md``, ``book/gan_explorer.md``, ``book/flow_explorer.md``) load
+them, each with its own ``<script>`` tags.
 
 The paths are relative to ``_static/``; Sphinx turns them into per-page relative URLs, so the
 pages work from ``file://`` and from any web server, in subfolders too. Nothing is put in a
@@ -34,8 +35,8 @@ VENDOR_DIR = ".vendor"  # relative to the book root (the repository root)
 STATIC_SUBDIR = "offline"  # under _static/ in the built site
 MATHJAX_ENTRY = "tex-mml-chtml.js"  # the bundle Sphinx loads by default, from the CDN
 REQUIRED = ("html-manager/dist/embed-amd.js", "requirejs/require.js")
-# The in-page latent explorer (book/explorer.md): its script and the exported decoder weights
-# (gengen_lib/export.py), copied to _static/explorer/ and loaded by that page's own <script> tags.
+# The in-page explorers (book/*explorer.md): scripts, styles and exported weights (gengen_lib/export.py),
+# copied to _static/explorer/ and loaded by those pages' own <script> tags.
 EXPLORER_DIR = "book/explorer"
 CSS_NAME = "gengen.css"  # page styles (figure aspect ratio, dark mode), beside this file
 

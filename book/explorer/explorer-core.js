@@ -32,6 +32,16 @@
     return sign * Math.pow(2, exp - 15) * (1 + frac / 1024);
   }
 
+  // Every float16 bit pattern's value, built on first use: decoding becomes one table look-up.
+  var HALVES = null;
+  function halves() {
+    if (!HALVES) {
+      HALVES = new Float32Array(65536);
+      for (var h = 0; h < 65536; h++) HALVES[h] = half(h);
+    }
+    return HALVES;
+  }
+
   // {shape, data} -> Float32Array, read little-endian whatever the machine's byte order.
   function array(entry, dtype) {
     var b = bytes(entry.data);
@@ -40,7 +50,12 @@
     var size = dtype === "float16" ? 2 : 4;
     if (b.length !== n * size) throw new Error("gengen explorer: array of shape " + entry.shape + " has " + b.length + " bytes");
     var out = new Float32Array(n);
-    for (var i = 0; i < n; i++) out[i] = size === 2 ? half(view.getUint16(2 * i, true)) : view.getFloat32(4 * i, true);
+    if (size === 2) {
+      var table = halves();
+      for (var i = 0; i < n; i++) out[i] = table[b[2 * i] | (b[2 * i + 1] << 8)];
+    } else {
+      for (var j = 0; j < n; j++) out[j] = view.getFloat32(4 * j, true);
+    }
     return out;
   }
 
