@@ -385,31 +385,3 @@ def test_works_on_a_phone_in_dark_mode(browser, server):
         assert not log.problems, "\n".join(log.problems)
     finally:
         context.close()
-
-
-@pytest.mark.browser
-@pytest.mark.slow
-def test_redraw_times(browser, server):
-    """Measured, not only asserted: the median time of a redraw in each explorer (printed with -s)."""
-    context, page, log = open_flow_page(browser, server)
-    try:
-        load_mnist_flow(page)
-        medians = {}
-        for name, root, role, values in (
-            ("two moons, point moved", MOONS, "x1", np.linspace(-1.5, 1.5, 15)),
-            ("two moons, stage moved", MOONS, "stage", [k % 9 for k in range(15)]),
-            ("MNIST, temperature moved", MNIST, "temperature", np.linspace(0.3, 1.2, 15)),
-        ):
-            times = []
-            for value in values:
-                page.evaluate(SET, [root, role, round(float(value), 2)])
-                times.append(float(page.locator(root).get_attribute("data-draw-ms")))
-            medians[name] = float(np.median(times))
-        print("median redraw (ms):", {k: round(v, 1) for k, v in medians.items()},
-              "; two-moons density raster", page.locator(MOONS).get_attribute("data-density-ms"),
-              "ms; MNIST weights: load", page.locator(MNIST).get_attribute("data-load-ms"), "ms, decode",
-              page.locator(MNIST).get_attribute("data-decode-ms"), "ms")  # fmt: skip
-        assert medians["two moons, point moved"] < 100 and medians["MNIST, temperature moved"] < 3000, medians
-        assert not log.problems, "\n".join(log.problems)
-    finally:
-        context.close()

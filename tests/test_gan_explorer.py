@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import statistics
 
 import numpy as np
 import pytest
@@ -333,25 +332,4 @@ def test_the_walk_fits_a_phone_in_dark_mode(browser, server):
         page.locator(ROOT_SELECTOR).screenshot(path=SHOTS / "390-dark__gan_explorer_walk.png")
     finally:
         context.close()
-    assert_stayed_local(log)
-
-
-@pytest.mark.browser
-@pytest.mark.parametrize("walk_page", ["http"], indirect=True)
-def test_redraw_time_and_weight_size(walk_page):
-    """Measures (printed for the record): the weight file's size and the time one slider move takes to redraw."""
-    page, log = walk_page
-    times = page.evaluate(f"""() => {{
-        const s = document.querySelector('{ROOT_SELECTOR} input[type=range]'), times = [];
-        for (let i = 0; i < 21; i++) {{
-            s.value = String((i * 0.05) % 1);
-            const start = performance.now();
-            s.dispatchEvent(new Event('input'));
-            times.push(performance.now() - start);
-        }}
-        return times; }}""")
-    median = statistics.median(times)
-    size = BUILT_FILE.stat().st_size
-    print(f"generator_gan.js: {size / 1e6:.2f} MB; redraw per move of t: median {median:.1f} ms, {len(times)} moves")
-    assert median < 200, "a slider move should redraw well within a frame budget on a laptop"
     assert_stayed_local(log)
