@@ -157,6 +157,11 @@ def test_dequantized_bits_per_dim_averages_over_images_with_fresh_noise():
     assert value == pytest.approx(flows.bits_per_dim(model.log_prob(y)).mean().item(), rel=1e-4)
 
 
+def test_a_checkerboard_on_a_non_square_image_by_hand():
+    assert flows.checkerboard_mask((2, 3), 0).tolist() == [1, 0, 1, 0, 1, 0]
+    assert flows.checkerboard_mask((3, 2), 1).tolist() == [0, 1, 1, 0, 0, 1]
+
+
 def test_vector_masks_alternate_by_index():
     assert flows.alternating_mask(5, 0).tolist() == [1.0, 0.0, 1.0, 0.0, 1.0]
     assert flows.alternating_mask(5, 1).tolist() == [0.0, 1.0, 0.0, 1.0, 0.0]
