@@ -227,10 +227,14 @@ def test_a_shuffled_epoch_is_the_generators_permutation():
 
 
 def test_batches_refuse_misaligned_tensors_and_empty_batches():
-    with pytest.raises(ValueError, match="all tensors must have the same length"):
+    with pytest.raises(ValueError, match="^all tensors must have the same length$"):
         next(data.batches(torch.zeros(3), torch.zeros(4), batch_size=2))
-    with pytest.raises(ValueError, match="batch_size must be positive, got 0"):
+    with pytest.raises(ValueError, match="^batch_size must be positive, got 0$"):
         next(data.batches(torch.zeros(3), batch_size=0))
+
+
+def test_batches_of_one_are_allowed():
+    assert [b.tolist() for (b,) in data.batches(torch.arange(3), batch_size=1, shuffle=False)] == [[0], [1], [2]]
 
 
 def test_the_number_of_batches_rounds_up_or_drops_the_rest():

@@ -162,6 +162,26 @@ def test_a_checkerboard_on_a_non_square_image_by_hand():
     assert flows.checkerboard_mask((3, 2), 1).tolist() == [0, 1, 1, 0, 0, 1]
 
 
+def test_an_image_flow_uses_checkerboards_of_its_shape():
+    model = flows.RealNVP(n_pairs=1, hidden=4, dim=6, image_shape=(3, 2))
+    assert [c.mask.tolist() for c in model.couplings] == [[1, 0, 0, 1, 1, 0], [0, 1, 1, 0, 0, 1]]
+
+
+def test_the_default_flow_is_the_reports():
+    """4 pairs of checkerboard couplings with 1024-wide conditioners, learned scales, logit step alpha = 1e-6."""
+    with torch.device("meta"):  # no memory for its 28 million parameters
+        model = flows.RealNVP()
+    assert model.config == flows.FlowArchitecture(784, 4, 1024, True, 1e-6, (28, 28))
+    assert all(c.learned_scale and c.trunk[0].out_features == 1024 for c in model.couplings)
+    assert len(model.couplings) == 8 and model.preprocess.alpha == 1e-6
+
+
+def test_the_flow_runs_on_the_device_of_its_input():
+    """On a GPU the running log-determinant must start beside x; the 'meta' device checks that without one."""
+    model = flows.RealNVP(n_pairs=1, hidden=4, dim=6, image_shape=None, logit_alpha=None).to("meta")
+    assert model(torch.zeros(2, 6, device="meta"))[1].device.type == "meta"
+
+
 def test_vector_masks_alternate_by_index():
     assert flows.alternating_mask(5, 0).tolist() == [1.0, 0.0, 1.0, 0.0, 1.0]
     assert flows.alternating_mask(5, 1).tolist() == [0.0, 1.0, 0.0, 1.0, 0.0]
@@ -186,13 +206,14 @@ def test_a_checkpoint_holds_the_mask_not_the_indices_derived_from_it():
 
 @pytest.mark.parametrize("mask, kept, free", [([1.0] * 4, 4, 0), ([0.0] * 4, 0, 4)])
 def test_a_mask_without_kept_or_free_coordinates_is_refused(mask, kept, free):
-    with pytest.raises(ValueError, match=f"needs kept and free coordinates, got {kept} kept and {free} free"):
+    message = f"^a coupling mask needs kept and free coordinates, got {kept} kept and {free} free$"
+    with pytest.raises(ValueError, match=message):
         flows.AffineCoupling(torch.tensor(mask), hidden=4)
 
 
 def test_the_smallest_flow_is_allowed_and_a_zero_width_one_is_refused():
     assert len(flows.RealNVP(n_pairs=1, hidden=1).couplings) == 2
-    with pytest.raises(ValueError, match="n_pairs and hidden must be positive, got 4 and 0"):
+    with pytest.raises(ValueError, match="^n_pairs and hidden must be positive, got 4 and 0$"):
         flows.RealNVP(hidden=0)
 
 
