@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from gengen_lib.latent import lerp, slerp
+from gengen_lib.latent import code_from_seed, lerp, slerp
 
 
 def pair_at_angle(theta: float, d: int = 100, norm: float = 10.0, dtype=torch.float32):
@@ -97,3 +97,10 @@ def test_positions_take_the_endpoints_dtype_and_device():
     on_meta = torch.randn(2, 4).to("meta")  # a device that is not the CPU, without a GPU
     for interpolate in (lerp, slerp):
         assert interpolate(on_meta[0], on_meta[1], torch.linspace(0, 1, 3)).device.type == "meta"
+
+
+def test_seed_s_is_the_first_standard_normal_draws_of_a_generator_seeded_with_s():
+    code = code_from_seed(7, 100)
+    assert code.shape == (100,) and code.dtype == torch.float32
+    assert torch.equal(code, torch.randn(100, generator=torch.Generator().manual_seed(7)))
+    assert torch.equal(code, code_from_seed(7, 100)) and not torch.equal(code, code_from_seed(8, 100))
