@@ -183,10 +183,25 @@ def test_the_flow_runs_on_the_device_of_its_input():
 
 
 def test_vector_masks_alternate_by_index():
+    assert flows.alternating_mask(5).tolist() == [1.0, 0.0, 1.0, 0.0, 1.0], "by default index 0 is kept"
     assert flows.alternating_mask(5, 0).tolist() == [1.0, 0.0, 1.0, 0.0, 1.0]
+    assert flows.checkerboard_mask((2, 2)).tolist() == [1.0, 0.0, 0.0, 1.0], "by default pixel (0, 0) is kept"
     assert flows.alternating_mask(5, 1).tolist() == [0.0, 1.0, 0.0, 1.0, 0.0]
     model = flows.RealNVP(n_pairs=2, hidden=4, dim=4, image_shape=None, logit_alpha=None)
     assert [c.mask.tolist() for c in model.couplings] == [[1, 0, 1, 0], [0, 1, 0, 1]] * 2
+
+
+def test_the_conditioner_is_a_relu_mlp_with_a_shared_trunk_and_two_heads():
+    """Three hidden ReLU layers: two shared by s and t, one in each head; scales are learned by default."""
+    coupling = flows.AffineCoupling(torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 0.0]), hidden=8)
+
+    def layers(net):
+        return [f"Linear({m.in_features}, {m.out_features})" if isinstance(m, torch.nn.Linear) else type(m).__name__
+                for m in net]  # fmt: skip
+
+    assert layers(coupling.trunk) == ["Linear(3, 8)", "ReLU", "Linear(8, 8)", "ReLU"]
+    assert layers(coupling.t_head) == ["Linear(8, 8)", "ReLU", "Linear(8, 3)"]
+    assert coupling.learned_scale and layers(coupling.s_head) == ["Linear(8, 8)", "ReLU", "Linear(8, 3)"]
 
 
 def test_a_coupling_reads_the_coordinates_where_the_mask_is_one_and_writes_the_others():

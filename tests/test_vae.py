@@ -107,6 +107,18 @@ def test_sampling_returns_means_in_the_unit_interval_and_binary_samples(trained)
     assert set(samples.unique().tolist()) <= {0.0, 1.0}
 
 
+def test_the_default_vae_is_the_reports_784_500_20_network():
+    model = vae.VAE()
+    layers = lambda net: [f"Linear({m.in_features}, {m.out_features})" if isinstance(m, torch.nn.Linear)
+                          else type(m).__name__ for m in net]  # fmt: skip
+    assert layers(model.encoder) == ["Linear(784, 500)", "ReLU", "Linear(500, 40)"]  # mean and log-variance
+    assert layers(model.decoder) == ["Linear(20, 500)", "ReLU", "Linear(500, 784)"]
+
+
+def test_the_smallest_vae_is_allowed():
+    assert vae.VAE(z_dim=1, hidden=1).decode(torch.zeros(2, 1)).shape == (2, 784)
+
+
 def test_bad_sizes_are_refused():
     with pytest.raises(ValueError, match="must be positive"):
         vae.VAE(z_dim=0)
