@@ -251,3 +251,23 @@ def test_the_flow_is_built_from_the_run_settings():
     model = flows.build_flow(settings)
     assert model.config == flows.FlowArchitecture(784, 1, 8, False, 1e-3, (28, 28))
     assert model.preprocess.alpha == 1e-3 and not model.couplings[0].learned_scale
+
+
+def test_dequantized_images_are_moved_to_the_models_device_and_dtype():
+    class RecordsItsInput(torch.nn.Module):
+        """Weights on the 'meta' device in float64 (standing in for a GPU model); log-densities on the CPU."""
+
+        def __init__(self):
+            super().__init__()
+            self.unused = torch.nn.Parameter(torch.zeros(1, device="meta", dtype=torch.float64))
+            self.seen = set()
+
+        def log_prob(self, y):
+            self.seen.add((y.device.type, y.dtype))
+            return torch.zeros(len(y))
+
+    model = RecordsItsInput()
+    images = torch.zeros(3, 28, 28, dtype=torch.uint8)
+    assert flows.dequantized_bits_per_dim(model, images) == pytest.approx(8.0)
+    assert model.seen == {("meta", torch.float64)}
+

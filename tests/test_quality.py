@@ -204,3 +204,29 @@ def test_the_classifier_is_two_conv_blocks_and_a_128_d_relu_feature_layer():
     assert [type(m).__name__ for m in model.features] == ["Flatten", "Linear", "ReLU"]
     assert model.embed(torch.rand(4, 784) - 0.5).min() >= 0, "features are ReLU outputs"
 
+
+
+class RecordsItsInputDevice(ReadsItsAnswer):
+    """Weights on the 'meta' device (standing in for a GPU); answers on the CPU; remembers where its inputs were."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1, device="meta"))
+        self.seen = set()
+
+    def forward(self, x):
+        self.seen.add(x.device.type)
+        return torch.zeros(len(x), 10)
+
+    def embed(self, x):
+        self.seen.add(x.device.type)
+        return torch.zeros(len(x), 128)
+
+
+def test_images_are_moved_to_the_classifiers_device():
+    x = torch.rand(4, 784)
+    for measure in (lambda c: quality.accuracy(c, x, torch.zeros(4)), lambda c: quality.features(c, x),
+                    lambda c: quality.SampleQualityMeter(c, reference=x)(x)):  # fmt: skip
+        classifier = RecordsItsInputDevice()
+        measure(classifier)
+        assert classifier.seen == {"meta"}
