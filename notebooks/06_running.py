@@ -33,9 +33,11 @@
 #
 # ## Live sliders and running a chapter
 #
-# On these static pages a figure stands in for each slider; the
-# [latent explorer](../book/explorer.md) runs a VAE decoder in the page itself. To get the
-# sliders of every chapter, open the notebooks in JupyterLab from the same environment:
+# On these static pages a figure stands in for each notebook slider, and three explorer pages
+# run the shipped models in the page itself, with no Python behind them: the
+# [VAE latent explorer](../book/explorer.md), the [GAN latent walk](../book/gan_explorer.md)
+# and [inside a normalizing flow](../book/flow_explorer.md). To get the sliders of every
+# chapter, open the notebooks in JupyterLab from the same environment:
 #
 # ```bash
 # make lab         # = .venv/bin/jupyter lab notebooks/
