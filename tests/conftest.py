@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
+import json
 import os
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 import torch
 
@@ -120,3 +123,21 @@ class PageLog:
         page.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"))
         page.on("console", lambda m: m.type == "error" and self.problems.append(f"console error: {m.text}"))
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+
+
+# --- explorer weight files, read without gengen_lib (as the pages' JavaScript reads them) ------------
+
+
+def numpy_array(entry: dict, dtype: str) -> np.ndarray:
+    """An exported array ``{shape, data: base64}`` of little-endian ``dtype`` bytes, as float64."""
+    raw = base64.b64decode(entry["data"])
+    return np.frombuffer(raw, dtype="<f2" if dtype == "float16" else "<f4").reshape(entry["shape"]).astype(np.float64)
+
+
+def numpy_document(path: Path, registry: str) -> dict:
+    """The JSON document of an exported ``.json`` file, or of a ``.js`` file that stores it in ``window[registry]``."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".js":
+        first, text, last = text.rstrip("\n").split("\n")
+        assert first.startswith(f"(window.{registry} = window.{registry} || {{}})[") and last == ";"
+    return json.loads(text)

@@ -8,13 +8,10 @@ move its sliders and compare the canvas pixels with gengen_lib's decoder for the
 
 from __future__ import annotations
 
-import base64
-import json
-
 import numpy as np
 import pytest
 import torch
-from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local
+from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, numpy_document
 
 from gengen_lib import export
 from gengen_lib.vae import VAE
@@ -23,20 +20,6 @@ BOOK_FILES = ROOT / "book" / "explorer"
 PAGE = "book/explorer.html"
 BUILT = HTML / "_static" / "explorer"
 MAX_PIXEL_DIFF = 2  # grey levels, 0..255
-
-
-def numpy_array(entry: dict, dtype: str) -> np.ndarray:
-    raw = base64.b64decode(entry["data"])
-    return np.frombuffer(raw, dtype="<f2" if dtype == "float16" else "<f4").reshape(entry["shape"]).astype(np.float64)
-
-
-def numpy_document(path) -> dict:
-    """The JSON document in an exported file, read without gengen_lib (as the JavaScript does)."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".js":
-        first, text, last = text.rstrip("\n").split("\n")
-        assert first.startswith("(window.GENGEN_DECODERS = window.GENGEN_DECODERS || {})[") and last == ";"
-    return json.loads(text)
 
 
 def numpy_decode(doc: dict, z: np.ndarray) -> np.ndarray:
@@ -59,7 +42,7 @@ def test_export_round_trip(tmp_path, suffix, dtype):
     with torch.no_grad():
         expected = torch.sigmoid(model.decode(z)).numpy()
 
-    doc = numpy_document(path)
+    doc = numpy_document(path, "GENGEN_DECODERS")
     assert (doc["name"], doc["z_dim"], doc["hidden"], doc["pixels"], doc["dtype"]) == ("dec", 3, 40, 784, dtype)
     assert doc["names"] == ["a", "b"] and doc["limit"] == 3.0
     np.testing.assert_array_equal(numpy_array(doc["origin"], "float32"), origin.numpy())
@@ -108,7 +91,7 @@ def test_committed_decoders(name, z_dim, sliders):
     """The book's exported decoders: the right shapes, a few MB, finite weights."""
     path = BOOK_FILES / f"decoder_{name}.js"
     assert path.stat().st_size < 3e6
-    doc = numpy_document(path)
+    doc = numpy_document(path, "GENGEN_DECODERS")
     assert (doc["name"], doc["z_dim"], doc["hidden"], doc["pixels"]) == (name, z_dim, 500, 784)
     assert len(doc["names"]) == sliders == doc["directions"]["shape"][0]
     p = numpy_decode(doc, np.zeros((1, z_dim)))

@@ -10,14 +10,13 @@ the library's inverse flow, and move every control.
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 
 import numpy as np
 import pytest
 import torch
-from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local
+from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, numpy_document
 
 from gengen_lib import export, export_flow
 from gengen_lib.densities import standard_normal_log_prob
@@ -27,20 +26,6 @@ BOOK_FILES = ROOT / "book" / "explorer"
 PAGE = "book/flow_explorer.html"
 BUILT = HTML / "_static" / "explorer"
 MAX_WEIGHT_BYTES = 35e6
-
-
-def numpy_array(entry: dict, dtype: str) -> np.ndarray:
-    raw = base64.b64decode(entry["data"])
-    return np.frombuffer(raw, dtype="<f2" if dtype == "float16" else "<f4").reshape(entry["shape"]).astype(np.float64)
-
-
-def numpy_document(path) -> dict:
-    """The JSON document in an exported file, read without gengen_lib (as the JavaScript does)."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".js":
-        first, text, last = text.rstrip("\n").split("\n")
-        assert first.startswith("(window.GENGEN_FLOWS = window.GENGEN_FLOWS || {})[") and last == ";"
-    return json.loads(text)
 
 
 def numpy_forward(doc: dict, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +81,7 @@ def test_export_round_trip(tmp_path, suffix, learned_scale, logit, dtype):
     with torch.no_grad():
         z, log_det = model(x)
 
-    doc = numpy_document(path)
+    doc = numpy_document(path, "GENGEN_FLOWS")
     assert (doc["name"], doc["dim"], doc["hidden"], doc["dtype"]) == ("toy", 6, 12, dtype)
     assert len(doc["couplings"]) == 4 and ("s_head" in doc["couplings"][0]) == learned_scale
     assert [c["kept"] for c in doc["couplings"]] == [[0, 2, 4], [1, 3, 5]] * 2

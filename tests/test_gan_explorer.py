@@ -9,13 +9,12 @@ the canvas with gengen_lib's generator and paths (``load_generator`` + ``gengen_
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
 import pytest
 import torch
-from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local
+from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array
 
 from gengen_lib import export, export_gan, latent, pretrained
 from gengen_lib.gan import Generator
@@ -41,10 +40,8 @@ def randomised_generator(seed: int = 0) -> Generator:
 
 def numpy_generate(doc: dict, z: np.ndarray) -> np.ndarray:
     """x = tanh(W5 h4 + b5), h_i = leaky_relu(W_i h_(i-1) + b_i): the format read as its docstring says, in float64."""
-    dtype = "<f2" if doc["dtype"] == "float16" else "<f4"
-
     def array(entry):
-        return np.frombuffer(base64.b64decode(entry["data"]), dtype).reshape(entry["shape"]).astype(np.float64)
+        return numpy_array(entry, doc["dtype"])
 
     h = z
     for i, layer in enumerate(doc["layers"]):

@@ -7,7 +7,7 @@
  * window.GengenCore = {
  *   array(entry, dtype) -> Float32Array      decode one stored array
  *   el(tag, attrs, text) -> Element          create an element
- *   drawDigit(canvas, ink, side, scale)      ink in [0, 1] (side*side), black = 1, on white
+ *   drawDigit(canvas, ink, side, scale, left, top)  ink in [0, 1] (side*side), black = 1, on white
  *   fmt(v, digits) -> "+0.12" / "−0.12"      signed number for slider read-outs
  *   mountAll(selector, mount)                mount every root, once, when the page is ready;
  *                                             an error is written into that root, not thrown
@@ -66,8 +66,9 @@
     return e;
   }
 
-  // ink (side*side) in [0, 1] -> a side*scale square canvas, grey level round(255 * (1 - ink)).
-  function drawDigit(canvas, ink, side, scale) {
+  // ink (side*side) in [0, 1] -> a side*scale square on the canvas, its corner at (left, top) (default 0, 0),
+  // grey level round(255 * (1 - ink)).
+  function drawDigit(canvas, ink, side, scale, left, top) {
     var ctx = canvas.getContext("2d");
     var w = side * scale;
     var img = ctx.createImageData(w, w);
@@ -79,7 +80,7 @@
         img.data[o + 3] = 255;
       }
     }
-    ctx.putImageData(img, 0, 0);
+    ctx.putImageData(img, left || 0, top || 0);
   }
 
   function fmt(v, digits) {

@@ -126,18 +126,7 @@
     var ctx = canvas.getContext("2d"), w = SIDE * STRIP_SCALE, step = w + STRIP_GAP;
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, canvas.width, canvas.height);
-    var img = ctx.createImageData(w, w);
-    frames.forEach(function (ink, f) {
-      for (var y = 0; y < w; y++) {
-        for (var x = 0; x < w; x++) {
-          var v = Math.round(255 * (1 - ink[Math.floor(y / STRIP_SCALE) * SIDE + Math.floor(x / STRIP_SCALE)]));
-          var o = 4 * (y * w + x);
-          img.data[o] = img.data[o + 1] = img.data[o + 2] = v;
-          img.data[o + 3] = 255;
-        }
-      }
-      ctx.putImageData(img, f * step, 0);
-    });
+    frames.forEach(function (ink, f) { core.drawDigit(canvas, ink, SIDE, STRIP_SCALE, f * step, 0); });
     var cx = w / 2 + t * (FRAMES - 1) * step;
     ctx.fillStyle = "#444";
     ctx.beginPath();
