@@ -261,3 +261,55 @@ def test_the_importance_sampling_checker():
     assert exercises.check_importance_log_likelihood(right)
     verdict = exercises.check_importance_log_likelihood(lambda lpx, lpz, lqz: torch.logsumexp(lpx + lpz - lqz, 0))
     assert verdict.detail.endswith("(a missing − log k: the average is 1/k times the sum)")
+
+
+@pytest.mark.parametrize("c, words", [(2.0, "2×"), (-3.0, "-3×"), (2.0015, "2×"), (2.01, "2.01×"), (1.5, "1.5×"),
+                                      (1.0, "1×"), (0.25, "1/4×"), (-0.5, "-1/2×"), (0.3334, "1/3×"),
+                                      (0.3, "0.3×"), (-0.3, "-0.3×"), (math.log(2), "0.6931×")])  # fmt: skip
+def test_a_factor_is_written_as_an_integer_a_unit_fraction_or_a_decimal(c, words):
+    """Within 1e-3 of an integer or of 1/integer it is written as one; else with 4 significant digits."""
+    assert checking._factor(c) == words
+
+
+def test_the_slerp_checker_recognises_the_formula_found_online():
+    """sin((1 - t) w) z0 + sin(t w) z1, over sin w, on the raw vectors: right only when |z0| = |z1|."""
+
+    def online(z0, z1, t):
+        omega = torch.arccos(torch.dot(z0, z1) / (z0.norm() * z1.norm()))
+        return (math.sin((1 - t) * omega) * z0 + math.sin(t * omega) * z1) / math.sin(omega)
+
+    assert exercises.check_slerp(online).detail == (
+        "this weights z0 and z1 themselves; rotate the unit vectors z/|z| and interpolate the norm linearly "
+        "(the two agree only when |z0| = |z1|)")
+
+
+COUPLING_MISTAKES = {
+    "this multiplies by exp(−s); the forward pass multiplies by exp(s)":
+        lambda x, mask, s, t: (mask * x + (1 - mask) * (x * torch.exp(-s) + t), ((1 - mask) * s).sum(-1)),
+    "the log-determinant sums s over all dimensions; only the transformed ones (mask = 0) count":
+        lambda x, mask, s, t: (mask * x + (1 - mask) * (x * torch.exp(s) + t), s.sum(-1)),
+    "the log-determinant sums exp(s); it is the sum of the log-scales s themselves":
+        lambda x, mask, s, t: (mask * x + (1 - mask) * (x * torch.exp(s) + t), ((1 - mask) * torch.exp(s)).sum(-1)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("expected", COUPLING_MISTAKES)
+def test_the_coupling_checker_names_each_mistake(expected):
+    verdict = exercises.check_coupling_forward(COUPLING_MISTAKES[expected])
+    assert verdict.detail.endswith(expected)
+
+
+def test_inputs_that_are_not_tensors_or_numbers_are_named_by_their_kind():
+    modes = checking.Exercise("mode", lambda g: {"x": torch.randn(2, generator=g), "mode": "sum"}, lambda x, mode: x)
+
+    def broken(x, mode):
+        raise ValueError("no")
+
+    assert diagnosis(broken, modes) == "raised ValueError: no (inputs: x (2,), mode (a str))"
+
+
+def test_a_long_error_message_is_cut_to_160_characters():
+    def verbose(x, a):
+        raise ValueError("v" * 200)
+
+    assert diagnosis(verbose).startswith(f"raised ValueError: {'v' * 160} (inputs: ")
