@@ -313,3 +313,24 @@ def test_a_long_error_message_is_cut_to_160_characters():
         raise ValueError("v" * 200)
 
     assert diagnosis(verbose).startswith(f"raised ValueError: {'v' * 160} (inputs: ")
+
+
+@pytest.mark.parametrize("name", exercises.SHORT_CHECKERS)
+def test_each_short_checker_draws_its_cases_from_the_seed_it_is_given_zero_by_default(name):
+    check = exercises.SHORT_CHECKERS[name]
+
+    def first_case(**seed) -> list:
+        seen = []
+
+        def spy(*args):
+            seen.append([a.clone() if isinstance(a, torch.Tensor) else a for a in args])
+            raise ValueError("only looking")
+
+        check(spy, **seed)
+        return seen[0]
+
+    def same(a, b):
+        return all(torch.equal(u, v) if isinstance(u, torch.Tensor) else u == v for u, v in zip(a, b, strict=True))
+
+    default, zero, one = first_case(), first_case(seed=0), first_case(seed=1)
+    assert same(default, zero) and not same(zero, one)
