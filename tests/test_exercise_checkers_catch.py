@@ -14,7 +14,7 @@ import math
 import pytest
 import torch
 
-from gengen_lib import checking, exercises
+from gengen_lib import checking, exercises, flows
 
 SCALE = checking.Exercise(
     "scale",
@@ -334,3 +334,16 @@ def test_each_short_checker_draws_its_cases_from_the_seed_it_is_given_zero_by_de
 
     default, zero, one = first_case(), first_case(seed=0), first_case(seed=1)
     assert same(default, zero) and not same(zero, one)
+
+
+def test_the_coupling_checkers_catch_an_answer_that_ignores_the_mask_it_is_given():
+    """The cases use both parities of the alternating mask, so a hard-coded mask cannot pass."""
+    fixed = flows.alternating_mask(4, 0)
+
+    def forward(x, mask, s, t):
+        return fixed * x + (1 - fixed) * (x * torch.exp(s) + t), ((1 - fixed) * s).sum(-1)
+
+    def inverse(y, mask, s, t):
+        return fixed * y + (1 - fixed) * ((y - t) * torch.exp(-s))
+
+    assert not exercises.check_coupling_forward(forward) and not exercises.check_coupling_inverse(inverse)
