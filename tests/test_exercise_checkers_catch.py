@@ -347,3 +347,17 @@ def test_the_coupling_checkers_catch_an_answer_that_ignores_the_mask_it_is_given
         return fixed * y + (1 - fixed) * ((y - t) * torch.exp(-s))
 
     assert not exercises.check_coupling_forward(forward) and not exercises.check_coupling_inverse(inverse)
+
+
+def test_when_a_factor_and_an_offset_both_explain_the_answer_the_factor_is_named_first():
+    """The documented order: a constant factor before a constant offset (4 = 2 × 2 = 2 + 2)."""
+    twos = checking.Exercise("twos", lambda g: {"x": torch.randn(3, generator=g)}, lambda x: torch.full((3,), 2.0))
+    assert diagnosis(lambda x: torch.full((3,), 4.0), twos) == (
+        "off by a constant factor: your values are 2× the expected ones")
+
+
+def test_an_offset_from_an_expected_zero_is_named():
+    """No factor can turn zeros into 0.5: the checker names the offset (and does not fail itself)."""
+    zeros = checking.Exercise("zeros", lambda g: {"x": torch.randn(3, generator=g)}, lambda x: torch.zeros(3))
+    assert diagnosis(lambda x: torch.full((3,), 0.5), zeros) == (
+        "off by a constant: your values are the expected ones + 0.5")
