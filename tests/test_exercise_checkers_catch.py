@@ -361,3 +361,9 @@ def test_an_offset_from_an_expected_zero_is_named():
     zeros = checking.Exercise("zeros", lambda g: {"x": torch.randn(3, generator=g)}, lambda x: torch.zeros(3))
     assert diagnosis(lambda x: torch.full((3,), 0.5), zeros) == (
         "off by a constant: your values are the expected ones + 0.5")
+
+
+def test_an_answer_that_overwrites_its_inputs_is_diagnosed_on_fresh_copies():
+    """Each call gets its own copy of the inputs: an in-place answer cannot spoil the next call."""
+    double = checking.Exercise("double", lambda g: {"x": torch.randn(3, generator=g)}, lambda x: 2 * x)
+    assert diagnosis(lambda x: x.mul_(3), double) == "off by a constant factor: your values are 1.5× the expected ones"
