@@ -50,7 +50,7 @@ lab: setup
 	$(BIN)/jupyter lab notebooks/
 
 # Mutation testing of the course's math (mutmut; what is mutated and which tests run: [tool.mutmut] in
-# pyproject.toml). Slow (about TIME on 2 cores), so not part of `make test`: one worker at low priority,
+# pyproject.toml). Slow (about an hour on 2 shared cores), so not part of `make test`: one worker at low priority,
 # a fresh mutants/ each time; mutmut's log goes to mutants/mutmut.log. Ends with the per-module table.
 mutation: setup
 	@start=$$(date +%s); rm -rf mutants && mkdir mutants; \
