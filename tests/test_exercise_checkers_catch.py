@@ -264,7 +264,7 @@ def test_the_importance_sampling_checker():
 
 
 @pytest.mark.parametrize("c, words", [(2.0, "2×"), (-3.0, "-3×"), (2.0015, "2×"), (2.01, "2.01×"), (1.5, "1.5×"),
-                                      (1.0, "1×"), (0.25, "1/4×"), (-0.5, "-1/2×"), (0.3334, "1/3×"),
+                                      (1.0, "1×"), (1.0008, "1×"), (0.25, "1/4×"), (-0.5, "-1/2×"), (0.3334, "1/3×"),
                                       (0.3, "0.3×"), (-0.3, "-0.3×"), (math.log(2), "0.6931×")])  # fmt: skip
 def test_a_factor_is_written_as_an_integer_a_unit_fraction_or_a_decimal(c, words):
     """Within 1e-3 of an integer or of 1/integer it is written as one; else with 4 significant digits."""
