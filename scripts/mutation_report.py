@@ -65,7 +65,7 @@ def main() -> int:
     for path in config["only_mutate"]:
         codes = module_results(path)
         if codes is None:
-            print(f"| {path:<28} | not run yet")
+            print(f"| {path:<28} | " + " | ".join(f"{'-':>8}" for _ in columns) + f" | {'not run':>8} |")
             continue
         row = count(codes)
         for key in total:
