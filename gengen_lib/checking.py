@@ -253,10 +253,15 @@ def _shape(shape) -> str:
     return str(tuple(shape))
 
 
+def _a(noun: str) -> str:
+    """'a tensor', 'an int'."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 def _kind(value) -> str:
     if isinstance(value, tuple | list):
-        return f"a {type(value).__name__} of {len(value)}"
-    return "None" if value is None else f"a {type(value).__name__}"
+        return f"{_a(type(value).__name__)} of {len(value)}"
+    return "None" if value is None else _a(type(value).__name__)
 
 
 def _one_line(error: Exception) -> str:

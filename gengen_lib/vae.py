@@ -225,7 +225,7 @@ def reconstruction_gradients(
         mu0, logvar0 = model.encode(x[None])
     mu = mu0.expand(n, -1).clone().requires_grad_(True)
     logvar = logvar0.expand(n, -1).clone().requires_grad_(True)
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device)
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
     if estimator == "reparameterization":
         z = mu + torch.exp(0.5 * logvar) * eps
         surrogate = bernoulli_log_prob(model.decode(z), x[None])

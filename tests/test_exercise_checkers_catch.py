@@ -49,7 +49,7 @@ def test_a_right_answer_passes_in_one_line():
 
 
 def test_not_a_function():
-    assert diagnosis(3) == "expected a function, got a int"
+    assert diagnosis(3) == "expected a function, got an int"
     assert diagnosis(None) == "expected a function, got None"
 
 
