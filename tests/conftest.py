@@ -141,3 +141,32 @@ def numpy_document(path: Path, registry: str) -> dict:
         first, text, last = text.rstrip("\n").split("\n")
         assert first.startswith(f"(window.{registry} = window.{registry} || {{}})[") and last == ";"
     return json.loads(text)
+
+
+# --- a digit drawn on an explorer's canvas ------------------------------------------------------------
+
+# Grey levels at the centres of the 28 x 28 blocks of one image drawn on a canvas at (x0, 0), each
+# pixel a scale x scale block, and how far any pixel of that image is from grey, opaque and its block's centre.
+READ_DIGIT = """([selector, x0, scale]) => {
+    const canvas = document.querySelector(selector);
+    const side = 28 * scale, data = canvas.getContext('2d').getImageData(x0, 0, side, side).data;
+    const at = (x, y) => data[4 * (y * side + x)];
+    const centres = [];
+    let spread = 0;
+    for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) {
+        const o = 4 * (y * side + x);
+        const c = at(Math.floor(x / scale) * scale + scale / 2, Math.floor(y / scale) * scale + scale / 2);
+        spread = Math.max(spread, Math.abs(data[o] - c), Math.abs(data[o + 1] - data[o]),
+                          Math.abs(data[o + 2] - data[o]), 255 - data[o + 3]);
+    }
+    for (let i = 0; i < 28; i++)
+        for (let j = 0; j < 28; j++) centres.push(at(j * scale + scale / 2, i * scale + scale / 2));
+    return {centres, spread};
+}"""
+
+
+def read_digit(page, selector: str, x0: int = 0, scale: int = 8) -> np.ndarray:
+    """The 784 grey levels (0..255, row-major) of the digit drawn at (x0, 0) on the canvas ``selector``."""
+    result = page.evaluate(READ_DIGIT, [selector, x0, scale])
+    assert result["spread"] == 0, "the image is not 28 x 28 uniform grey blocks"
+    return np.array(result["centres"], dtype=np.float64)

@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array
+from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, read_digit
 
 from gengen_lib import export, export_gan, latent, pretrained
 from gengen_lib.gan import Generator
@@ -128,24 +128,6 @@ def test_the_page_walks_the_generator_of_the_chapters_figure():
 # ---------------------------------------------------------------------------------------
 
 ROOT_SELECTOR = '.gengen-explorer[data-generator="gan"]'
-# Grey levels at the centres of the 28 x 28 blocks of one image drawn on a canvas at (x0, 0), each
-# pixel a scale x scale block, and how far any pixel of that image is from grey, opaque and its block's centre.
-READ_IMAGE = """([selector, x0, scale]) => {
-    const canvas = document.querySelector(selector);
-    const side = 28 * scale, data = canvas.getContext('2d').getImageData(x0, 0, side, side).data;
-    const at = (x, y) => data[4 * (y * side + x)];
-    const centres = [];
-    let spread = 0;
-    for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) {
-        const o = 4 * (y * side + x);
-        const c = at(Math.floor(x / scale) * scale + scale / 2, Math.floor(y / scale) * scale + scale / 2);
-        spread = Math.max(spread, Math.abs(data[o] - c), Math.abs(data[o + 1] - data[o]),
-                          Math.abs(data[o + 2] - data[o]), 255 - data[o + 3]);
-    }
-    for (let i = 0; i < 28; i++)
-        for (let j = 0; j < 28; j++) centres.push(at(j * scale + scale / 2, i * scale + scale / 2));
-    return {centres, spread};
-}"""
 SET_T = f"""t => {{ const s = document.querySelector('{ROOT_SELECTOR} input[type=range]'); s.value = String(t);
     s.dispatchEvent(new Event('input')); return Number(s.value); }}"""
 WALK = f"() => {{ const w = document.querySelector('{ROOT_SELECTOR}').gengenWalk;"
@@ -155,9 +137,7 @@ CORNER = "selector => Array.from(document.querySelector(selector).getContext('2d
 
 
 def read_image(page, selector: str = f"{ROOT_SELECTOR} canvas.gx-image", x0: int = 0, scale: int = 8) -> np.ndarray:
-    result = page.evaluate(READ_IMAGE, [selector, x0, scale])
-    assert result["spread"] == 0, "the image is not 28 x 28 uniform grey blocks"
-    return np.array(result["centres"], dtype=np.float64)
+    return read_digit(page, selector, x0, scale)
 
 
 def expected_grey(z: torch.Tensor) -> np.ndarray:
