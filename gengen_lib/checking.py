@@ -10,8 +10,8 @@ offset, else the largest error; then, for values that are right, a gradient that
 reach an input or differs from the reference's. A checker never raises, whatever it is given.
 
 Multi-step exercises chain several such steps and end in a measured result (an ELBO
-reached, nats from an exact value...): :func:`first_failing_step` and :func:`passed` /
-:func:`failed` build their verdicts.
+reached, nats from an exact value...): :func:`measure_after_steps` names the first step to fix,
+or runs the measurement, whose verdict :func:`passed` / :func:`failed` build.
 """
 
 from __future__ import annotations
@@ -308,3 +308,11 @@ def guarded(name: str, measure: Callable[[], Verdict]) -> Verdict:
         return measure()
     except Exception as error:
         return failed(name, f"raised {_one_line(error)} while measuring the result")
+
+
+def measure_after_steps(
+    name: str, steps: list[tuple[Callable[[Callable], Verdict], Callable]], measure: Callable[[], Verdict]
+) -> Verdict:
+    """A multi-step exercise's verdict: the first step that fails its own check, else the measured result."""
+    problem = first_failing_step(steps)
+    return failed(name, problem) if problem else guarded(name, measure)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from . import flows
-from .checking import D, Exercise, N, Verdict, _randn, failed, first_failing_step, guarded, passed
+from .checking import D, Exercise, N, Verdict, _randn, failed, measure_after_steps, passed
 from .data import PIXELS, dequantize, load_mnist
 from .densities import standard_normal_log_prob
 
@@ -124,11 +124,9 @@ def check_coupling_log_det(coupling_layer: Callable, coupling_layer_inverse: Cal
     Jacobian at 4 points; the inverse stack must recover the points. Both within 1e-8.
     """
     name = "coupling_log_det"
-    problem = first_failing_step([
+    steps = [
         (check_coupling_layer, coupling_layer), (check_coupling_layer_inverse, coupling_layer_inverse),
-    ])  # fmt: skip
-    if problem:
-        return failed(name, problem)
+    ]  # fmt: skip
 
     def measure() -> Verdict:
         dim, g = 6, torch.Generator().manual_seed(seed)
@@ -155,7 +153,7 @@ def check_coupling_log_det(coupling_layer: Callable, coupling_layer_inverse: Cal
                   f"within {det_error:.1g} nats, and the inverse recovers x within {inverse_error:.1g}")  # fmt: skip
         return passed(name, result) if max(det_error, inverse_error) < 1e-8 else failed(name, result)
 
-    return guarded(name, measure)
+    return measure_after_steps(name, steps, measure)
 
 
 # ---------------------------------------------------------------------------------------
@@ -255,10 +253,7 @@ def check_logit_flow_result(logit_transform: Callable, logit_bits_per_dim: Calla
     base the score must match the library's own pipeline within 1e-4 bits/dim.
     """
     name = "logit_flow_result"
-    problem = first_failing_step([(check_logit_transform, logit_transform), (check_logit_bits_per_dim,
-                                                                             logit_bits_per_dim)])  # fmt: skip
-    if problem:
-        return failed(name, problem)
+    steps = [(check_logit_transform, logit_transform), (check_logit_bits_per_dim, logit_bits_per_dim)]
 
     def measure() -> Verdict:
         images = load_mnist("valid").images[:1000]
@@ -274,4 +269,4 @@ def check_logit_flow_result(logit_transform: Callable, logit_bits_per_dim: Calla
         good = (logistic - exact).abs().max().item() < 1e-4 and abs(normal - reference) < 1e-4
         return passed(name, result) if good else failed(name, result)
 
-    return guarded(name, measure)
+    return measure_after_steps(name, steps, measure)

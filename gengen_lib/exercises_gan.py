@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from .checking import Exercise, N, Verdict, _kind, _one_line, failed, first_failing_step, guarded, passed
+from .checking import Exercise, N, Verdict, _kind, _one_line, failed, guarded, measure_after_steps, passed
 
 # ---------------------------------------------------------------------------------------
 # The optimal discriminator and the Jensen-Shannon divergence
@@ -106,11 +106,9 @@ def check_jensen_shannon(optimal_discriminator: Callable, discriminator_value: C
     (no overlap), where the generator's gradient through this value vanishes.
     """
     name = "jensen_shannon"
-    problem = first_failing_step([
+    steps = [
         (check_optimal_discriminator, optimal_discriminator), (check_discriminator_value, discriminator_value),
-    ])  # fmt: skip
-    if problem:
-        return failed(name, problem)
+    ]  # fmt: skip
 
     def measure() -> Verdict:
         low, high, dx = JS_GRID
@@ -130,7 +128,7 @@ def check_jensen_shannon(optimal_discriminator: Callable, discriminator_value: C
             return failed(name, f"{result}, but a direct quadrature differs by {worst:.2g}")
         return passed(name, result)
 
-    return guarded(name, measure)
+    return measure_after_steps(name, steps, measure)
 
 
 # ---------------------------------------------------------------------------------------

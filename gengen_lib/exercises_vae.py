@@ -31,8 +31,7 @@ from .checking import (
     _one_line,
     _randn,
     failed,
-    first_failing_step,
-    guarded,
+    measure_after_steps,
     passed,
 )
 from .data import PIXELS, binarize, load_mnist
@@ -256,9 +255,7 @@ def check_tiny_vae(training_step: Callable, quick: bool = False, seed: int = 0) 
     learner's loss, so a loss that is wrong cannot grade itself.
     """
     name = "tiny_vae"
-    problem = first_failing_step([(check_training_step, training_step)])
-    if problem:
-        return failed(name, problem)
+    steps = [(check_training_step, training_step)]
     run = TINY_VAE_QUICK if quick else TINY_VAE
 
     def measure() -> Verdict:
@@ -268,7 +265,7 @@ def check_tiny_vae(training_step: Callable, quick: bool = False, seed: int = 0) 
                   f"{run.train_images:,} images ({seconds:.0f} s); target above {run.target_elbo:.0f}")  # fmt: skip
         return passed(name, result) if elbo > run.target_elbo else failed(name, result)
 
-    return guarded(name, measure)
+    return measure_after_steps(name, steps, measure)
 
 
 # ---------------------------------------------------------------------------------------
@@ -414,13 +411,11 @@ def check_linear_gaussian_log_likelihood(
     from .exercises import check_importance_log_likelihood
 
     name = "linear_gaussian_log_likelihood"
-    problem = first_failing_step([
+    steps = [
         (check_gaussian_log_prob, gaussian_log_prob),
         (check_importance_terms, importance_terms),
         (check_importance_log_likelihood, importance_log_likelihood),
-    ])  # fmt: skip
-    if problem:
-        return failed(name, problem)
+    ]  # fmt: skip
 
     def measure() -> Verdict:
         g = torch.Generator().manual_seed(seed)
@@ -439,5 +434,5 @@ def check_linear_gaussian_log_likelihood(
                   f"k = 10: {errors[10]:.2f}, k = 1: {errors[1]:.2f}); target within 0.1")  # fmt: skip
         return passed(name, result) if errors[1000] < 0.1 else failed(name, result)
 
-    return guarded(name, measure)
+    return measure_after_steps(name, steps, measure)
 
