@@ -157,8 +157,6 @@ def export_decoder(model, path: str | Path, **kwargs) -> Path:
     the key under ``window.GENGEN_DECODERS`` in a ``.js`` file. Returns the path.
     """
     path = Path(path)
-    if path.suffix not in (".json", ".js"):
-        raise ValueError(f"export_decoder writes .json or .js files, not {path.name}")
     kwargs.setdefault("name", path.stem)
     return write_document(decoder_document(model, **kwargs), path, "GENGEN_DECODERS")
 
