@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from .flow_matching import FlowMatchingModel, MLPVelocity, conditional_flow_matching_loss
 from .flows import RealNVP
 from .training import History, fit, optimizer_step
 
@@ -40,5 +41,27 @@ def train_toy_flow(
         return {"nll": nll.item()}
 
     history = fit(model, {"adam": optimizer}, step, (data,), epochs=epochs, batch_size=256, seed=seed, quiet=True)
+    model.eval()
+    return model, history
+
+
+def train_toy_flow_matching(
+    data: torch.Tensor, hidden: int = 128, epochs: int = 200, seed: int = 0, ema_decay: float = 0.99
+) -> tuple[FlowMatchingModel, History]:
+    """A flow-matching model of 2-d points: an MLP velocity trained on the conditional loss (no ODE solve)."""
+    torch.manual_seed(seed)
+    model = FlowMatchingModel(MLPVelocity(data.shape[1], hidden), data.shape[1], image_shape=None, logit_alpha=None)
+    optimizer = torch.optim.Adam(model.net.parameters(), lr=2e-3)
+    noise = torch.Generator().manual_seed(seed + 1)
+
+    def step(batch):
+        (x,) = batch
+        loss = conditional_flow_matching_loss(model.net, x, noise)
+        optimizer_step(optimizer, loss, max_grad_norm=10.0)
+        model.update_average(ema_decay)
+        return {"loss": loss.item()}
+
+    history = fit(model, {"adam": optimizer}, step, (data,), epochs=epochs, batch_size=256, seed=seed, quiet=True,
+                  generators={"noise": noise})  # fmt: skip
     model.eval()
     return model, history
