@@ -1,4 +1,4 @@
-"""The in-page latent explorer: exported decoder weights (gengen_lib/export.py) and the page.
+"""The in-page latent explorer: exported decoder weights (gengen_lib/export/vae.py) and the page.
 
 The pure-Python tests read the exported format as its documentation describes it (base64 of
 little-endian arrays) with their own NumPy forward pass, and compare with ``model.decode``.
@@ -13,7 +13,8 @@ import pytest
 import torch
 from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, numpy_document, read_digit
 
-from gengen_lib import export
+from gengen_lib.export import format as weight_format
+from gengen_lib.export import vae as export
 from gengen_lib.vae import VAE
 
 BOOK_FILES = ROOT / "book" / "explorer"
@@ -72,7 +73,7 @@ def test_export_rejects_bad_input(tmp_path):
         export.export_decoder(model, tmp_path / "dec.json", directions=torch.eye(3))
     (tmp_path / "other.js").write_text("var x = 1;\n")
     with pytest.raises(ValueError, match="not an explorer script"):
-        export.read_document(tmp_path / "other.js")
+        weight_format.read_document(tmp_path / "other.js", export.FORMAT, export.VERSION)
 
 
 def test_the_book_exports_the_shipped_decoders_exactly():

@@ -1,4 +1,4 @@
-"""The in-page flow explorer: exported RealNVP weights (gengen_lib/export_flow.py) and the page.
+"""The in-page flow explorer: exported RealNVP weights (gengen_lib/export/flow.py) and the page.
 
 The pure-Python tests read the exported format as its documentation describes it (couplings
 with kept and free coordinates, base64 arrays) with their own NumPy forward pass, and check
@@ -18,8 +18,10 @@ import pytest
 import torch
 from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, numpy_document
 
-from gengen_lib import export, export_flow
 from gengen_lib.densities import standard_normal_log_prob
+from gengen_lib.export import book
+from gengen_lib.export import flow as export_flow
+from gengen_lib.export.format import write_document
 from gengen_lib.flows import RealNVP
 
 BOOK_FILES = ROOT / "book" / "explorer"
@@ -102,13 +104,13 @@ def test_load_flow_rejects_other_files(tmp_path):
     model = random_flow(True, False, False)
     path = export_flow.export_flow(model, tmp_path / "toy.json")
     doc = json.loads(path.read_text())
-    export.write_document({**doc, "couplings": doc["couplings"][:3]}, tmp_path / "odd.json")
+    write_document({**doc, "couplings": doc["couplings"][:3]}, tmp_path / "odd.json", export_flow.REGISTRY)
     with pytest.raises(ValueError, match="pairs of couplings"):
-        export_flow.load_flow(tmp_path / "odd.json")
+        export_flow.load_flow(tmp_path / "odd.json", export_flow.REGISTRY)
     swapped = [doc["couplings"][1], doc["couplings"][0]] + doc["couplings"][2:]
-    export.write_document({**doc, "couplings": swapped}, tmp_path / "swapped.json")
+    write_document({**doc, "couplings": swapped}, tmp_path / "swapped.json", export_flow.REGISTRY)
     with pytest.raises(ValueError, match="kept and free"):
-        export_flow.load_flow(tmp_path / "swapped.json")
+        export_flow.load_flow(tmp_path / "swapped.json", export_flow.REGISTRY)
     with pytest.raises(ValueError, match="not a gengen-flow file"):
         export_flow.load_flow(BOOK_FILES / "decoder_z2.js")
     with pytest.raises(ValueError, match="dtype"):
@@ -116,7 +118,7 @@ def test_load_flow_rejects_other_files(tmp_path):
 
 
 def test_every_explorer_export_includes_the_flows():
-    assert ("gengen_lib.export_flow", "export_book_flows") in export.BOOK_EXPORTERS
+    assert export_flow.export_book_flows in book.EXPORTERS
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The in-page GAN latent walk: the exported generator (gengen_lib/export_gan.py) and the page.
+"""The in-page GAN latent walk: the exported generator (gengen_lib/export/gan.py) and the page.
 
 The pure-Python tests say what the file holds: the shipped generator with batch norm folded
 into the linear layers (the same images, to float16 precision), the latent codes the chapter
@@ -16,7 +16,10 @@ import pytest
 import torch
 from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, read_digit
 
-from gengen_lib import export, export_gan, latent, pretrained
+from gengen_lib import latent, pretrained
+from gengen_lib.export import book
+from gengen_lib.export import gan as export_gan
+from gengen_lib.export.format import write_document
 from gengen_lib.gan import Generator
 
 BOOK_FILE = ROOT / "book" / "explorer" / "generator_gan.js"
@@ -75,7 +78,8 @@ def test_export_refuses_what_the_page_cannot_run(tmp_path):
         export_gan.generator_document(g)
     with pytest.raises(ValueError, match="dtype"):
         export_gan.generator_document(randomised_generator(), dtype="int8")
-    other = export.write_document({"format": "gengen-vae-decoder", "version": 1, "name": "x"}, tmp_path / "x.js")
+    decoder = {"format": "gengen-vae-decoder", "version": 1, "name": "x"}
+    other = write_document(decoder, tmp_path / "x.js", "GENGEN_DECODERS")
     with pytest.raises(ValueError, match="not a gengen-gan-generator file"):
         export_gan.load_generator(other)
 
@@ -97,7 +101,7 @@ def test_the_committed_file_is_a_fresh_export(tmp_path):
     (path,) = export_gan.export_book_generator(tmp_path)
     assert path.name == BOOK_FILE.name
     assert path.read_bytes() == BOOK_FILE.read_bytes(), "stale weights: run python -m gengen_lib.export"
-    assert ("gengen_lib.export_gan", "export_book_generator") in export.BOOK_EXPORTERS
+    assert export_gan.export_book_generator in book.EXPORTERS
 
 
 def test_the_bank_holds_the_codes_the_chapter_draws():
