@@ -29,6 +29,17 @@ def small_train():
     return data.load_mnist("train").subset(512)
 
 
+@pytest.fixture(scope="session")
+def book_weights(tmp_path_factory) -> Path:
+    """A folder holding every explorer's weights as ``python -m gengen_lib.export`` writes them for
+    the book (exported once per session: about 10 s)."""
+    from gengen_lib.export import export_book_explorers
+
+    out = tmp_path_factory.mktemp("explorer-weights")
+    export_book_explorers(out)
+    return out
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)

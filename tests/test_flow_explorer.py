@@ -18,13 +18,13 @@ import pytest
 import torch
 from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, numpy_document
 
+from gengen_lib import flows, pretrained, toy
 from gengen_lib.densities import standard_normal_log_prob
 from gengen_lib.export import book
 from gengen_lib.export import flow as export_flow
 from gengen_lib.export.format import write_document
 from gengen_lib.flows import RealNVP
 
-BOOK_FILES = ROOT / "book" / "explorer"
 PAGE = "book/flow_explorer.html"
 BUILT = HTML / "_static" / "explorer"
 MAX_WEIGHT_BYTES = 35e6
@@ -106,13 +106,14 @@ def test_load_flow_rejects_other_files(tmp_path):
     doc = json.loads(path.read_text())
     write_document({**doc, "couplings": doc["couplings"][:3]}, tmp_path / "odd.json", export_flow.REGISTRY)
     with pytest.raises(ValueError, match="pairs of couplings"):
-        export_flow.load_flow(tmp_path / "odd.json", export_flow.REGISTRY)
+        export_flow.load_flow(tmp_path / "odd.json")
     swapped = [doc["couplings"][1], doc["couplings"][0]] + doc["couplings"][2:]
     write_document({**doc, "couplings": swapped}, tmp_path / "swapped.json", export_flow.REGISTRY)
     with pytest.raises(ValueError, match="kept and free"):
-        export_flow.load_flow(tmp_path / "swapped.json", export_flow.REGISTRY)
+        export_flow.load_flow(tmp_path / "swapped.json")
+    decoder = write_document({"format": "gengen-vae-decoder", "version": 1, "name": "z2"}, tmp_path / "z2.js", "D")
     with pytest.raises(ValueError, match="not a gengen-flow file"):
-        export_flow.load_flow(BOOK_FILES / "decoder_z2.js")
+        export_flow.load_flow(decoder)
     with pytest.raises(ValueError, match="dtype"):
         export_flow.export_flow(model, tmp_path / "toy.js", dtype="int8")
 
@@ -121,41 +122,52 @@ def test_every_explorer_export_includes_the_flows():
     assert export_flow.export_book_flows in book.EXPORTERS
 
 
-@pytest.mark.slow
-def test_the_book_shows_the_chapters_two_moons_flow():
-    """flow_moons.js is the flow the chapter trains in full mode (retrained here: about 15 s)."""
-    model, history, points = export_flow.chapter_moons_flow()
-    exported, doc = export_flow.load_flow(BOOK_FILES / "flow_moons.js")
+def test_the_book_shows_the_chapters_two_moons_flow(book_weights):
+    """flow_moons.js holds the chapter's two-moons flow (the shipped weights/flow-moons) bit for bit,
+    and the first 1,000 of the points it was trained on."""
+    model, history, points = toy.chapter_moons_flow()
+    exported, doc = export_flow.load_flow(book_weights / "flow_moons.js")
     for key, value in model.state_dict().items():
-        torch.testing.assert_close(exported.state_dict()[key], value, msg=f"flow_moons.js: {key} differs")
+        assert torch.equal(exported.state_dict()[key], value), f"flow_moons.js: {key} differs"
     assert torch.equal(export_flow.extra_array(doc, "points"), points[: export_flow.MOONS_SHOWN])
     assert doc["info"]["nll"] == history.epochs[-1]["nll"]
-    assert (doc["dtype"], doc["dim"], doc["logit_alpha"], len(doc["couplings"])) == ("float32", 2, None, 8)
+    assert (doc["dtype"], doc["dim"], doc["logit_alpha"], len(doc["couplings"])) == ("float16", 2, None, 8)
 
 
-def test_the_book_shows_the_shipped_mnist_flow():
+def test_the_chapter_loads_the_shipped_two_moons_flow_in_full_mode_only():
+    assert pretrained.shipped_name(toy.ToyFlowSettings()) == "flow-moons"
+    assert pretrained.shipped_name(toy.ToyFlowSettings.quick()) is None, "quick mode trains its own"
+
+
+@pytest.mark.slow
+def test_the_shipped_two_moons_flow_is_what_its_command_trains(tmp_path):
+    """weights/flow-moons is the flow `python -m gengen_lib train toy-flow` trains, rounded to float16 (30 epochs on
+    one thread: a minute on a quiet machine; tiny matrices train far slower on two busy threads)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        trained, history = toy.load_or_train_toy_flow(toy.ToyFlowSettings(), out_dir=tmp_path / "run")
+    finally:
+        torch.set_num_threads(threads)
+    shipped, shipped_history = pretrained.load("flow-moons")
+    for key, value in trained.state_dict().items():
+        assert torch.equal(shipped.state_dict()[key], value.half().float()), f"weights/flow-moons: {key} differs"
+    assert shipped_history.curve("nll") == history.curve("nll")
+
+
+def test_the_book_shows_the_shipped_mnist_flow(book_weights):
     """flow_mnist.js holds the shipped learned-scale flow bit for bit (float16) and the chapter's noise."""
-    from gengen_lib import pretrained
-
-    path = BOOK_FILES / "flow_mnist.js"
+    path = book_weights / "flow_mnist.js"
     model, _ = pretrained.load(export_flow.MNIST_FLOW)
     exported, doc = export_flow.load_flow(path)
     for key, value in model.state_dict().items():
         assert torch.equal(exported.state_dict()[key], value), f"flow_mnist.js: {key} differs"
-    assert torch.equal(export_flow.extra_array(doc, "noise"), export_flow.chapter_noise())
+    assert torch.equal(export_flow.extra_array(doc, "noise"), flows.chapter_noise())
     assert doc["dtype"] == "float16" and path.stat().st_size < MAX_WEIGHT_BYTES
     # The page announces the download's size before loading it: the size it states is the file's.
     page = (ROOT / "book" / "flow_explorer.md").read_text(encoding="utf-8")
     stated = float(re.search(r'data-megabytes="([\d.]+)"', page).group(1))
     assert stated == round(path.stat().st_size / 1e6, 1)
-
-
-def test_the_chapter_draws_the_exported_noise():
-    """The notebook's explorer and the page start from the same 16 noise vectors."""
-    source = (ROOT / "notebooks" / "03_flows.py").read_text(encoding="utf-8")
-    assert "noise=torch.randn(16, 784, generator=torch.Generator().manual_seed(seed))" in source
-    assert re.search(r"^seed = 0$", source, re.MULTILINE)
-    assert "(../book/flow_explorer.md)" in source
 
 
 # ---------------------------------------------------------------------------------------
