@@ -182,6 +182,7 @@ def test_sliders_move_the_digit(explorer_page):
         assert float(slider.input_value()) == 0.0
         np.testing.assert_array_equal(read_canvas(page, name), before)
     assert page.locator('.gengen-explorer[data-decoder="z2"] .gx-z').text_content() == "z = (0.00, 0.00)"
+    print(f"longest main-thread tasks of the VAE page: {log.long_tasks()[:3]} ms")
     assert not log.problems, "\n".join(log.problems)
 
 

@@ -185,6 +185,31 @@ SET = """async ([root, role, value]) => {
     while (Number(r.getAttribute('data-draws')) === before) await new Promise(requestAnimationFrame);
     return Number(input.value);
 }"""
+# Move the temperature and look in the frame its redraw starts: the samples are left to work in slices.
+SLICED_TEMPERATURE = """async ([root, value]) => {
+    const r = document.querySelector(root), input = r.querySelector('[data-role="temperature"]');
+    const before = Number(r.getAttribute('data-draws'));
+    input.value = String(value);
+    input.dispatchEvent(new Event('input'));
+    await new Promise(requestAnimationFrame);  // runs after the redraw the input scheduled
+    const busy = r.hasAttribute('data-busy');
+    while (Number(r.getAttribute('data-draws')) === before) await new Promise(requestAnimationFrame);
+    return busy;
+}"""
+# GengenCore.inSlices on 12 steps of 10 ms each: what runs when (a timer set right after the call, the
+# steps, done), whether data-busy is set meanwhile, and that a second call cancels the first.
+SLICES = """async () => {
+    const core = window.GengenCore, root = document.createElement('div'), order = [];
+    const step = () => { const t = performance.now(); while (performance.now() - t < 10); order.push('step'); };
+    core.inSlices(root, [step, step], () => order.push('cancelled job done'));
+    const finish = resolve => () => { order.push('done'); resolve(); };
+    const done = new Promise(resolve => core.inSlices(root, Array(12).fill(step), finish(resolve)));
+    const busy = root.hasAttribute('data-busy');
+    setTimeout(() => order.push('other task'), 0);
+    await done;
+    await new Promise(resolve => setTimeout(resolve, 50));
+    return {busy: busy, after: root.hasAttribute('data-busy'), order: order};
+}"""
 CLICK = """async ([root, role]) => {
     const r = document.querySelector(root), before = Number(r.getAttribute('data-draws'));
     r.querySelector(`[data-role="${role}"]`).click();
@@ -229,7 +254,8 @@ def open_flow_page(browser, server, scheme="http", width=1280, dark=False):
     page.goto(url, wait_until="load", timeout=TIMEOUT_MS)
     if dark:
         page.evaluate("() => document.documentElement.setAttribute('data-theme', 'dark')")
-    page.wait_for_selector(f"{MOONS}[data-density-grid='96']", timeout=TIMEOUT_MS)
+    # The density is computed in slices after load: seconds on a quiet machine, far more on a busy one.
+    page.wait_for_selector(f"{MOONS}[data-density-grid='96']", timeout=4 * TIMEOUT_MS)
     return context, page, log
 
 
@@ -358,9 +384,26 @@ def test_every_control_changes_the_drawing(browser, server):
         assert fresh != cooler, "new noise must change the samples"
         page.evaluate(CLICK, [MNIST, "chapter-noise"])
         assert page.evaluate(CANVASES, MNIST) == [cooler], "the chapter's noise must bring the samples back"
+        assert page.evaluate(SLICED_TEMPERATURE, [MNIST, 0.7]), "new samples must be computed in slices"
+        print(f"longest main-thread tasks of the flow page: {log.long_tasks()[:3]} ms")
         assert not log.problems, "\n".join(log.problems)
     finally:
         context.close()
+
+
+@pytest.mark.browser
+def test_long_work_runs_in_slices_between_other_tasks(flow_page):
+    """GengenCore.inSlices (the density rasters, the samples, the GAN's strips) runs its steps a few at a
+    time: a task queued after it starts runs before it ends; the root is data-busy meanwhile; a new job on
+    the same root cancels the old one. The two-moons panel's own work is done once its fine raster shows."""
+    page, log = flow_page
+    result = page.evaluate(SLICES)
+    order = result["order"]
+    assert result["busy"] and not result["after"]
+    assert order.count("step") == 12 and order[-1] == "done" and "cancelled job done" not in order
+    assert 0 < order.index("other task") < 12, f"the page got no turn between the slices: {order}"
+    assert page.locator(MOONS).get_attribute("data-busy") is None
+    assert not log.problems, "\n".join(log.problems)
 
 
 @pytest.mark.browser

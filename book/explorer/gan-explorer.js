@@ -1,7 +1,7 @@
 /* gengen latent walk: the GAN generator run in the page, no Python kernel needed.
  * Needs explorer-core.js (window.GengenCore) and explorer.css.
  *
- * The weights come from generator_*.js files (written by gengen_lib/export_gan.py), which assign
+ * The weights come from generator_*.js files (written by gengen_lib/export/gan.py), which assign
  * window.GENGEN_GENERATORS[name] = {z_dim, widths, negative_slope, layers, seeds, codes, ...}:
  * five linear layers with batch norm already folded in, and the latent code of each seed as the
  * GAN chapter draws it (float32).
@@ -13,7 +13,8 @@
  * drawn as a 28 x 28 image of (x + 1) / 2, black on white, each pixel a SCALE x SCALE block with
  * the grey level round(255 * (1 - (x + 1) / 2)); below it the FRAMES images at t = 0, 1/8, ..., 1
  * along both paths, and the length |z(t)| along both against the prior's typical radius sqrt(d).
- * The root element gets a property gengenWalk = {a, b, method, t, z}: the walk now shown.
+ * The root element gets a property gengenWalk = {a, b, method, t, z}: the walk now shown, and
+ * data-busy while the strips of new endpoints are being generated (in slices: GengenCore.inSlices).
  */
 (function () {
   "use strict";
@@ -32,33 +33,22 @@
 
   function model(name) {
     if (models[name]) return models[name];
-    var doc = (window.GENGEN_GENERATORS || {})[name];
-    if (!doc) throw new Error("gengen explorer: generator '" + name + "' is not loaded (missing generator_" + name + ".js?)");
+    var doc = core.documentOf("GENGEN_GENERATORS", name, "generator_" + name + ".js");
     var codes = core.array(doc.codes, "float32");
     models[name] = {
-      doc: doc, zDim: doc.z_dim, slope: doc.negative_slope,
-      layers: doc.layers.map(function (l) {
-        return {w: core.array(l.weight, doc.dtype), b: core.array(l.bias, doc.dtype), out: l.weight.shape[0], in: l.weight.shape[1]};
-      }),
+      doc: doc, zDim: doc.z_dim, hidden: core.leakyRelu(doc.negative_slope),
+      layers: doc.layers.map(function (l) { return core.layer(l, doc.dtype); }),
       code: function (i) { return Float64Array.from(codes.subarray(i * doc.z_dim, (i + 1) * doc.z_dim)); }
     };
     return models[name];
   }
 
+  function ink(a) { return (Math.tanh(a) + 1) / 2; }
+
   // Latent code (z_dim) -> ink (784) in [0, 1]: (tanh(...) + 1) / 2 through the folded layers.
   function generate(m, z) {
-    var h = z;
-    m.layers.forEach(function (layer, k) {
-      var last = k === m.layers.length - 1;
-      var out = new Float64Array(layer.out), n = layer.in, w = layer.w;
-      for (var j = 0; j < layer.out; j++) {
-        var a = layer.b[j], row = j * n;
-        for (var i = 0; i < n; i++) a += w[row + i] * h[i];
-        out[j] = last ? (Math.tanh(a) + 1) / 2 : (a > 0 ? a : m.slope * a);
-      }
-      h = out;
-    });
-    return h;
+    var last = m.layers.length - 1;
+    return m.layers.reduce(function (h, l, k) { return core.dense(l, h, 1, k === last ? ink : m.hidden); }, z);
   }
 
   function dot(a, b) {
@@ -264,15 +254,26 @@
 
     var curves = {};
 
+    // The big image and the norms redraw at once; the strips' 2 x FRAMES images are generated in
+    // slices (root's data-busy until they are drawn), so a new endpoint never stops the page.
     function endpointsChanged() {
+      var next = {}, steps = [];
       PATHS.forEach(function (p) {
         var path = PATH[p[0]];
-        strips[p[0]].frames = [];
-        for (var f = 0; f < FRAMES; f++) strips[p[0]].frames.push(generate(m, path(codes.a, codes.b, f / (FRAMES - 1))));
+        next[p[0]] = [];
+        for (var f = 0; f < FRAMES; f++) {
+          steps.push((function (frames, f) {
+            return function () { frames.push(generate(m, path(codes.a, codes.b, f / (FRAMES - 1)))); };
+          })(next[p[0]], f));
+        }
         curves[p[0]] = [];
         for (var i = 0; i <= 100; i++) curves[p[0]].push(norm(path(codes.a, codes.b, i / 100)));
       });
       update();
+      core.inSlices(root, steps, function () {
+        PATHS.forEach(function (p) { strips[p[0]].frames = next[p[0]]; });
+        update();
+      });
     }
 
     function update() {
