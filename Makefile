@@ -38,6 +38,7 @@ explorers: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	@bash scripts/lint_js.sh
 
 test: setup browser lint explorers
 	@start=$$(date +%s); \

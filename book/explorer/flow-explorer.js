@@ -79,14 +79,14 @@
     return out;
   }
 
-  // One coupling on n rows x (n * dim), in place; forward adds each row's log|det| to logdet.
-  function couple(c, x, n, dim, inverse, logdet) {
+  // One coupling on n rows x (n * dim), in place; backwards inverts it, forward adds each row's log|det| to logdet.
+  function couple(c, x, n, dim, backwards, logdet) {
     var st = scaleAndShift(c, gather(x, n, dim, c.kept), n), nf = c.free.length;
     for (var r = 0; r < n; r++) {
       for (var i = 0; i < nf; i++) {
         var q = r * dim + c.free[i], s = st.s[r * nf + i], t = st.t[r * nf + i];
-        x[q] = inverse ? (x[q] - t) * Math.exp(-s) : x[q] * Math.exp(s) + t;
-        if (!inverse) logdet[r] += s;
+        x[q] = backwards ? (x[q] - t) * Math.exp(-s) : x[q] * Math.exp(s) + t;
+        if (!backwards) logdet[r] += s;
       }
     }
   }
@@ -114,14 +114,13 @@
   // Noise -> data, the layers' inverses in reverse order, as small steps (one coupling on ROWS rows
   // each): n rows z (n * dim) -> {x (n * dim, filled in place by the steps), steps}.
   var ROWS = 2;
+  function inverseStep(c, x, dim, a, b) {
+    return function () { couple(c, x.subarray(a * dim, b * dim), b - a, dim, true, null); };
+  }
   function inverseSteps(m, z, n) {
     var dim = m.dim, x = Float64Array.from(z), steps = [];
     m.couplings.slice().reverse().forEach(function (c) {
-      for (var r0 = 0; r0 < n; r0 += ROWS) {
-        steps.push((function (a, b) {
-          return function () { couple(c, x.subarray(a * dim, b * dim), b - a, dim, true, null); };
-        })(r0, Math.min(r0 + ROWS, n)));
-      }
+      for (var r0 = 0; r0 < n; r0 += ROWS) steps.push(inverseStep(c, x, dim, r0, Math.min(r0 + ROWS, n)));
     });
     if (m.alpha !== null) {
       steps.push(function () {
@@ -229,41 +228,43 @@
     return out;
   }
 
+  // One coupling on the points a..b of the stage being built (state.next), in place.
+  function chunkStep(c, state, a, b) {
+    return function () { couple(c, state.next.subarray(2 * a, 2 * b), b - a, 2, false, new Float64Array(b - a)); };
+  }
+
   // Points (x1, x2, x1, x2, ...) pushed through the couplings, as steps of MOONS.chunk points:
   // when they have run, stages[k] holds the points after the first k couplings.
   function warpSteps(m, points, stages) {
-    var steps = [], n = points.length / 2;
+    var steps = [], n = points.length / 2, state = {};
     stages.push(points);
     m.couplings.forEach(function (c) {
-      var next;
-      steps.push(function () { next = Float64Array.from(stages[stages.length - 1]); });
-      for (var a = 0; a < n; a += MOONS.chunk) {
-        steps.push((function (a, b) {
-          return function () { couple(c, next.subarray(2 * a, 2 * b), b - a, 2, false, new Float64Array(b - a)); };
-        })(a, Math.min(a + MOONS.chunk, n)));
-      }
-      steps.push(function () { stages.push(next); });
+      steps.push(function () { state.next = Float64Array.from(stages[stages.length - 1]); });
+      for (var a = 0; a < n; a += MOONS.chunk) steps.push(chunkStep(c, state, a, Math.min(a + MOONS.chunk, n)));
+      steps.push(function () { stages.push(state.next); });
     });
     return steps;
+  }
+
+  // log p(x) of raster row i (of G) into lp[i * G ...].
+  function rowStep(m, G, lp, i) {
+    var L = MOONS.density;
+    return function () {
+      var x = new Float64Array(2 * G);
+      for (var j = 0; j < G; j++) {
+        x[2 * j] = -L + 2 * L * (j + 0.5) / G;
+        x[2 * j + 1] = L - 2 * L * (i + 0.5) / G;
+      }
+      lp.set(logProb(m, x, G), i * G);
+    };
   }
 
   // p(x) on a G x G raster over [-limit, limit]^2 as steps, one raster row each; the last one calls
   // done(image): an offscreen canvas with the colour map (linear in p, from 0 to its largest value on
   // the raster), row 0 at the top (x2 = +limit).
   function densitySteps(m, G, done) {
-    var L = MOONS.density, lp = new Float64Array(G * G), steps = [];
-    for (var i = 0; i < G; i++) {
-      steps.push((function (i) {
-        return function () {
-          var x = new Float64Array(2 * G);
-          for (var j = 0; j < G; j++) {
-            x[2 * j] = -L + 2 * L * (j + 0.5) / G;
-            x[2 * j + 1] = L - 2 * L * (i + 0.5) / G;
-          }
-          lp.set(logProb(m, x, G), i * G);
-        };
-      })(i));
-    }
+    var lp = new Float64Array(G * G), steps = [];
+    for (var i = 0; i < G; i++) steps.push(rowStep(m, G, lp, i));
     steps.push(function () {
       var max = -Infinity;
       for (var q = 0; q < lp.length; q++) max = Math.max(max, lp[q]);
