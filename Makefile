@@ -9,9 +9,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS ?=
 
-.PHONY: book test setup vendor browser lint reproduce lab clean mutation
+.PHONY: book test setup vendor browser explorers lint reproduce lab clean mutation
 
-book: setup
+book: setup explorers
 	@start=$$(date +%s); \
 	$(BIN)/jupyter-book build . --keep-going && \
 	echo "Book built in $$(( $$(date +%s) - start )) s. Open: file://$(CURDIR)/_build/html/index.html"
@@ -32,10 +32,15 @@ vendor:
 browser:
 	@bash scripts/install_browser.sh
 
+# The explorer pages' weights (book/explorer/*.js, git-ignored), derived from the shipped models in weights/.
+explorers: setup
+	$(BIN)/python -m gengen_lib.export
+
 lint: setup
 	$(BIN)/ruff check .
+	@bash scripts/lint_js.sh
 
-test: setup browser lint
+test: setup browser lint explorers
 	@start=$$(date +%s); \
 	$(BIN)/jupyter-book build . -W -n --keep-going && \
 	GENGEN_QUICK=1 $(BIN)/python -m pytest --nbval; status=$$?; \

@@ -6,8 +6,11 @@ Opens each explorer page of the built book in headless Chromium (over a local ht
 moves one control of each explorer 21 times and prints the median time of the redraw it causes
 (performance.now in the page: the handler's own work for the VAE and GAN explorers, which
 redraw synchronously; the drawing of the scheduled frame, data-draw-ms, for the flows).
-Also the size of each weight file and the MNIST flow's load and decode times. The figures are
-recorded in bench/RESULTS.md between the ``explorers`` markers.
+Also the size of each weight file, the MNIST flow's load and decode times, and the longest
+main-thread task of each page (PerformanceObserver 'longtask', from the page's start through its
+background work, every control move and, on the flow page, loading the MNIST flow): a reader
+feels any task over about 200 ms as a frozen page. The figures are recorded in bench/RESULTS.md
+between the ``explorers`` markers.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, QuietHandler  # noqa: E402
+from conftest import CHROMIUM, CHROMIUM_ARGS, OBSERVE_LONG_TASKS, QuietHandler  # noqa: E402
 
 BEGIN, END = "<!-- explorers -->", "<!-- /explorers -->"
 MOVES = 21
@@ -37,7 +40,11 @@ TIME_MOVES = """async ([root, control, values]) => {
         input.value = String(value);
         input.dispatchEvent(new Event('input'));
         input.dispatchEvent(new Event('change'));
-        if (before === null) { times.push(performance.now() - start); continue; }
+        if (before === null) {  // drawn in the handler; work left in slices sets data-busy until it is done
+            while (r.hasAttribute('data-busy')) await new Promise(requestAnimationFrame);
+            times.push(performance.now() - start);
+            continue;
+        }
         while (r.getAttribute('data-draws') === before) await new Promise(requestAnimationFrame);
         times.push(Number(r.getAttribute('data-draw-ms')));  // the drawing itself, not the wait for a frame
     }
@@ -59,6 +66,18 @@ WEIGHTS = {
     "book/gan_explorer.html": ["generator_gan.js"],
     "book/flow_explorer.html": ["flow_moons.js", "flow_mnist.js"],
 }
+
+
+# The explorers' work after load is done: no slices left, and the two-moons density at its finest.
+SETTLED = """() => !document.querySelector('.gengen-explorer[data-busy]') &&
+    [...document.querySelectorAll('.gengen-explorer[data-flow="moons"]')].every(r => r.dataset.densityGrid === '96')"""
+
+
+def longest_task_row(rel: str, page) -> str:
+    tasks = page.evaluate("() => window.__longtasks")
+    longest = max(tasks, default=0.0)
+    over = sum(t > 200 for t in tasks)
+    return f"| longest main-thread task, {rel.removeprefix('book/')} | {longest:.0f} ms ({over} over 200 ms) |"
 
 
 def serve(html: Path) -> str:
@@ -87,8 +106,10 @@ def measure(html: Path) -> list[str]:
         for rel, root, control, span, what in CASES:
             if rel not in pages:
                 pages[rel] = page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.goto(base + rel, wait_until="load")
-                page.wait_for_selector(".gengen-explorer[data-mounted]")
+                page.add_init_script(OBSERVE_LONG_TASKS)
+                page.goto(base + rel, wait_until="load", timeout=120_000)
+                page.wait_for_selector(".gengen-explorer[data-mounted]", timeout=120_000)
+                page.wait_for_function(SETTLED, timeout=120_000)
             page = pages[rel]
             if "mnist" in root and not page.locator(f".gengen-explorer{root}[data-loaded]").count():
                 page.get_by_role("button", name="load the flow").click()
@@ -99,6 +120,7 @@ def measure(html: Path) -> list[str]:
             times = page.evaluate(TIME_MOVES, [f".gengen-explorer{root}", control,
                                                values_for(page, root, control, span)])  # fmt: skip
             rows.append(f"| {what} | {statistics.median(times):.1f} ms (max {max(times):.1f}) |")
+        rows += [longest_task_row(rel, page) for rel, page in pages.items()]
         browser.close()
     return rows
 

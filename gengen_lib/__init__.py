@@ -11,8 +11,8 @@ One module per concern:
 * measuring: ``quality`` (the MNIST classifier, MNIST-FID and sample quality);
 * teaching: ``plots`` (figures), ``widgets`` (sliders for JupyterLab), ``exercises``
   (checkers; the multi-step ones in ``exercises_vae``, ``exercises_gan``, ``exercises_flows``,
-  their machinery in ``checking``), ``export``, ``export_gan`` and ``export_flow`` (weights for
-  the in-page explorers), ``runtime`` (device, seeds, quick mode, notebook parameter checks);
+  their machinery in ``checking``), the ``export`` package (weights for the in-page explorers,
+  one module per family), ``runtime`` (device, seeds, quick mode, notebook parameter checks);
 * ``__main__``: the command line (``python -m gengen_lib --help``).
 """
 

@@ -20,7 +20,7 @@ import sys
 
 import torch
 
-from . import flows, gan, pretrained, quality, runtime, vae
+from . import flows, gan, pretrained, quality, runtime, toy, vae
 from .data import DataError
 from .training import CheckpointError, NonFiniteError
 
@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train (or resume) a model", description="Train, resume or load a model.")
-    train.add_argument("model", choices=["vae", "gan", "flow", "classifier"])
+    train.add_argument("model", choices=["vae", "gan", "flow", "classifier", "toy-flow"])
     train.add_argument("--epochs", type=_positive_int, help="number of epochs (default: the chapter's)")
     train.add_argument("--batch-size", type=_positive_int, help="mini-batch size (default: the report's)")
     train.add_argument("--seed", type=_seed, default=0, help="random seed, 0 to 2**63 - 1 (default: 0)")
@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", type=_device, help="cpu or cuda (default: cuda when available)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--z-dim", type=_width, default=20, help="VAE latent dimension")
-    train.add_argument("--hidden", type=_width, help="hidden width (VAE: 500, flow: 512)")
+    train.add_argument("--hidden", type=_width, help="hidden width (VAE: 500, flow: 512, toy-flow: 64)")
     train.add_argument("--fixed-scale", action="store_true", help="flow: scale fixed to 1 (volume preserving)")
     train.add_argument("--dropout", type=float, default=0.3, help="GAN discriminator dropout")
     train.add_argument("--real-target", choices=gan.REAL_TARGETS, default="noisy", help="GAN targets for real images")
@@ -176,6 +176,8 @@ def _train(args) -> dict:
     elif args.model == "gan":
         extra = _overrides(args, dropout=args.dropout, real_target=args.real_target, loss=args.loss)
         settings = _settings(gan.GANSettings, args.quick, extra)
+    elif args.model == "toy-flow":
+        settings = _settings(toy.ToyFlowSettings, args.quick, _overrides(args, hidden=args.hidden, train_subset=None))
     else:
         settings = _settings(quality.ClassifierSettings, args.quick, _overrides(args))
     with torch.device("meta"):  # count the parameters without allocating them
@@ -184,6 +186,8 @@ def _train(args) -> dict:
         _, history = vae.load_or_train_vae(settings, **common)
     elif args.model == "flow":
         _, history = flows.load_or_train_flow(settings, **common)
+    elif args.model == "toy-flow":
+        _, history = toy.load_or_train_toy_flow(settings, **common)
     elif args.model == "gan":
         classifier = quality.load_or_train_classifier(_classifier_settings(args.quick), device=device)
         meter = quality.SampleQualityMeter(classifier)

@@ -264,6 +264,12 @@ class FlowSettings(RunSettings):
     QUICK: ClassVar[dict] = {"epochs": 1, "train_subset": 2000, "eval_subset": 1000, "hidden": 128}
 
 
+def chapter_noise(dim: int = PIXELS, seed: int = 0, samples: int = 16) -> torch.Tensor:
+    """The flow chapter's fixed noise (samples, dim) float32, drawn from ``seed``: what its explorer
+    (``widgets.flow_explorer``) and the book's flow explorer page turn into samples."""
+    return torch.randn(samples, dim, generator=torch.Generator().manual_seed(seed))
+
+
 def build_flow(settings: FlowSettings) -> RealNVP:
     return RealNVP(settings.n_pairs, settings.hidden, settings.learned_scale, logit_alpha=settings.logit_alpha)
 

@@ -27,7 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
-from . import flows, gan, quality, vae
+from . import flows, gan, quality, toy, vae
 from .checkpoints import write_atomically
 from .data import sha256_of
 from .runs import count_parameters, run_dir, settings_dict
@@ -61,6 +61,7 @@ RECIPES: dict[str, Recipe] = {
     "gan": Recipe(gan.GANSettings, _build_gan, "train gan"),
     "flow": Recipe(flows.FlowSettings, flows.build_flow, "train flow"),
     "classifier": Recipe(quality.ClassifierSettings, lambda s: quality.MNISTClassifier(), "train classifier"),
+    "toy-flow": Recipe(toy.ToyFlowSettings, toy.build_toy_flow, "train toy-flow"),
 }
 
 # name -> (kind, settings, the CLI options that train it)
@@ -72,6 +73,7 @@ SHIPPED: dict[str, tuple[str, object, str]] = {
     "flow-learned-scale": ("flow", flows.FlowSettings(), ""),
     "flow-fixed-scale": ("flow", flows.FlowSettings(learned_scale=False), "--fixed-scale"),
     "classifier": ("classifier", quality.ClassifierSettings(), ""),
+    "flow-moons": ("toy-flow", toy.ToyFlowSettings(), ""),
 }
 
 
@@ -157,6 +159,8 @@ def load_or_train(kind: str, settings, pretrained: bool = True, **train_options)
         return flows.load_or_train_flow(settings, **train_options)
     if kind == "classifier":
         return quality.load_or_train_classifier(settings, quiet=train_options.get("quiet", True)), History()
+    if kind == "toy-flow":
+        return toy.load_or_train_toy_flow(settings, **train_options)
     raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(RECIPES)}")
 
 
@@ -261,6 +265,8 @@ def measure(name: str, k: int = 5000, n: int | None = None, samples: int = 10_00
         return {"test_accuracy": quality.accuracy(model, intensities(test.images), test.labels)}
     if kind == "vae":
         return vae.test_set_metrics(model, settings, k=k, n=n, cache=False)
+    if kind == "toy-flow":
+        return {"valid_nll": toy.held_out_nll(model, settings)}
     meter = quality.SampleQualityMeter(load("classifier")[0])
     generator = torch.Generator().manual_seed(0)
     metrics = {}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from .flow_matching import FlowMatchingModel, MLPVelocity, conditional_flow_matching_loss
 from .flows import RealNVP
-from .training import History, fit, optimizer_step
+from .runs import RunSettings
+from .training import History, fit, fit_run, optimizer_step
 
 
 def two_moons(n: int, noise: float = 0.08, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -26,23 +29,85 @@ def two_moons(n: int, noise: float = 0.08, generator: torch.Generator | None = N
     return (points - torch.tensor([0.5, 0.25])) * 1.5
 
 
-def train_toy_flow(
-    data: torch.Tensor, n_pairs: int = 4, hidden: int = 64, epochs: int = 30, seed: int = 0
-) -> tuple[RealNVP, History]:
-    """A small RealNVP on 2-d points (no logit step), trained by maximum likelihood."""
-    torch.manual_seed(seed)
-    model = RealNVP(n_pairs=n_pairs, hidden=hidden, dim=2, logit_alpha=None, image_shape=None)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+@dataclass(frozen=True)
+class ToyFlowSettings(RunSettings):
+    """The flow chapter's two-moons flow: its data (``points`` points, seed ``seed``), a RealNVP of
+    ``n_pairs`` pairs of couplings ``hidden`` units wide, Adam at ``lr`` with gradient clipping.
+
+    The book's flow explorer shows the model trained with the defaults (shipped as
+    ``weights/flow-moons``).
+    """
+
+    points: int = 8000
+    noise: float = 0.08
+    n_pairs: int = 4
+    hidden: int = 64
+    lr: float = 3e-3
+    batch_size: int = 256
+    epochs: int = 30
+    max_grad_norm: float = 10.0
+    seed: int = 0
+
+    # The CI setting: 2,000 points, 3 epochs (a different run, so quick mode never loads the shipped flow).
+    QUICK: ClassVar[dict] = {"points": 2000, "epochs": 3}
+
+
+def moons_points(settings: ToyFlowSettings) -> torch.Tensor:
+    """The training points of the two-moons flow, (settings.points, 2), drawn from ``settings.seed``."""
+    return two_moons(settings.points, settings.noise, generator=torch.Generator().manual_seed(settings.seed))
+
+
+def build_toy_flow(settings: ToyFlowSettings) -> RealNVP:
+    """An untrained RealNVP on 2-d points (no logit step)."""
+    return RealNVP(n_pairs=settings.n_pairs, hidden=settings.hidden, dim=2, logit_alpha=None, image_shape=None)
+
+
+def load_or_train_toy_flow(
+    settings: ToyFlowSettings, device: torch.device | str | None = None, **options
+) -> tuple[RealNVP, History]:  # pragma: no mutate block (training recipe)
+    """Train (or resume, or load) the two-moons flow by maximum likelihood; returns (model, history).
+
+    Each epoch records ``nll``, the mean negative log-likelihood of its batches in nats per point.
+    Runs on the CPU unless ``device`` says otherwise (the model is too small to gain from a GPU).
+    ``options`` go to :func:`~gengen_lib.training.fit_run`: ``out_dir``, ``quiet``, ``skip_nonfinite``.
+    """
+    torch.manual_seed(settings.seed)
+    model = build_toy_flow(settings).to(device or "cpu")
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
 
     def step(batch):
         (x,) = batch
-        nll = -model.log_prob(x).mean()
-        optimizer_step(optimizer, nll, max_grad_norm=10.0)
+        nll = -model.log_prob(x.to(device or "cpu")).mean()
+        optimizer_step(optimizer, nll, max_grad_norm=settings.max_grad_norm)
         return {"nll": nll.item()}
 
-    history = fit(model, {"adam": optimizer}, step, (data,), epochs=epochs, batch_size=256, seed=seed, quiet=True)
-    model.eval()
-    return model, history
+    options.setdefault("quiet", True)
+    history = fit_run("toy-flow", settings, model, {"adam": optimizer}, step, (moons_points(settings),), **options)
+    return model.eval(), history
+
+
+@torch.no_grad()
+def held_out_nll(model: RealNVP, settings: ToyFlowSettings) -> float:
+    """Mean negative log-likelihood, nats per point, of ``settings.points`` fresh points (seed + 1)."""
+    fresh = two_moons(settings.points, settings.noise, generator=torch.Generator().manual_seed(settings.seed + 1))
+    return -model.log_prob(fresh).mean().item()
+
+
+def chapter_moons_flow(
+    quick: bool = False, seed: int = 0, pretrained: bool = True, device: torch.device | str | None = None
+) -> tuple[RealNVP, History, torch.Tensor]:
+    """The flow chapter's two-moons flow and its data: (model, history, points (n, 2)).
+
+    One function for the chapter (``notebooks/03_flows.py``) and the book's flow explorer
+    (:mod:`gengen_lib.export.flow`), so both show the same model: the shipped
+    ``weights/flow-moons`` when ``pretrained`` and the settings are the shipped ones, otherwise
+    the model trained (through ``runs/``) with :class:`ToyFlowSettings` for ``quick`` and ``seed``.
+    """
+    from . import pretrained as shipped  # pretrained imports this module for its recipes
+
+    settings = ToyFlowSettings.for_mode(quick, seed=seed)
+    model, history = shipped.load_or_train("toy-flow", settings, pretrained=pretrained, device=device)
+    return model, history, moons_points(settings)
 
 
 def train_toy_flow_matching(

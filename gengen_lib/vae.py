@@ -252,6 +252,29 @@ def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 1000) -> torch.T
         return torch.cat([model.encode(b)[0] for b in x.split(batch_size)])
 
 
+@torch.no_grad()
+def principal_directions(model: VAE, x: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Origin (z_dim,) and ``k`` directions (k, z_dim) through the posterior means of images ``x`` (N, 784).
+
+    The codes' mean is the origin; the leading right singular vectors of the centred codes,
+    each scaled by the codes' overall standard deviation, are the directions (the VAE chapter's
+    walk and the latent explorer's sliders). Also returns a summary: the codes' std and mean
+    norm, the std along each direction and the fraction of the codes' variance each carries.
+    """
+    codes = encode_means(model, x).cpu()
+    center = codes.mean(0)
+    _, s, v = torch.linalg.svd(codes - center, full_matrices=False)
+    scale = codes.std()
+    info = {
+        "codes": len(codes),
+        "codes_std": scale.item(),
+        "codes_norm": codes.norm(dim=1).mean().item(),
+        "pc_std": (s[:k] / (len(codes) - 1) ** 0.5).tolist(),
+        "explained_variance": ((s[:k] ** 2) / (s**2).sum()).tolist(),
+    }
+    return center, v[:k] * scale, info
+
+
 def dataset_log_likelihood(model: VAE, x: torch.Tensor, k: int, batch_size: int = 100) -> torch.Tensor:
     """:func:`log_likelihood` over a whole data set in batches. (N, 784) -> (N,) nats."""
     with torch.no_grad():

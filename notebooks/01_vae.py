@@ -44,7 +44,7 @@ import matplotlib.pyplot as plt
 import torch
 from myst_nb import glue
 
-from gengen_lib import baselines, data, export, figures, plots, pretrained as shipped, runs, runtime, vae, widgets
+from gengen_lib import baselines, data, figures, plots, pretrained as shipped, runs, runtime, vae, widgets
 
 runtime.check_flags(pretrained=pretrained)
 runtime.check_positive_ints(is_samples=is_samples)
@@ -599,7 +599,7 @@ plots.glue_figure("fig-vae-manifold", fig)
 # appear under the figure.
 
 # %% tags=["nbval-ignore-output", "hide-input"]
-center, directions = export.principal_directions(model, test_x, k=5)[:2]
+center, directions = vae.principal_directions(model, test_x, k=5)[:2]
 decode_means = lambda net: (lambda z: torch.sigmoid(net.decode(z)))
 steps = torch.linspace(-2, 2, 9)
 with torch.no_grad():

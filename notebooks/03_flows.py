@@ -40,7 +40,6 @@ from gengen_lib import data, figures, flows, plots, pretrained as shipped, quali
 
 runtime.check_flags(pretrained=pretrained)
 quick, device = runtime.notebook_setup(quick, seed)
-toy_epochs = 3 if quick else 30
 
 # %% [markdown]
 # (q3-1)=
@@ -86,14 +85,14 @@ print(f"integral without the |det| term: {(wrong.sum() * (x[1] - x[0])).item():.
 
 # %% [markdown]
 # In two dimensions we can watch a flow learn. A small RealNVP (four pairs of couplings, 64
-# hidden units) is trained by maximum likelihood on a "two moons" data set. Left: the data.
+# hidden units; shipped in `weights/` like the other models) is trained by maximum likelihood on a
+# "two moons" data set. Left: the data.
 # Middle: the learned density $p_X(x) = \mathcal{N}(f(x); 0, I)\,\lvert\det \partial f / \partial x\rvert$.
 # Right: samples, $x = f^{-1}(z)$.
 
 # %% tags=["nbval-ignore-output", "hide-input"]
-moons = toy.two_moons(8000, generator=torch.Generator().manual_seed(seed))
-toy_flow, toy_history = toy.train_toy_flow(moons, epochs=toy_epochs, seed=seed)
-print(f"toy flow: NLL {toy_history.epochs[-1]['nll']:.3f} nats per point after {toy_epochs} epochs")
+toy_flow, toy_history, moons = toy.chapter_moons_flow(quick, seed, pretrained)
+print(f"toy flow: NLL {toy_history.epochs[-1]['nll']:.3f} nats per point after {len(toy_history.epochs)} epochs")
 fig = figures.two_moons_density(toy_flow, moons)
 
 # %% [markdown]
@@ -476,7 +475,7 @@ print("below 1e-4:", error < 1e-4)
 
 # %% tags=["nbval-ignore-output", "remove-output"]
 two_digits = data.dequantize(data.load_mnist("valid").images[:2], torch.Generator().manual_seed(0))
-widgets.flow_explorer(model, two_digits, noise=torch.randn(16, 784, generator=torch.Generator().manual_seed(seed)))
+widgets.flow_explorer(model, two_digits, noise=flows.chapter_noise(seed=seed))
 
 # %% [markdown]
 # ## Results

@@ -3,6 +3,8 @@
 #
 #   .vendor/html-manager/  @jupyter-widgets/html-manager (renders stored ipywidgets)
 #   .vendor/requirejs/     requirejs (the AMD loader html-manager's embed-amd.js needs)
+#   .vendor/eslint/        eslint, the linter of the explorers' JavaScript (`make lint`): every package
+#                          at the version and sha512 recorded in scripts/eslint/package-lock.json
 #
 # html-manager 1.0.6 is the version myst-nb 1.4 embeds by default (nb_ipywidgets_js) and
 # satisfies ipywidgets 8.1.9's range ^1.0.1. requirejs 2.3.8 is the current release (myst-nb's
@@ -41,10 +43,26 @@ vendor_one() {
   mv "$tmp/x/package" "$dest"
 }
 
+# eslint and its dependencies, exactly as locked (npm ci checks every tarball's sha512 against the lock).
+# Refresh the lock: cd scripts/eslint && npm install --package-lock-only --ignore-scripts eslint@VERSION
+vendor_eslint() {
+  local dest=$VENDOR/eslint
+  if cmp -s scripts/eslint/package-lock.json "$dest/package-lock.json" && [ -f "$dest/node_modules/eslint/bin/eslint.js" ]; then
+    return 0
+  fi
+  command -v npm >/dev/null || { echo "vendor_js.sh: npm is needed to install eslint (apt-get install npm)" >&2; exit 1; }
+  echo "vendor_js.sh: installing eslint from scripts/eslint/package-lock.json"
+  rm -rf "$dest"
+  mkdir -p "$dest"
+  cp scripts/eslint/package.json scripts/eslint/package-lock.json "$dest/"
+  (cd "$dest" && npm ci --ignore-scripts --no-audit --no-fund --silent)
+}
+
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 for entry in "${PACKAGES[@]}"; do
   # shellcheck disable=SC2086
   vendor_one $entry
 done
-echo "vendor_js.sh: $VENDOR/ ready ($(du -sh "$VENDOR" | cut -f1))"
+vendor_eslint
+echo "vendor_js.sh: $VENDOR/ ready ($(du -shL "$VENDOR" | cut -f1))"

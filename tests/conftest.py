@@ -29,6 +29,17 @@ def small_train():
     return data.load_mnist("train").subset(512)
 
 
+@pytest.fixture(scope="session")
+def book_weights(tmp_path_factory) -> Path:
+    """A folder holding every explorer's weights as ``python -m gengen_lib.export`` writes them for
+    the book (exported once per session: about 10 s)."""
+    from gengen_lib.export import export_book_explorers
+
+    out = tmp_path_factory.mktemp("explorer-weights")
+    export_book_explorers(out)
+    return out
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     torch.manual_seed(0)
@@ -112,10 +123,19 @@ def browser():
         chromium.close()
 
 
+# Installed before a page's own scripts: the duration (ms) of every main-thread task over 50 ms, in
+# window.__longtasks (PerformanceObserver 'longtask'). A reader feels a task over about 200 ms as a frozen page.
+OBSERVE_LONG_TASKS = """window.__longtasks = [];
+new PerformanceObserver(list => { for (const e of list.getEntries()) window.__longtasks.push(e.duration); })
+    .observe({type: 'longtask', buffered: true});"""
+
+
 class PageLog:
-    """Everything a page asked for or complained about while it loaded."""
+    """Everything a page asked for or complained about while it loaded, and its long tasks."""
 
     def __init__(self, page):
+        self.page = page
+        page.add_init_script(OBSERVE_LONG_TASKS)
         self.requests: list[str] = []
         self.problems: list[str] = []
         page.on("request", lambda r: self.requests.append(r.url))
@@ -123,6 +143,10 @@ class PageLog:
         page.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"))
         page.on("console", lambda m: m.type == "error" and self.problems.append(f"console error: {m.text}"))
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+
+    def long_tasks(self) -> list[float]:
+        """The durations (ms) of the page's main-thread tasks over 50 ms so far, longest first."""
+        return sorted(self.page.evaluate("() => window.__longtasks || []"), reverse=True)
 
 
 # --- explorer weight files, read without gengen_lib (as the pages' JavaScript reads them) ------------

@@ -31,7 +31,7 @@ RAW_LABEL_MATH = r"""() => ![...document.querySelectorAll('.widget-subarea .widg
 TEX_ERRORS = """() => [...document.querySelectorAll('mjx-merror, mjx-mtext[style*="color: red"]')]
     .map(e => e.closest('mjx-container').textContent)"""
 MAX_PAGE_BYTES = 3_000_000  # transferred, gzip-compressed as a static host serves it
-# An explorer's own weight files (written by gengen_lib/export.py) load only on its page and do not count.
+# An explorer's own weight files (written by gengen_lib/export/) load only on its page and do not count.
 EXPLORER_WEIGHTS = re.compile(r"_static/explorer/(decoder|generator|flow)_[^/]*\.js$")
 # Each figure's shown width / height against its natural one; and its dark-mode background.
 FIGURE_SHAPES = """() => [...document.querySelectorAll('.cell_output img, .output img, figure img')]

@@ -161,7 +161,18 @@ def test_zero_negative_or_non_numeric_epochs_are_refused_before_anything_runs(cl
 def test_an_unknown_model_name_lists_the_choices(cli):
     code, err = cli("train", "diffusion")
     assert code == 2
-    assert "invalid choice: 'diffusion' (choose from 'vae', 'gan', 'flow', 'classifier')" in err
+    assert "invalid choice: 'diffusion' (choose from 'vae', 'gan', 'flow', 'classifier', 'toy-flow')" in err
+
+
+def test_the_two_moons_flow_trains_from_the_command_line(tmp_path):
+    """`train toy-flow --quick` trains the flow chapter's two-moons flow (2,000 points, 3 epochs) into --out."""
+    threads = torch.get_num_threads()
+    try:
+        assert run("train", "toy-flow", "--quick", "--quiet", "--threads", 1, "--device", "cpu", "--out", tmp_path) == 0
+    finally:
+        torch.set_num_threads(threads)
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["config"]["points"] == 2000 and len(history["epochs"]) == 3
 
 
 def test_an_unknown_device_is_refused(cli):

@@ -1,4 +1,4 @@
-"""The in-page latent explorer: exported decoder weights (gengen_lib/export.py) and the page.
+"""The in-page latent explorer: exported decoder weights (gengen_lib/export/vae.py) and the page.
 
 The pure-Python tests read the exported format as its documentation describes it (base64 of
 little-endian arrays) with their own NumPy forward pass, and compare with ``model.decode``.
@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, numpy_document, read_digit
+from conftest import HTML, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, numpy_document, read_digit
 
-from gengen_lib import export
+from gengen_lib.export import format as weight_format
+from gengen_lib.export import vae as export
 from gengen_lib.vae import VAE
 
-BOOK_FILES = ROOT / "book" / "explorer"
 PAGE = "book/explorer.html"
 BUILT = HTML / "_static" / "explorer"
 MAX_PIXEL_DIFF = 2  # grey levels, 0..255
@@ -72,24 +72,24 @@ def test_export_rejects_bad_input(tmp_path):
         export.export_decoder(model, tmp_path / "dec.json", directions=torch.eye(3))
     (tmp_path / "other.js").write_text("var x = 1;\n")
     with pytest.raises(ValueError, match="not an explorer script"):
-        export.read_document(tmp_path / "other.js")
+        weight_format.read_document(tmp_path / "other.js", export.FORMAT, export.VERSION)
 
 
-def test_the_book_exports_the_shipped_decoders_exactly():
+def test_the_book_exports_the_shipped_decoders_exactly(book_weights):
     """The explorer draws the shipped VAEs: its float16 weights equal the shipped ones bit for bit."""
     from gengen_lib import pretrained
 
     for name in ("z2", "z20"):
         model, _ = pretrained.load(f"vae-{name}")
-        exported, _ = export.load_decoder(BOOK_FILES / f"decoder_{name}.js")
+        exported, _ = export.load_decoder(book_weights / f"decoder_{name}.js")
         for key, value in model.decoder.state_dict().items():
             assert torch.equal(exported.decoder.state_dict()[key], value), f"{name}: {key} differs"
 
 
 @pytest.mark.parametrize(("name", "z_dim", "sliders"), [("z2", 2, 2), ("z20", 20, 5)])
-def test_committed_decoders(name, z_dim, sliders):
+def test_the_books_decoders(book_weights, name, z_dim, sliders):
     """The book's exported decoders: the right shapes, a few MB, finite weights."""
-    path = BOOK_FILES / f"decoder_{name}.js"
+    path = book_weights / f"decoder_{name}.js"
     assert path.stat().st_size < 3e6
     doc = numpy_document(path, "GENGEN_DECODERS")
     assert (doc["name"], doc["z_dim"], doc["hidden"], doc["pixels"]) == (name, z_dim, 500, 784)
@@ -182,6 +182,7 @@ def test_sliders_move_the_digit(explorer_page):
         assert float(slider.input_value()) == 0.0
         np.testing.assert_array_equal(read_canvas(page, name), before)
     assert page.locator('.gengen-explorer[data-decoder="z2"] .gx-z').text_content() == "z = (0.00, 0.00)"
+    print(f"longest main-thread tasks of the VAE page: {log.long_tasks()[:3]} ms")
     assert not log.problems, "\n".join(log.problems)
 
 

@@ -1,4 +1,4 @@
-"""The in-page flow explorer: exported RealNVP weights (gengen_lib/export_flow.py) and the page.
+"""The in-page flow explorer: exported RealNVP weights (gengen_lib/export/flow.py) and the page.
 
 The pure-Python tests read the exported format as its documentation describes it (couplings
 with kept and free coordinates, base64 arrays) with their own NumPy forward pass, and check
@@ -18,11 +18,13 @@ import pytest
 import torch
 from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, numpy_document
 
-from gengen_lib import export, export_flow
+from gengen_lib import flows, pretrained, toy
 from gengen_lib.densities import standard_normal_log_prob
+from gengen_lib.export import book
+from gengen_lib.export import flow as export_flow
+from gengen_lib.export.format import write_document
 from gengen_lib.flows import RealNVP
 
-BOOK_FILES = ROOT / "book" / "explorer"
 PAGE = "book/flow_explorer.html"
 BUILT = HTML / "_static" / "explorer"
 MAX_WEIGHT_BYTES = 35e6
@@ -102,58 +104,70 @@ def test_load_flow_rejects_other_files(tmp_path):
     model = random_flow(True, False, False)
     path = export_flow.export_flow(model, tmp_path / "toy.json")
     doc = json.loads(path.read_text())
-    export.write_document({**doc, "couplings": doc["couplings"][:3]}, tmp_path / "odd.json")
+    write_document({**doc, "couplings": doc["couplings"][:3]}, tmp_path / "odd.json", export_flow.REGISTRY)
     with pytest.raises(ValueError, match="pairs of couplings"):
         export_flow.load_flow(tmp_path / "odd.json")
     swapped = [doc["couplings"][1], doc["couplings"][0]] + doc["couplings"][2:]
-    export.write_document({**doc, "couplings": swapped}, tmp_path / "swapped.json")
+    write_document({**doc, "couplings": swapped}, tmp_path / "swapped.json", export_flow.REGISTRY)
     with pytest.raises(ValueError, match="kept and free"):
         export_flow.load_flow(tmp_path / "swapped.json")
+    decoder = write_document({"format": "gengen-vae-decoder", "version": 1, "name": "z2"}, tmp_path / "z2.js", "D")
     with pytest.raises(ValueError, match="not a gengen-flow file"):
-        export_flow.load_flow(BOOK_FILES / "decoder_z2.js")
+        export_flow.load_flow(decoder)
     with pytest.raises(ValueError, match="dtype"):
         export_flow.export_flow(model, tmp_path / "toy.js", dtype="int8")
 
 
 def test_every_explorer_export_includes_the_flows():
-    assert ("gengen_lib.export_flow", "export_book_flows") in export.BOOK_EXPORTERS
+    assert export_flow.export_book_flows in book.EXPORTERS
+
+
+def test_the_book_shows_the_chapters_two_moons_flow(book_weights):
+    """flow_moons.js holds the chapter's two-moons flow (the shipped weights/flow-moons) bit for bit,
+    and the first 1,000 of the points it was trained on."""
+    model, history, points = toy.chapter_moons_flow()
+    exported, doc = export_flow.load_flow(book_weights / "flow_moons.js")
+    for key, value in model.state_dict().items():
+        assert torch.equal(exported.state_dict()[key], value), f"flow_moons.js: {key} differs"
+    assert torch.equal(export_flow.extra_array(doc, "points"), points[: export_flow.MOONS_SHOWN])
+    assert doc["info"]["nll"] == history.epochs[-1]["nll"]
+    assert (doc["dtype"], doc["dim"], doc["logit_alpha"], len(doc["couplings"])) == ("float16", 2, None, 8)
+
+
+def test_the_chapter_loads_the_shipped_two_moons_flow_in_full_mode_only():
+    assert pretrained.shipped_name(toy.ToyFlowSettings()) == "flow-moons"
+    assert pretrained.shipped_name(toy.ToyFlowSettings.quick()) is None, "quick mode trains its own"
 
 
 @pytest.mark.slow
-def test_the_book_shows_the_chapters_two_moons_flow():
-    """flow_moons.js is the flow the chapter trains in full mode (retrained here: about 15 s)."""
-    model, history, points = export_flow.chapter_moons_flow()
-    exported, doc = export_flow.load_flow(BOOK_FILES / "flow_moons.js")
-    for key, value in model.state_dict().items():
-        torch.testing.assert_close(exported.state_dict()[key], value, msg=f"flow_moons.js: {key} differs")
-    assert torch.equal(export_flow.extra_array(doc, "points"), points[: export_flow.MOONS_SHOWN])
-    assert doc["info"]["nll"] == history.epochs[-1]["nll"]
-    assert (doc["dtype"], doc["dim"], doc["logit_alpha"], len(doc["couplings"])) == ("float32", 2, None, 8)
+def test_the_shipped_two_moons_flow_is_what_its_command_trains(tmp_path):
+    """weights/flow-moons is the flow `python -m gengen_lib train toy-flow` trains, rounded to float16 (30 epochs on
+    one thread: a minute on a quiet machine; tiny matrices train far slower on two busy threads)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        trained, history = toy.load_or_train_toy_flow(toy.ToyFlowSettings(), out_dir=tmp_path / "run")
+    finally:
+        torch.set_num_threads(threads)
+    shipped, shipped_history = pretrained.load("flow-moons")
+    for key, value in trained.state_dict().items():
+        assert torch.equal(shipped.state_dict()[key], value.half().float()), f"weights/flow-moons: {key} differs"
+    assert shipped_history.curve("nll") == history.curve("nll")
 
 
-def test_the_book_shows_the_shipped_mnist_flow():
+def test_the_book_shows_the_shipped_mnist_flow(book_weights):
     """flow_mnist.js holds the shipped learned-scale flow bit for bit (float16) and the chapter's noise."""
-    from gengen_lib import pretrained
-
-    path = BOOK_FILES / "flow_mnist.js"
+    path = book_weights / "flow_mnist.js"
     model, _ = pretrained.load(export_flow.MNIST_FLOW)
     exported, doc = export_flow.load_flow(path)
     for key, value in model.state_dict().items():
         assert torch.equal(exported.state_dict()[key], value), f"flow_mnist.js: {key} differs"
-    assert torch.equal(export_flow.extra_array(doc, "noise"), export_flow.chapter_noise())
+    assert torch.equal(export_flow.extra_array(doc, "noise"), flows.chapter_noise())
     assert doc["dtype"] == "float16" and path.stat().st_size < MAX_WEIGHT_BYTES
     # The page announces the download's size before loading it: the size it states is the file's.
     page = (ROOT / "book" / "flow_explorer.md").read_text(encoding="utf-8")
     stated = float(re.search(r'data-megabytes="([\d.]+)"', page).group(1))
     assert stated == round(path.stat().st_size / 1e6, 1)
-
-
-def test_the_chapter_draws_the_exported_noise():
-    """The notebook's explorer and the page start from the same 16 noise vectors."""
-    source = (ROOT / "notebooks" / "03_flows.py").read_text(encoding="utf-8")
-    assert "noise=torch.randn(16, 784, generator=torch.Generator().manual_seed(seed))" in source
-    assert re.search(r"^seed = 0$", source, re.MULTILINE)
-    assert "(../book/flow_explorer.md)" in source
 
 
 # ---------------------------------------------------------------------------------------
@@ -170,6 +184,31 @@ SET = """async ([root, role, value]) => {
     input.dispatchEvent(new Event('input'));
     while (Number(r.getAttribute('data-draws')) === before) await new Promise(requestAnimationFrame);
     return Number(input.value);
+}"""
+# Move the temperature and look in the frame its redraw starts: the samples are left to work in slices.
+SLICED_TEMPERATURE = """async ([root, value]) => {
+    const r = document.querySelector(root), input = r.querySelector('[data-role="temperature"]');
+    const before = Number(r.getAttribute('data-draws'));
+    input.value = String(value);
+    input.dispatchEvent(new Event('input'));
+    await new Promise(requestAnimationFrame);  // runs after the redraw the input scheduled
+    const busy = r.hasAttribute('data-busy');
+    while (Number(r.getAttribute('data-draws')) === before) await new Promise(requestAnimationFrame);
+    return busy;
+}"""
+# GengenCore.inSlices on 12 steps of 10 ms each: what runs when (a timer set right after the call, the
+# steps, done), whether data-busy is set meanwhile, and that a second call cancels the first.
+SLICES = """async () => {
+    const core = window.GengenCore, root = document.createElement('div'), order = [];
+    const step = () => { const t = performance.now(); while (performance.now() - t < 10); order.push('step'); };
+    core.inSlices(root, [step, step], () => order.push('cancelled job done'));
+    const finish = resolve => () => { order.push('done'); resolve(); };
+    const done = new Promise(resolve => core.inSlices(root, Array(12).fill(step), finish(resolve)));
+    const busy = root.hasAttribute('data-busy');
+    setTimeout(() => order.push('other task'), 0);
+    await done;
+    await new Promise(resolve => setTimeout(resolve, 50));
+    return {busy: busy, after: root.hasAttribute('data-busy'), order: order};
 }"""
 CLICK = """async ([root, role]) => {
     const r = document.querySelector(root), before = Number(r.getAttribute('data-draws'));
@@ -215,7 +254,8 @@ def open_flow_page(browser, server, scheme="http", width=1280, dark=False):
     page.goto(url, wait_until="load", timeout=TIMEOUT_MS)
     if dark:
         page.evaluate("() => document.documentElement.setAttribute('data-theme', 'dark')")
-    page.wait_for_selector(f"{MOONS}[data-density-grid='96']", timeout=TIMEOUT_MS)
+    # The density is computed in slices after load: seconds on a quiet machine, far more on a busy one.
+    page.wait_for_selector(f"{MOONS}[data-density-grid='96']", timeout=4 * TIMEOUT_MS)
     return context, page, log
 
 
@@ -344,9 +384,26 @@ def test_every_control_changes_the_drawing(browser, server):
         assert fresh != cooler, "new noise must change the samples"
         page.evaluate(CLICK, [MNIST, "chapter-noise"])
         assert page.evaluate(CANVASES, MNIST) == [cooler], "the chapter's noise must bring the samples back"
+        assert page.evaluate(SLICED_TEMPERATURE, [MNIST, 0.7]), "new samples must be computed in slices"
+        print(f"longest main-thread tasks of the flow page: {log.long_tasks()[:3]} ms")
         assert not log.problems, "\n".join(log.problems)
     finally:
         context.close()
+
+
+@pytest.mark.browser
+def test_long_work_runs_in_slices_between_other_tasks(flow_page):
+    """GengenCore.inSlices (the density rasters, the samples, the GAN's strips) runs its steps a few at a
+    time: a task queued after it starts runs before it ends; the root is data-busy meanwhile; a new job on
+    the same root cancels the old one. The two-moons panel's own work is done once its fine raster shows."""
+    page, log = flow_page
+    result = page.evaluate(SLICES)
+    order = result["order"]
+    assert result["busy"] and not result["after"]
+    assert order.count("step") == 12 and order[-1] == "done" and "cancelled job done" not in order
+    assert 0 < order.index("other task") < 12, f"the page got no turn between the slices: {order}"
+    assert page.locator(MOONS).get_attribute("data-busy") is None
+    assert not log.problems, "\n".join(log.problems)
 
 
 @pytest.mark.browser

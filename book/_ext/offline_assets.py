@@ -21,6 +21,7 @@ It also drops the duplicate inline scripts Sphinx 7.4 writes (see ``_drop_duplic
 from __future__ import annotations
 
 import importlib.resources
+import re
 import shutil
 from pathlib import Path
 
@@ -35,9 +36,10 @@ VENDOR_DIR = ".vendor"  # relative to the book root (the repository root)
 STATIC_SUBDIR = "offline"  # under _static/ in the built site
 MATHJAX_ENTRY = "tex-mml-chtml.js"  # the bundle Sphinx loads by default, from the CDN
 REQUIRED = ("html-manager/dist/embed-amd.js", "requirejs/require.js")
-# The in-page explorers (book/*explorer.md): scripts, styles and exported weights (gengen_lib/export.py),
+# The in-page explorers (book/*explorer.md): scripts, styles and exported weights (gengen_lib/export/),
 # copied to _static/explorer/ and loaded by those pages' own <script> tags.
 EXPLORER_DIR = "book/explorer"
+EXPLORER_REF = re.compile(r"_static/explorer/([\w.-]+\.js)")  # a file an explorer page loads
 CSS_NAME = "gengen.css"  # page styles (figure aspect ratio, dark mode), beside this file
 
 # Runs after require.js and before embed-amd.js. It finds the vendor folder from its own URL
@@ -126,6 +128,17 @@ def _copy_assets(app: Sphinx, exception: Exception | None) -> None:
     logger.info(f"offline_assets: MathJax and ipywidgets JavaScript copied to {dest}")
 
 
+def _check_explorer_files(app: Sphinx) -> None:
+    """Fail early, with the fix in the message, when a file an explorer page loads is missing
+    (the weights are built from weights/, not committed)."""
+    book = Path(app.srcdir) / "book"
+    wanted = {name for page in book.glob("*explorer.md") for name in EXPLORER_REF.findall(page.read_text("utf-8"))}
+    missing = sorted(name for name in wanted if not (book / "explorer" / name).is_file())
+    if missing:
+        names = ", ".join(missing)
+        raise ConfigError(f"offline_assets: {names} missing in {EXPLORER_DIR}/; fix: python -m gengen_lib.export")
+
+
 def _drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree) -> None:
     """Keep one copy of each script tag.
 
@@ -148,6 +161,7 @@ def _drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, conte
 def setup(app: Sphinx) -> dict:
     """Register the configuration, page and copy steps with Sphinx."""
     app.connect("config-inited", _configure)
+    app.connect("builder-inited", _check_explorer_files)
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
     app.connect("build-finished", _copy_assets)
     app.add_css_file(f"{STATIC_SUBDIR}/{CSS_NAME}")

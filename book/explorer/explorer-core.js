@@ -1,11 +1,18 @@
 /* gengen explorers, shared core: what every in-page explorer needs, and nothing model-specific.
  *
  * Loaded before the model's own script (vae-explorer.js, gan-explorer.js, flow-explorer.js).
- * Weight files written by gengen_lib/export.py assign JSON documents to window globals; every
+ * Weight files written by gengen_lib/export/ assign JSON documents to window globals; every
  * array in them is {shape, data: base64 of little-endian float32 or float16 bytes, row-major}.
  *
  * window.GengenCore = {
  *   array(entry, dtype) -> Float32Array      decode one stored array
+ *   documentOf(registry, name, file) -> doc  window[registry][name], or an error naming the missing file
+ *   layer(entry, dtype) -> {w, b, out, in}   one stored {weight (out, in), bias (out)} pair
+ *   dense(layer, x, n, act) -> Float64Array  act(W x + b) for n rows x (n * in); act optional
+ *   relu, sigmoid, leakyRelu(slope)          activations for dense
+ *   inSlices(root, steps, done)              run step functions in slices of at most SLICE_MS,
+ *                                             yielding to the page between slices (no long task);
+ *                                             root has data-busy until done(); a new call cancels
  *   el(tag, attrs, text) -> Element          create an element
  *   drawDigit(canvas, ink, side, scale, left, top)  ink in [0, 1] (side*side), black = 1, on white
  *   fmt(v, digits) -> "+0.12" / "−0.12"      signed number for slider read-outs
@@ -59,6 +66,58 @@
     return out;
   }
 
+  function documentOf(registry, name, file) {
+    var doc = (window[registry] || {})[name];
+    if (!doc) throw new Error("gengen explorer: '" + name + "' is not loaded (missing " + file + "?)");
+    return doc;
+  }
+
+  function layer(entry, dtype) {
+    return {w: array(entry.weight, dtype), b: array(entry.bias, dtype), out: entry.weight.shape[0], in: entry.weight.shape[1]};
+  }
+
+  function relu(a) { return a > 0 ? a : 0; }
+  function sigmoid(a) { return 1 / (1 + Math.exp(-a)); }
+  function leakyRelu(slope) { return function (a) { return a > 0 ? a : slope * a; }; }
+
+  // y (n * out) = act(W x + b) for n rows x (n * in). Rows go in blocks of BLOCK, so each weight row
+  // is read once per block while the block's inputs stay in the cache.
+  var BLOCK = 16;
+  function dense(l, x, n, act) {
+    var y = new Float64Array(n * l.out), w = l.w, b = l.b, nin = l.in, nout = l.out;
+    for (var r0 = 0; r0 < n; r0 += BLOCK) {
+      var r1 = Math.min(r0 + BLOCK, n);
+      for (var j = 0; j < nout; j++) {
+        var row = j * nin, bj = b[j];
+        for (var r = r0; r < r1; r++) {
+          var a = bj, xr = r * nin;
+          for (var k = 0; k < nin; k++) a += w[row + k] * x[xr + k];
+          y[r * nout + j] = act ? act(a) : a;
+        }
+      }
+    }
+    return y;
+  }
+
+  // Work that would block the page for long (a density raster, a batch of samples) as a list of
+  // small steps, run a few at a time: each slice stops after SLICE_MS, then yields to the page.
+  var SLICE_MS = 20;
+  function inSlices(root, steps, done) {
+    if (root.gengenJob) root.gengenJob.cancelled = true;
+    var job = root.gengenJob = {cancelled: false}, i = 0;
+    root.setAttribute("data-busy", "1");
+    function slice() {
+      if (job.cancelled) return;
+      var t0 = performance.now();
+      while (i < steps.length && performance.now() - t0 < SLICE_MS) steps[i++]();
+      if (i < steps.length) { setTimeout(slice, 0); return; }
+      root.gengenJob = null;
+      root.removeAttribute("data-busy");
+      done();
+    }
+    setTimeout(slice, 0);
+  }
+
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
     for (var a in attrs) e.setAttribute(a, attrs[a]);
@@ -105,5 +164,9 @@
     else run();
   }
 
-  window.GengenCore = {array: array, el: el, drawDigit: drawDigit, fmt: fmt, mountAll: mountAll};
+  window.GengenCore = {
+    array: array, documentOf: documentOf, layer: layer, dense: dense, relu: relu, sigmoid: sigmoid,
+    leakyRelu: leakyRelu, inSlices: inSlices, SLICE_MS: SLICE_MS, el: el, drawDigit: drawDigit, fmt: fmt,
+    mountAll: mountAll
+  };
 })();

@@ -1,7 +1,7 @@
 /* gengen latent walk: the GAN generator run in the page, no Python kernel needed.
  * Needs explorer-core.js (window.GengenCore) and explorer.css.
  *
- * The weights come from generator_*.js files (written by gengen_lib/export_gan.py), which assign
+ * The weights come from generator_*.js files (written by gengen_lib/export/gan.py), which assign
  * window.GENGEN_GENERATORS[name] = {z_dim, widths, negative_slope, layers, seeds, codes, ...}:
  * five linear layers with batch norm already folded in, and the latent code of each seed as the
  * GAN chapter draws it (float32).
@@ -13,7 +13,8 @@
  * drawn as a 28 x 28 image of (x + 1) / 2, black on white, each pixel a SCALE x SCALE block with
  * the grey level round(255 * (1 - (x + 1) / 2)); below it the FRAMES images at t = 0, 1/8, ..., 1
  * along both paths, and the length |z(t)| along both against the prior's typical radius sqrt(d).
- * The root element gets a property gengenWalk = {a, b, method, t, z}: the walk now shown.
+ * The root element gets a property gengenWalk = {a, b, method, t, z}: the walk now shown, and
+ * data-busy while the strips of new endpoints are being generated (in slices: GengenCore.inSlices).
  */
 (function () {
   "use strict";
@@ -32,33 +33,22 @@
 
   function model(name) {
     if (models[name]) return models[name];
-    var doc = (window.GENGEN_GENERATORS || {})[name];
-    if (!doc) throw new Error("gengen explorer: generator '" + name + "' is not loaded (missing generator_" + name + ".js?)");
+    var doc = core.documentOf("GENGEN_GENERATORS", name, "generator_" + name + ".js");
     var codes = core.array(doc.codes, "float32");
     models[name] = {
-      doc: doc, zDim: doc.z_dim, slope: doc.negative_slope,
-      layers: doc.layers.map(function (l) {
-        return {w: core.array(l.weight, doc.dtype), b: core.array(l.bias, doc.dtype), out: l.weight.shape[0], in: l.weight.shape[1]};
-      }),
+      doc: doc, zDim: doc.z_dim, hidden: core.leakyRelu(doc.negative_slope),
+      layers: doc.layers.map(function (l) { return core.layer(l, doc.dtype); }),
       code: function (i) { return Float64Array.from(codes.subarray(i * doc.z_dim, (i + 1) * doc.z_dim)); }
     };
     return models[name];
   }
 
+  function toInk(a) { return (Math.tanh(a) + 1) / 2; }
+
   // Latent code (z_dim) -> ink (784) in [0, 1]: (tanh(...) + 1) / 2 through the folded layers.
   function generate(m, z) {
-    var h = z;
-    m.layers.forEach(function (layer, k) {
-      var last = k === m.layers.length - 1;
-      var out = new Float64Array(layer.out), n = layer.in, w = layer.w;
-      for (var j = 0; j < layer.out; j++) {
-        var a = layer.b[j], row = j * n;
-        for (var i = 0; i < n; i++) a += w[row + i] * h[i];
-        out[j] = last ? (Math.tanh(a) + 1) / 2 : (a > 0 ? a : m.slope * a);
-      }
-      h = out;
-    });
-    return h;
+    var last = m.layers.length - 1;
+    return m.layers.reduce(function (h, l, k) { return core.dense(l, h, 1, k === last ? toInk : m.hidden); }, z);
   }
 
   function dot(a, b) {
@@ -195,104 +185,120 @@
 
   var counter = 0;
 
-  function mount(root) {
-    var m = model(root.getAttribute("data-generator"));
-    var doc = m.doc, id = "gw" + (++counter);
-    var initial = {a: Number(root.getAttribute("data-seed-a") || 1), b: Number(root.getAttribute("data-seed-b") || 2)};
-    root.textContent = "";
-    root.appendChild(el("h4", {}, root.getAttribute("data-title") || "generator " + doc.name));
-    var body = root.appendChild(el("div", {"class": "gx-body"}));
-    var canvas = body.appendChild(el("canvas", {
-      "class": "gx-image", width: SIDE * SCALE, height: SIDE * SCALE, role: "img",
-      "aria-label": "the image the generator makes from the code z(t)"
-    }));
-    var panel = body.appendChild(el("div", {"class": "gx-sliders"}));
-
-    var codes = {}, drawn = {}, picks = {};
-    ["a", "b"].forEach(function (end) {
-      var row = panel.appendChild(el("div", {"class": "gx-pick"}));
-      row.appendChild(el("label", {"for": id + "-" + end}, end.toUpperCase()));
-      var select = row.appendChild(el("select", {id: id + "-" + end, "data-end": end}));
-      doc.seeds.forEach(function (seed, i) { select.appendChild(el("option", {value: String(i)}, "seed " + seed)); });
-      var fresh = select.appendChild(el("option", {value: "new"}, "new draw"));
-      fresh.hidden = true;
-      var button = row.appendChild(el("button", {type: "button", "data-end": end}, "draw new " + end.toUpperCase()));
-      select.value = String(doc.seeds.indexOf(initial[end]));
-      codes[end] = m.code(Number(select.value));
-      select.addEventListener("change", function () {
-        codes[end] = select.value === "new" ? drawn[end] : m.code(Number(select.value));
-        endpointsChanged();
-      });
-      button.addEventListener("click", function () {
-        drawn[end] = codes[end] = gaussian(m.zDim);
-        fresh.hidden = false;
-        select.value = "new";
-        endpointsChanged();
-      });
-      picks[end] = select;
+  // One endpoint's row: a seed of the bank or a fresh draw ("draw new"); changed() after each choice.
+  // Returns {code()}: the endpoint's latent code now.
+  function endpointPicker(panel, id, end, m, seed, changed) {
+    var row = panel.appendChild(el("div", {"class": "gx-pick"})), drawn = null;
+    row.appendChild(el("label", {"for": id + "-" + end}, end.toUpperCase()));
+    var select = row.appendChild(el("select", {id: id + "-" + end, "data-end": end}));
+    m.doc.seeds.forEach(function (s, i) { select.appendChild(el("option", {value: String(i)}, "seed " + s)); });
+    var fresh = select.appendChild(el("option", {value: "new"}, "new draw"));
+    fresh.hidden = true;
+    var button = row.appendChild(el("button", {type: "button", "data-end": end}, "draw new " + end.toUpperCase()));
+    select.value = String(m.doc.seeds.indexOf(seed));
+    select.addEventListener("change", changed);
+    button.addEventListener("click", function () {
+      drawn = gaussian(m.zDim);
+      fresh.hidden = false;
+      select.value = "new";
+      changed();
     });
-    var pathRow = panel.appendChild(el("div", {"class": "gx-pick"}));
-    pathRow.appendChild(el("label", {"for": id + "-path"}, "path"));
-    var method = pathRow.appendChild(el("select", {id: id + "-path"}));
-    PATHS.forEach(function (p) { method.appendChild(el("option", {value: p[0]}, p[1])); });
-    var row = panel.appendChild(el("div", {"class": "gx-slider"}));
-    row.appendChild(el("label", {"for": id + "-t"}, "t"));
-    var slider = row.appendChild(el("input", {type: "range", id: id + "-t", min: 0, max: 1, step: 0.01, value: 0.5}));
-    var readout = row.appendChild(el("output", {"for": id + "-t"}));
-    var zline = panel.appendChild(el("p", {"class": "gx-z"}));
+    return {code: function () { return select.value === "new" ? drawn : m.code(Number(select.value)); }};
+  }
 
-    var strips = {}, stripBoxes = {};
-    var stripRow = root.appendChild(el("div", {"class": "gx-strips"}));
+  // The strip of each path under the controls: {path: {canvas, box, frames}}.
+  function stripsLayout(root) {
+    var strips = {}, stripRow = root.appendChild(el("div", {"class": "gx-strips"}));
     PATHS.forEach(function (p) {
       var box = stripRow.appendChild(el("div", {"class": "gx-strip", "data-path": p[0]}));
       box.appendChild(el("p", {"class": "gx-strip-label", style: "border-color: " + COLORS[p[0]]},
         p[1] + ", t = 0, 1/8, \u2026, 1"));
       strips[p[0]] = {
+        box: box, frames: [],
         canvas: box.appendChild(el("canvas", {
           width: FRAMES * SIDE * STRIP_SCALE + (FRAMES - 1) * STRIP_GAP, height: SIDE * STRIP_SCALE + 10,
           role: "img", "aria-label": "nine images along the " + p[1] + " path"
-        })),
-        frames: []
+        }))
       };
-      stripBoxes[p[0]] = box;
     });
-    var chart = root.appendChild(el("div", {"class": "gx-chart"})).appendChild(el("canvas", {
+    return strips;
+  }
+
+  // The image at frame f of FRAMES along path from a to b, appended to frames.
+  function frameStep(m, path, a, b, f, frames) {
+    return function () { frames.push(generate(m, path(a, b, f / (FRAMES - 1)))); };
+  }
+
+  // The big image, the endpoints, the path and t; the strips and the chart of |z(t)| below.
+  function walkLayout(root, m, id, changed) {
+    var ui = {}, a = Number(root.getAttribute("data-seed-a") || 1), b = Number(root.getAttribute("data-seed-b") || 2);
+    root.textContent = "";
+    root.appendChild(el("h4", {}, root.getAttribute("data-title") || "generator " + m.doc.name));
+    var body = root.appendChild(el("div", {"class": "gx-body"}));
+    ui.canvas = body.appendChild(el("canvas", {
+      "class": "gx-image", width: SIDE * SCALE, height: SIDE * SCALE, role: "img",
+      "aria-label": "the image the generator makes from the code z(t)"
+    }));
+    var panel = body.appendChild(el("div", {"class": "gx-sliders"}));
+    ui.ends = {a: endpointPicker(panel, id, "a", m, a, changed), b: endpointPicker(panel, id, "b", m, b, changed)};
+    var pathRow = panel.appendChild(el("div", {"class": "gx-pick"}));
+    pathRow.appendChild(el("label", {"for": id + "-path"}, "path"));
+    ui.method = pathRow.appendChild(el("select", {id: id + "-path"}));
+    PATHS.forEach(function (p) { ui.method.appendChild(el("option", {value: p[0]}, p[1])); });
+    var row = panel.appendChild(el("div", {"class": "gx-slider"}));
+    row.appendChild(el("label", {"for": id + "-t"}, "t"));
+    ui.slider = row.appendChild(el("input", {type: "range", id: id + "-t", min: 0, max: 1, step: 0.01, value: 0.5}));
+    ui.readout = row.appendChild(el("output", {"for": id + "-t"}));
+    ui.zline = panel.appendChild(el("p", {"class": "gx-z"}));
+    ui.strips = stripsLayout(root);
+    ui.chart = root.appendChild(el("div", {"class": "gx-chart"})).appendChild(el("canvas", {
       width: 2 * 340, height: 2 * 180, role: "img", "aria-label": "the length of z(t) along both paths"
     }));
-    var sub = (root.getAttribute("data-subtitle") || "") + (doc.info.model ? " Weights: " + doc.info.model + "." : "");
+    var sub = (root.getAttribute("data-subtitle") || "") + (m.doc.info.model ? " Weights: " + m.doc.info.model + "." : "");
     if (sub) root.appendChild(el("p", {"class": "gx-sub"}, sub.trim()));
+    return ui;
+  }
 
-    var curves = {};
+  function mount(root) {
+    var m = model(root.getAttribute("data-generator")), codes = {}, curves = {};
+    var ui = walkLayout(root, m, "gw" + (++counter), endpointsChanged);
 
+    // The big image and the norms redraw at once; the strips' 2 x FRAMES images are generated in
+    // slices (root's data-busy until they are drawn), so a new endpoint never stops the page.
     function endpointsChanged() {
+      var next = {}, steps = [];
+      codes = {a: ui.ends.a.code(), b: ui.ends.b.code()};
       PATHS.forEach(function (p) {
         var path = PATH[p[0]];
-        strips[p[0]].frames = [];
-        for (var f = 0; f < FRAMES; f++) strips[p[0]].frames.push(generate(m, path(codes.a, codes.b, f / (FRAMES - 1))));
+        next[p[0]] = [];
+        for (var f = 0; f < FRAMES; f++) steps.push(frameStep(m, path, codes.a, codes.b, f, next[p[0]]));
         curves[p[0]] = [];
         for (var i = 0; i <= 100; i++) curves[p[0]].push(norm(path(codes.a, codes.b, i / 100)));
       });
       update();
+      core.inSlices(root, steps, function () {
+        PATHS.forEach(function (p) { ui.strips[p[0]].frames = next[p[0]]; });
+        update();
+      });
     }
 
     function update() {
-      var t = Number(slider.value), name = method.value;
+      var t = Number(ui.slider.value), name = ui.method.value, other = name === "slerp" ? "lerp" : "slerp";
       var z = PATH[name](codes.a, codes.b, t);
-      readout.textContent = t.toFixed(2);
-      var other = name === "slerp" ? "lerp" : "slerp";
-      zline.textContent = "|z(t)| = " + norm(z).toFixed(2) + " (" + other + ": " +
+      ui.readout.textContent = t.toFixed(2);
+      ui.zline.textContent = "|z(t)| = " + norm(z).toFixed(2) + " (" + other + ": " +
         norm(PATH[other](codes.a, codes.b, t)).toFixed(2) + "); \u221a" + m.zDim + " = " + Math.sqrt(m.zDim).toFixed(0);
-      core.drawDigit(canvas, generate(m, z), SIDE, SCALE);
+      core.drawDigit(ui.canvas, generate(m, z), SIDE, SCALE);
       PATHS.forEach(function (p) {
-        drawStrip(strips[p[0]].canvas, strips[p[0]].frames, t);
-        stripBoxes[p[0]].classList.toggle("gx-active", p[0] === name);
+        drawStrip(ui.strips[p[0]].canvas, ui.strips[p[0]].frames, t);
+        ui.strips[p[0]].box.classList.toggle("gx-active", p[0] === name);
       });
-      drawNorms(chart, curves, t, m.zDim);
+      drawNorms(ui.chart, curves, t, m.zDim);
       root.gengenWalk = {a: codes.a, b: codes.b, method: name, t: t, z: z};
     }
 
-    slider.addEventListener("input", update);
-    method.addEventListener("change", update);
+    ui.slider.addEventListener("input", update);
+    ui.method.addEventListener("change", update);
     endpointsChanged();
   }
 

@@ -1,7 +1,7 @@
 /* gengen latent explorer: a VAE decoder run in the page, no Python kernel needed.
  * Needs explorer-core.js (window.GengenCore) and explorer.css.
  *
- * The weights come from decoder_*.js files (written by gengen_lib/export.py), which assign
+ * The weights come from decoder_*.js files (written by gengen_lib/export/vae.py), which assign
  * window.GENGEN_DECODERS[name] = {layers, origin, directions, names, limit, ...}; every
  * array is {shape, data: base64 of little-endian float32 (or float16) bytes}.
  *
@@ -23,13 +23,10 @@
 
   function model(name) {
     if (models[name]) return models[name];
-    var doc = (window.GENGEN_DECODERS || {})[name];
-    if (!doc) throw new Error("gengen explorer: decoder '" + name + "' is not loaded (missing decoder_" + name + ".js?)");
-    var l1 = doc.layers[0], l2 = doc.layers[1];
+    var doc = core.documentOf("GENGEN_DECODERS", name, "decoder_" + name + ".js");
     models[name] = {
-      doc: doc, zDim: doc.z_dim, hidden: doc.hidden, pixels: doc.pixels,
-      w1: array(l1.weight, doc.dtype), b1: array(l1.bias, doc.dtype),
-      w2: array(l2.weight, doc.dtype), b2: array(l2.bias, doc.dtype),
+      doc: doc, zDim: doc.z_dim, pixels: doc.pixels,
+      layers: doc.layers.map(function (l) { return core.layer(l, doc.dtype); }),
       origin: array(doc.origin, "float32"), directions: array(doc.directions, "float32"),
       k: doc.directions.shape[0]
     };
@@ -49,19 +46,7 @@
 
   // Latent code (z_dim) -> pixel means p (784): Linear, ReLU, Linear, sigmoid.
   function decode(m, z) {
-    var h = new Float64Array(m.hidden);
-    for (var j = 0; j < m.hidden; j++) {
-      var a = m.b1[j], row = j * m.zDim;
-      for (var d = 0; d < m.zDim; d++) a += m.w1[row + d] * z[d];
-      h[j] = a > 0 ? a : 0;
-    }
-    var p = new Float64Array(m.pixels);
-    for (var q = 0; q < m.pixels; q++) {
-      var t = m.b2[q], r = q * m.hidden;
-      for (var k = 0; k < m.hidden; k++) t += m.w2[r + k] * h[k];
-      p[q] = 1 / (1 + Math.exp(-t));
-    }
-    return p;
+    return core.dense(m.layers[1], core.dense(m.layers[0], z, 1, core.relu), 1, core.sigmoid);
   }
 
   // "z12" -> "z₁₂"

@@ -15,7 +15,7 @@ File format (version 1). One JSON object::
      "layers": [{"weight": ARRAY, "bias": ARRAY}, ... five of them],
      "seeds": [0, 1, ..., 31], "codes": ARRAY, "info": {...}}
 
-with every ARRAY as in :mod:`gengen_lib.export` (base64 of little-endian bytes, row-major).
+with every ARRAY as in :mod:`.format` (base64 of little-endian bytes, row-major).
 Layer weights have PyTorch's shape (out, in): ``h = leaky_relu(W_i h + b_i, 0.2)`` for the
 four hidden layers, then ``x = tanh(W_5 h + b_5)`` in [-1, 1]; the page draws the image
 ``(x + 1) / 2`` black on white, as the chapter's figures do. ``codes`` (len(seeds), z_dim),
@@ -28,7 +28,7 @@ folded float16 generator's images differ from the shipped generator's (eval mode
 at most about half of one grey level (of 255): 0.40 over the 2,000 random codes of
 ``tests/test_gan_explorer.py``, which holds it to one grey level, and 0.53 over another 2,000.
 
-:func:`export_book_generator` writes ``book/explorer/generator_gan.js`` (also run by
+:func:`export_book_generator` writes ``generator_gan.js`` for the book (one of the exporters of
 ``python -m gengen_lib.export``); :func:`load_generator` reads a file back into a torch module.
 """
 
@@ -39,8 +39,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .export import BOOK_DIR, DTYPES, decode_array, encode_array, read_document, write_document
-from .latent import code_from_seed
+from ..latent import code_from_seed
+from .format import BOOK_DIR, check_dtype, decode_array, encode_array, read_document, write_document
 
 FORMAT = "gengen-gan-generator"
 VERSION = 1
@@ -96,8 +96,7 @@ def generator_document(
 ) -> dict:
     """The JSON-able description of ``gan``'s generator (a GAN or its Generator), batch norm
     folded in, with the codes of ``seeds`` (see the module docstring)."""
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    check_dtype(dtype)
     generator = getattr(gan, "generator", gan)
     layers, slope = folded_layers(generator)
     z_dim = layers[0][0].shape[1]
@@ -153,7 +152,7 @@ def document_codes(doc: dict) -> torch.Tensor:
 
 def chapter_gan() -> str:
     """The shipped GAN the chapter's latent-walk figure shows: the setting with the lower MNIST-FID."""
-    from . import pretrained
+    from .. import pretrained
 
     metrics = pretrained.manifest()
     return min(CHAPTER_GANS, key=lambda name: metrics[name]["metrics"]["fid"])
@@ -162,7 +161,7 @@ def chapter_gan() -> str:
 def export_book_generator(out_dir: str | Path = BOOK_DIR, dtype: str = "float16") -> list[Path]:
     """Write ``generator_gan.js`` to ``out_dir``: the generator of :func:`chapter_gan`, with the codes
     of seeds 0-31. Returns the one path."""
-    from . import pretrained
+    from .. import pretrained
 
     name = chapter_gan()
     gan, history = pretrained.load(name)

@@ -14,7 +14,7 @@ File format (version 1). One JSON object::
                     "s_head": [LAYER, LAYER], "s_scale": ARRAY}, ...],
      "extras": {"points": ARRAY}, "info": {...}}
 
-with every ARRAY as in :mod:`gengen_lib.export` (base64 of little-endian bytes in ``dtype``,
+with every ARRAY as in :mod:`.format` (base64 of little-endian bytes in ``dtype``,
 row-major) and LAYER = ``{"weight": ARRAY (out, in), "bias": ARRAY (out,)}``. The couplings
 are listed in the data -> noise order of :meth:`RealNVP.forward`; each one
 (:class:`~gengen_lib.flows.AffineCoupling`) reads the coordinates ``kept`` and moves the
@@ -32,8 +32,8 @@ fixed noise for the MNIST samples. In a ``.js`` file the JSON is stored under
 ``window.GENGEN_FLOWS[name]``. :func:`load_flow` reads a file back into a
 :class:`~gengen_lib.flows.RealNVP`.
 
-:func:`export_book_flows` writes ``book/explorer/flow_moons.js`` and ``flow_mnist.js`` (also
-run by ``python -m gengen_lib.export``).
+:func:`export_book_flows` writes the book's ``flow_moons.js`` and ``flow_mnist.js`` (one of the
+exporters of ``python -m gengen_lib.export``).
 """
 
 from __future__ import annotations
@@ -44,19 +44,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from .export import BOOK_DIR, DTYPES, decode_array, encode_array, read_document, write_document
-from .flows import AffineCoupling, RealNVP
+from ..flows import AffineCoupling, RealNVP, chapter_noise
+from ..toy import chapter_moons_flow
+from .format import BOOK_DIR, check_dtype, decode_array, encode_array, read_document, write_document
 
 FORMAT = "gengen-flow"
 VERSION = 1
 REGISTRY = "GENGEN_FLOWS"
 
-# The two-moons flow exactly as the flow chapter trains it in full mode (notebooks/03_flows.py:
-# seed 0, toy.two_moons(8000), toy.train_toy_flow(..., epochs=30)); the page draws the first
-# 1,000 points, as figures.coupling_warp does.
-MOONS_SEED, MOONS_POINTS, MOONS_EPOCHS, MOONS_SHOWN = 0, 8000, 30, 1000
-# The MNIST flow and its fixed noise, as the chapter's flow_explorer gets them (seed 0).
-MNIST_FLOW, NOISE_SEED, NOISE_SAMPLES = "flow-learned-scale", 0, 16
+# The two-moons panel draws the first 1,000 training points, as figures.coupling_warp does.
+MOONS_SHOWN = 1000
+# The shipped MNIST flow the page samples from (the chapter's learned-scale flow).
+MNIST_FLOW = "flow-learned-scale"
 
 
 def _linear_pair(block: nn.Sequential) -> tuple[nn.Linear, nn.Linear]:
@@ -90,8 +89,7 @@ def flow_document(
     model: RealNVP, name: str, dtype: str = "float32", extras: dict | None = None, info: dict | None = None
 ) -> dict:
     """The JSON-able description of ``model`` (see the module docstring); ``extras`` are stored float32."""
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    check_dtype(dtype)
     config = model.config
     return {
         "format": FORMAT,
@@ -153,36 +151,16 @@ def extra_array(doc: dict, key: str) -> torch.Tensor:
     return torch.from_numpy(decode_array(doc["extras"][key], "float32"))
 
 
-def chapter_moons_flow():
-    """The flow chapter's two-moons flow and data: (model, history, points (8000, 2)).
-
-    Trained here, not shipped: it is small (about 100,000 parameters), trains in 10-20 s on
-    one CPU core, and training is deterministic (bit-identical weights with 1 and 2 threads),
-    so retraining it with the chapter's full-mode settings gives the very model the chapter's
-    figures show, with no second copy of it to keep in step with the notebook.
-    """
-    from . import toy
-
-    points = toy.two_moons(MOONS_POINTS, generator=torch.Generator().manual_seed(MOONS_SEED))
-    model, history = toy.train_toy_flow(points, epochs=MOONS_EPOCHS, seed=MOONS_SEED)
-    return model, history, points
-
-
-def chapter_noise(dim: int = 784) -> torch.Tensor:
-    """The chapter's fixed noise for its MNIST flow samples, (16, dim) float32, drawn as
-    ``notebooks/03_flows.py`` draws it for ``widgets.flow_explorer``."""
-    return torch.randn(NOISE_SAMPLES, dim, generator=torch.Generator().manual_seed(NOISE_SEED))
-
-
 def export_book_flows(out_dir: str | Path = BOOK_DIR) -> list[Path]:
     """Write the flow explorer's two flows to ``out_dir``: ``flow_moons.js`` and ``flow_mnist.js``.
 
-    ``flow_moons.js``: the chapter's two-moons flow (:func:`chapter_moons_flow`), float32, with
-    the first 1,000 data points. ``flow_mnist.js``: the shipped learned-scale MNIST flow
-    (``weights/flow-learned-scale``), float16 (exact: the shipped weights are float16), with the
-    chapter's 16 noise vectors. Returns the two paths.
+    ``flow_moons.js``: the chapter's two-moons flow (:func:`gengen_lib.toy.chapter_moons_flow`,
+    the shipped ``weights/flow-moons``) with the first 1,000 of its training points.
+    ``flow_mnist.js``: the shipped learned-scale MNIST flow (``weights/flow-learned-scale``) with the
+    chapter's 16 noise vectors (:func:`gengen_lib.flows.chapter_noise`). Both float16, which is
+    exact: the shipped weights are float16. Returns the two paths.
     """
-    from . import pretrained
+    from .. import pretrained
 
     out_dir = Path(out_dir)
     moons, history, points = chapter_moons_flow()
@@ -192,10 +170,11 @@ def export_book_flows(out_dir: str | Path = BOOK_DIR) -> list[Path]:
             moons,
             out_dir / "flow_moons.js",
             name="moons",
+            dtype="float16",
             extras={"points": points[:MOONS_SHOWN]},
             info={
                 "model": f"RealNVP on two moons, {len(moons.couplings)} couplings of width {moons.config.hidden}, "
-                f"{MOONS_EPOCHS} epochs (the flow chapter's toy flow, retrained here)",
+                f"{len(history.epochs)} epochs (weights/flow-moons)",
                 "nll": history.epochs[-1]["nll"],
             },
         ),
@@ -207,7 +186,7 @@ def export_book_flows(out_dir: str | Path = BOOK_DIR) -> list[Path]:
             extras={"noise": chapter_noise(mnist.dim)},
             info={
                 "model": f"RealNVP on MNIST, learned scale, {len(mnist_history.epochs)} epochs (weights/{MNIST_FLOW})",
-                "noise": f"torch.randn(16, 784) with seed {NOISE_SEED}, as the flow chapter draws it",
+                "noise": "gengen_lib.flows.chapter_noise(): the flow chapter's fixed noise",
             },
         ),
     ]

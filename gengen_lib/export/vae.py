@@ -12,54 +12,32 @@ File format (version 1). One JSON object::
      "layers": [{"weight": ARRAY, "bias": ARRAY}, {"weight": ARRAY, "bias": ARRAY}],
      "origin": ARRAY, "directions": ARRAY, "names": ["z1", "z2"], "limit": 3.0, "info": {...}}
 
-where every ARRAY is ``{"shape": [...], "data": BASE64}``: the row-major, little-endian bytes
-of the array in ``dtype`` (float32, or float16 to halve the size), base64-encoded. Layer
-weights have PyTorch's shape (out, in): ``h = relu(W1 z + b1)``, ``logits = W2 h + b2``.
-``origin`` (z_dim,) and ``directions`` (k, z_dim) say what the k sliders do:
-``z = origin + sum_i s_i directions[i]`` with each slider value ``s_i`` in ``[-limit, limit]``.
+with every ARRAY as in :mod:`.format` (``{"shape": [...], "data": BASE64}``, in ``dtype``:
+float32, or float16 to halve the size). Layer weights have PyTorch's shape (out, in):
+``h = relu(W1 z + b1)``, ``logits = W2 h + b2``. ``origin`` (z_dim,) and ``directions``
+(k, z_dim) say what the k sliders do: ``z = origin + sum_i s_i directions[i]`` with each slider
+value ``s_i`` in ``[-limit, limit]``. In a ``.js`` file the JSON is stored under
+``window.GENGEN_DECODERS[name]``. :func:`load_decoder` reads both back into a
+:class:`~gengen_lib.vae.VAE` whose decoder holds the exported weights.
 
-A browser cannot ``fetch()`` a JSON file from a ``file://`` page, so a ``.js`` path gets the
-same JSON wrapped in one assignment that a ``<script>`` tag can load::
-
-    (window.GENGEN_DECODERS = window.GENGEN_DECODERS || {})["z2"] =
-    {...the JSON...};
-
-(the JSON is exactly the second of three lines). A ``.json`` path gets the plain JSON.
-:func:`load_decoder` reads both back into a :class:`~gengen_lib.vae.VAE` whose decoder
-holds the exported weights.
-
-``python -m gengen_lib.export [OUT_DIR]`` runs :func:`export_book_explorers`: the weights of
-every explorer of the book (the VAE decoders here; see ``BOOK_EXPORTERS``).
+:func:`export_book_decoders` writes the book's two decoders (one of the exporters of
+``python -m gengen_lib.export``).
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .data import binarize, load_mnist
+from ..data import binarize, load_mnist
+from ..vae import VAE, principal_directions
+from .format import BOOK_DIR, check_dtype, decode_array, encode_array, read_document, write_document
 
 FORMAT = "gengen-vae-decoder"
 VERSION = 1
-DTYPES = ("float32", "float16")
-BOOK_DIR = Path(__file__).resolve().parent.parent / "book" / "explorer"
-
-
-def encode_array(array, dtype: str) -> dict:
-    """``{"shape": [...], "data": BASE64}``: the row-major little-endian bytes of ``array`` in ``dtype``."""
-    a = np.ascontiguousarray(np.asarray(array, dtype=np.dtype(dtype).newbyteorder("<")))
-    return {"shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
-
-
-def decode_array(entry: dict, dtype: str) -> np.ndarray:
-    """The float32 numpy array stored by :func:`encode_array`."""
-    raw = base64.b64decode(entry["data"])
-    return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(entry["shape"]).astype(np.float32)
+REGISTRY = "GENGEN_DECODERS"
 
 
 def _decoder_layers(model) -> tuple[torch.nn.Linear, torch.nn.Linear]:
@@ -82,8 +60,7 @@ def decoder_document(
     info: dict | None = None,
 ) -> dict:
     """The JSON-able description of ``model``'s decoder (see the module docstring)."""
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    check_dtype(dtype)
     first, second = _decoder_layers(model)
     z_dim, hidden = first.in_features, first.out_features
     origin = np.zeros(z_dim) if origin is None else np.asarray(torch.as_tensor(origin).detach().cpu(), np.float64)
@@ -120,35 +97,6 @@ def decoder_document(
     }
 
 
-def write_document(doc: dict, path: str | Path, registry: str = "GENGEN_DECODERS") -> Path:
-    """Write ``doc`` to ``path``: plain JSON for ``.json``; for ``.js`` a script that stores it as
-    ``window[registry][doc["name"]]`` (three lines, the JSON alone on the second). Returns the path."""
-    path = Path(path)
-    if path.suffix not in (".json", ".js"):
-        raise ValueError(f"explorer weights are written as .json or .js files, not {path.name}")
-    text = json.dumps(doc, separators=(",", ":"))
-    if path.suffix == ".js":
-        prefix = f"(window.{registry} = window.{registry} || {{}})[{json.dumps(doc['name'])}] ="
-        text = "\n".join([prefix, text, ";"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + "\n", encoding="utf-8")
-    return path
-
-
-def read_document(path: str | Path, format: str = FORMAT, version: int = VERSION) -> dict:
-    """The JSON object stored by :func:`write_document`; it must be of ``format`` and ``version``."""
-    text = Path(path).read_text(encoding="utf-8")
-    if Path(path).suffix == ".js":
-        lines = text.split("\n")
-        if len(lines) < 3 or not lines[0].startswith("(window."):
-            raise ValueError(f"{path} is not an explorer script written by gengen_lib.export")
-        text = lines[1]
-    doc = json.loads(text)
-    if doc.get("format") != format or doc.get("version") != version:
-        raise ValueError(f"{path}: not a {format} file of version {version}")
-    return doc
-
-
 def export_decoder(model, path: str | Path, **kwargs) -> Path:
     """Write ``model``'s decoder weights to ``path``: plain JSON for ``.json``, a script for ``.js``.
 
@@ -158,7 +106,7 @@ def export_decoder(model, path: str | Path, **kwargs) -> Path:
     """
     path = Path(path)
     kwargs.setdefault("name", path.stem)
-    return write_document(decoder_document(model, **kwargs), path, "GENGEN_DECODERS")
+    return write_document(decoder_document(model, **kwargs), path, REGISTRY)
 
 
 def document_arrays(doc: dict) -> dict[str, np.ndarray]:
@@ -179,9 +127,7 @@ def load_decoder(path: str | Path):
 
     Only the decoder is meaningful; the encoder keeps its random initial weights.
     """
-    from .vae import VAE
-
-    doc = read_document(path)
+    doc = read_document(path, FORMAT, VERSION)
     a = document_arrays(doc)
     model = VAE(doc["z_dim"], doc["hidden"])
     first, second = _decoder_layers(model)
@@ -200,31 +146,6 @@ def slider_latent(doc: dict, values) -> torch.Tensor:
     )
 
 
-@torch.no_grad()
-def principal_directions(model, x: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Origin and ``k`` slider directions from the posterior means of images ``x`` (N, 784).
-
-    As in the VAE chapter: the codes' mean is the origin; the leading right singular vectors
-    of the centred codes, each scaled by the codes' overall standard deviation, are the
-    directions. Also returns a summary: the codes' std and mean norm, the std along each
-    direction and the fraction of the codes' variance each carries.
-    """
-    from .vae import encode_means
-
-    codes = encode_means(model, x).cpu()
-    center = codes.mean(0)
-    _, s, v = torch.linalg.svd(codes - center, full_matrices=False)
-    scale = codes.std()
-    info = {
-        "codes": len(codes),
-        "codes_std": scale.item(),
-        "codes_norm": codes.norm(dim=1).mean().item(),
-        "pc_std": (s[:k] / (len(codes) - 1) ** 0.5).tolist(),
-        "explained_variance": ((s[:k] ** 2) / (s**2).sum()).tolist(),
-    }
-    return center, v[:k] * scale, info
-
-
 def export_book_decoders(out_dir: str | Path = BOOK_DIR, dtype: str = "float16") -> list[Path]:
     """Write the book explorer's two decoders, ``decoder_z2.js`` and ``decoder_z20.js``, to ``out_dir``.
 
@@ -234,7 +155,7 @@ def export_book_decoders(out_dir: str | Path = BOOK_DIR, dtype: str = "float16")
     set's posterior means. float16 storage is exact: the shipped weights are float16 already.
     Returns the two paths.
     """
-    from . import pretrained
+    from .. import pretrained
 
     out_dir = Path(out_dir)
     model_2, history_2 = pretrained.load("vae-z2")
@@ -267,33 +188,3 @@ def export_book_decoders(out_dir: str | Path = BOOK_DIR, dtype: str = "float16")
         ),
     ]
     return paths
-
-
-# Every explorer's weights, in the order `python -m gengen_lib.export` writes them: (module, function).
-# Each function takes the output folder and returns the paths it wrote.
-BOOK_EXPORTERS = (
-    ("gengen_lib.export", "export_book_decoders"),
-    ("gengen_lib.export_gan", "export_book_generator"),
-    ("gengen_lib.export_flow", "export_book_flows"),
-)
-
-
-def export_book_explorers(out_dir: str | Path = BOOK_DIR) -> list[Path]:
-    """Write the weights of every in-page explorer of the book to ``out_dir``, from the shipped models."""
-    import importlib
-
-    paths = []
-    for module, function in BOOK_EXPORTERS:
-        paths += getattr(importlib.import_module(module), function)(out_dir)
-    return paths
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    for path in export_book_explorers(argv[0] if argv else BOOK_DIR):
-        print(f"{path}: {path.stat().st_size / 1e6:.2f} MB")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
