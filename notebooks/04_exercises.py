@@ -17,8 +17,9 @@
 #
 # Reading a derivation and writing it are two different skills, and only the second one
 # tells you whether you understood the first. This page asks you to write the pieces of
-# the three models yourself, in PyTorch, and a checker grades each piece. There are fifteen
-# exercises, five per model family:
+# the models yourself, in PyTorch, and a checker grades each piece. There are eighteen
+# exercises: five for each of the report's three model families, and three on flow matching.
+# Among the first fifteen, per family:
 #
 # - three **short** ones, a single function each (a KL term, a loss, a coupling layer...);
 # - two **multi-step** ones, where several functions fit together and the last check
@@ -1277,6 +1278,152 @@ exercises.check_logit_bits_per_dim(logit_bits_per_dim)
 # %%
 # check: run this cell, do not edit it
 exercises.check_logit_flow_result(logit_transform, logit_bits_per_dim)
+
+
+# %% [markdown]
+# ## Flow matching
+#
+# Three short exercises on the chapter beyond the report: the regression target that
+# trains the model, the simplest sampler, and the divergence that gives its likelihood.
+#
+# ### Exercise 4.1: the training target
+#
+# Flow matching regresses a network on the velocity of a straight path from a noise point
+# $x_0$ to a data point $x_1$:
+#
+# $$
+# x_t = (1 - t)\, x_0 + t\, x_1, \qquad \frac{\mathrm{d}x_t}{\mathrm{d}t} = x_1 - x_0 .
+# $$
+#
+# Write `flow_matching_target(x0, x1, t)`: two $(N, D)$ tensors and the $(N,)$ times in,
+# the pair `(x_t, velocity)` of $(N, D)$ tensors out. Gradients must reach all three inputs.
+#
+# ````{admonition} Hint
+# :class: dropdown tip
+#
+# `t` has one value per example: `t[:, None]` (or `t.unsqueeze(-1)`) makes it a column that
+# broadcasts over the $D$ coordinates.
+# ````
+
+# %%
+def flow_matching_target(x0, x1, t):
+    # TODO: the point on the straight path at time t, and its velocity
+    return torch.zeros_like(x0), torch.zeros_like(x0)
+
+
+# %%
+# check: run this cell, do not edit it
+exercises.check_flow_matching_target(flow_matching_target)
+
+
+# %% [markdown]
+# ````{admonition} Solution
+# :class: dropdown
+#
+# ```python
+# def flow_matching_target(x0, x1, t):
+#     t = t[:, None]
+#     return (1 - t) * x0 + t * x1, x1 - x0
+# ```
+#
+# The velocity does not depend on $t$: each conditional path is a straight line travelled
+# at constant speed. The network has to learn the *average* of these velocities over all
+# pairs whose path passes through $x_t$, which is what the loss's minimiser is.
+# ````
+
+# %% [markdown]
+# ### Exercise 4.2: an Euler sampler
+#
+# A sample is the solution at $t = 1$ of $\mathrm{d}x/\mathrm{d}t = v(x, t)$ started from
+# noise at $t = 0$. Euler's method takes `steps` equal steps of size $h = 1/\text{steps}$:
+#
+# $$
+# x_{k+1} = x_k + h\, v(x_k, k h), \qquad k = 0, \dots, \text{steps} - 1 .
+# $$
+#
+# Write `euler_sample(velocity, x0, steps)`: `velocity(x, t)` takes an $(N, D)$ tensor and
+# the $(N,)$ times and returns $(N, D)$; `x0` is $(N, D)$; return $x$ at $t = 1$, $(N, D)$.
+#
+# ````{admonition} Hint
+# :class: dropdown tip
+#
+# A plain `for k in range(steps)` loop. `torch.full((len(x),), k * h, dtype=x.dtype)` makes
+# the times.
+# ````
+
+# %%
+def euler_sample(velocity, x0, steps):
+    # TODO: take `steps` Euler steps from t = 0 to t = 1
+    return torch.zeros_like(x0)
+
+
+# %%
+# check: run this cell, do not edit it
+exercises.check_euler_sample(euler_sample)
+
+
+# %% [markdown]
+# ````{admonition} Solution
+# :class: dropdown
+#
+# ```python
+# def euler_sample(velocity, x0, steps):
+#     x, h = x0, 1.0 / steps
+#     for k in range(steps):
+#         x = x + h * velocity(x, torch.full((len(x),), k * h, dtype=x.dtype))
+#     return x
+# ```
+#
+# Euler's error shrinks in proportion to $h$; the midpoint method evaluates the velocity a
+# second time halfway along the step and its error shrinks as $h^2$ (the chapter's section
+# FM.5 compares them on MNIST).
+# ````
+
+# %% [markdown]
+# ### Exercise 4.3: Hutchinson's divergence
+#
+# The likelihood of a continuous flow integrates the divergence $\operatorname{tr}\,
+# \partial v / \partial x$ along the path. For a random vector $\varepsilon$ of $\pm 1$
+# entries, $\varepsilon^\top (\partial v / \partial x)\, \varepsilon$ is an unbiased
+# estimate of it, and costs one vector-Jacobian product however large $D$ is.
+#
+# Write `hutchinson_divergence(velocity, x, t, eps)`: the velocity as above, `x` and `eps`
+# of shape $(N, D)$, `t` of shape $(N,)$; return the $(N,)$ estimates.
+#
+# ````{admonition} Hint
+# :class: dropdown tip
+#
+# Make a copy of `x` that requires gradients, compute `v = velocity(x, t)`, and ask
+# `torch.autograd.grad(v, x, grad_outputs=eps)`: it returns $\varepsilon^\top \partial v /
+# \partial x$ for every example at once. Then one more product with `eps` and a sum.
+# ````
+
+# %%
+def hutchinson_divergence(velocity, x, t, eps):
+    # TODO: eps^T (dv/dx) eps for each example
+    return torch.zeros(len(x))
+
+
+# %%
+# check: run this cell, do not edit it
+exercises.check_hutchinson_divergence(hutchinson_divergence)
+
+
+# %% [markdown]
+# ````{admonition} Solution
+# :class: dropdown
+#
+# ```python
+# def hutchinson_divergence(velocity, x, t, eps):
+#     x = x.detach().requires_grad_(True)
+#     (vjp,) = torch.autograd.grad(velocity(x, t), x, grad_outputs=eps)
+#     return (vjp * eps).sum(-1)
+# ```
+#
+# Every example's estimate comes out of one backward pass because example $n$'s velocity
+# depends only on example $n$'s input. The estimate is noisy, but the noise averages out
+# over the steps of an ODE solve and over a data set (section FM.6 measures it).
+# ````
 
 
 # %% [markdown]
