@@ -10,6 +10,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,9 +56,12 @@ def hostile_answers(out: Path) -> dict[str, str]:
         # write a CSV with full marks where the grader will write its own
         "bits_per_dim": _stub("bits_per_dim", f"open({str(out)!r}, 'w').write('file,total\\nhostile.ipynb,99\\n')\n"
                               "return torch.zeros_like(log_prob_unit)"),
-        # start a process that would outlive the grading
+        # start a process that would outlive the grading (refused where the seccomp filter works)
         "coupling_forward": _stub("coupling_forward", "import os, time\nif os.fork() == 0:\n    time.sleep(3600)\n"
                                   "return torch.zeros_like(x), torch.zeros(x.shape[0])"),
+        # start another program
+        "coupling_layer_inverse": _stub("coupling_layer_inverse", "import subprocess\n"
+                                        "subprocess.run(['sleep', '3600'])\nreturn y"),
     }
 
 
@@ -153,6 +159,27 @@ def test_a_submission_that_edits_the_library_stops_the_grading(tmp_path, monkeyp
         grading.grade_folder(folder, tmp_path / "g.csv", tmp_path / "fb", LIMITS, progress=False)
 
 
+@pytest.mark.skipif(sys.platform != "linux" or platform.machine() not in ("x86_64", "aarch64"),
+                    reason="the seccomp filter is for Linux on x86-64 and arm64")
+def test_the_process_filter_refuses_fork_and_exec_but_not_threads():
+    code = """
+import os, subprocess, threading
+from gengen_lib.grading_seccomp import forbid_new_processes
+assert forbid_new_processes()
+for start in (os.fork, lambda: subprocess.run(["true"]), lambda: os.posix_spawn("/bin/true", ["true"], {})):
+    try:
+        start()
+        print("started")
+    except PermissionError:
+        print("refused")
+thread = threading.Thread(target=print, args=("thread",))
+thread.start()
+thread.join()
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["refused", "refused", "refused", "thread"], result.stderr
+
+
 def test_feedback_escapes_what_a_submission_controls(tmp_path):
     exercise = REGISTRY[0]
     report = grading.Report("<script>x</script>.ipynb", [grading.Outcome(exercise, False, "raised E: <b>hi</b>")])
@@ -207,6 +234,9 @@ def test_hostile_exercises_score_zero_and_the_others_are_graded(graded):
     assert "exited with status 0" in detail["discriminator_loss"]
     assert "SystemExit" in detail["non_saturating_generator_loss"]
     assert "SIGSEGV" in detail["coupling_inverse"]
+    if platform.machine() in ("x86_64", "aarch64"):
+        assert "PermissionError" in detail["coupling_forward"], detail["coupling_forward"]
+        assert "PermissionError" in detail["coupling_layer_inverse"], detail["coupling_layer_inverse"]
     assert "stub" in detail["kl_standard_normal"] and "stub" in detail["reparameterize"]
     notes = " ".join(report.notes)
     assert "SystemExit" in notes and "ran longer than the 15 s limit" in notes
