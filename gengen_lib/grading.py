@@ -249,6 +249,7 @@ def _write_outputs(reports: list[Report], registry: list[GradedExercise], hints:
         points = {o.exercise.name: o.points for o in r.outcomes}
         writer.writerow([r.file, *[points.get(e.name, 0) for e in registry], r.total, "; ".join(r.notes)[:500]])
     out.parent.mkdir(parents=True, exist_ok=True)
+    feedback.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".grading-", dir=feedback.parent))
     try:
         pages, used = staging / "pages", set()
@@ -330,5 +331,6 @@ def run(args: argparse.Namespace) -> dict:
     reports = grade_folder(args.submissions, args.out, feedback, Limits(seconds=args.timeout, memory=args.memory),
                            quick=args.quick)  # fmt: skip
     return {"submissions": len(reports), "not_gradable": sum(r.refused is not None for r in reports),
-            "totals": {r.file: r.total for r in reports}, "grades": str(args.out),
+            "totals": {r.file: r.total for r in reports},
+            "seconds": {r.file: round(r.seconds, 1) for r in reports}, "grades": str(args.out),
             "feedback": str(feedback)}  # fmt: skip

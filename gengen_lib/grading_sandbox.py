@@ -9,7 +9,9 @@ gradients, the answer stays attached to them through :class:`_RemoteCall`, whose
 asks the student's process for the vector-Jacobian product, so the checkers' gradient tests
 work unchanged.
 
-Every wait has a deadline. When the student's process runs past it, dies (``os._exit``, a
+Every wait has a deadline: an exercise (or a cell) has a budget of seconds, spent only while the
+grader waits for the student's process (the grader's own work between requests is not
+counted, so a busy machine does not fail a student). When the student's process runs past it, dies (``os._exit``, a
 signal, the memory or CPU limit) or answers nonsense, the whole session is killed and the
 proxies raise :class:`Stopped` with a one-line reason; :meth:`Submission.restart` starts a
 fresh process for the next exercise, replaying the cells that ran.
@@ -67,7 +69,8 @@ class Submission:
         self.names: set[str] = set()
         self.process: subprocess.Popen | None = None
         self.folder: str | None = None
-        self.deadline, self.budget = 0.0, limits.seconds  # when the current request must end; its allowance
+        self.budget, self.left = limits.seconds, limits.seconds  # the current allowance, and what is left of it
+        self.deadline = 0.0  # when the request under way must end
         self.stop_reason: str | None = None
 
     # -- the process ------------------------------------------------------------------
@@ -118,7 +121,7 @@ class Submission:
 
     def allow(self, seconds: float) -> None:
         """Give the requests from now on ``seconds`` in all (a cell, or an exercise's calls)."""
-        self.deadline, self.budget = time.monotonic() + seconds, seconds
+        self.budget = self.left = seconds
 
     def kill(self) -> None:
         """End the process and everything in its session; remove its folder."""
@@ -144,6 +147,14 @@ class Submission:
     def _request(self, header: dict, tensors: dict | None = None) -> tuple[dict, dict]:
         if self.stop_reason is not None:
             raise Stopped(self.stop_reason)
+        start = time.monotonic()
+        self.deadline = start + self.left
+        try:
+            return self._exchange(header, tensors)
+        finally:
+            self.left -= time.monotonic() - start
+
+    def _exchange(self, header: dict, tensors: dict | None) -> tuple[dict, dict]:
         try:
             self._write(wire.pack(header, tensors))
             (size,) = struct.unpack(">Q", self._read(8))
