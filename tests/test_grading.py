@@ -149,6 +149,21 @@ def test_the_grader_never_overwrites_earlier_grades(tmp_path):
     assert (tmp_path / "grades.csv").read_text() == "kept"
 
 
+def test_the_command_line_reports_mistakes_in_one_line(tmp_path, capsys):
+    from gengen_lib.__main__ import main
+
+    assert main(["grade", str(tmp_path / "missing")]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing'} is not a folder; give the folder that " \
+        "holds the submitted notebooks"  # fmt: skip
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "x.ipynb").write_text("[]")
+    assert main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "g.csv")]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"] == {"x.ipynb": 0}
+    assert (tmp_path / "g_feedback" / "x.html").is_file()
+    with pytest.raises(SystemExit):
+        main(["grade", str(tmp_path / "subs"), "--timeout", "0"])
+
+
 def test_a_submission_that_edits_the_library_stops_the_grading(tmp_path, monkeypatch):
     folder = tmp_path / "subs"
     folder.mkdir()
