@@ -120,7 +120,7 @@ def student_edition(notebook: dict) -> dict:
     check cells the tag ``check`` plus ``editable: false`` (JupyterLab then refuses edits).
     """
     edition = copy.deepcopy(notebook)
-    cells = [_markdown_cell(EDITION_NOTE)]
+    cells = [_markdown_cell(EDITION_NOTE, "student-edition-note")]
     for cell in edition["cells"]:
         if cell.get("cell_type") == "markdown":
             text = without_solutions(source(cell))
@@ -168,5 +168,5 @@ def _tag(metadata: dict, tag: str) -> None:
         tags.append(tag)
 
 
-def _markdown_cell(text: str) -> dict:
-    return {"cell_type": "markdown", "metadata": {}, "source": text}
+def _markdown_cell(text: str, cell_id: str) -> dict:
+    return {"cell_type": "markdown", "id": cell_id, "metadata": {}, "source": text}
