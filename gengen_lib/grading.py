@@ -164,16 +164,29 @@ def grade_cells(cells: dict[int, str], registry: list[GradedExercise], limits: L
     report, numbers = Report(""), list(cells)
     submission = Submission(list(cells.values()), limits)
     try:
-        submission.start()
+        _start(submission)
         for exercise in registry:
+            failed_step = next((o for o in report.outcomes if not o.passed and o.exercise.name in exercise.functions
+                                and exercise.is_result), None)  # fmt: skip
+            if failed_step is not None:  # the checker would stop at that step too: do not run it again
+                detail = f"first make step {failed_step.exercise.name} pass: {failed_step.detail}"
+                report.outcomes.append(Outcome(exercise, False, detail))
+                continue
             if submission.stop_reason is not None:
-                submission.restart()
+                _start(submission)
             report.outcomes.append(_grade_one(submission, exercise, limits, quick))
         report.notes += [f"cell {numbers[i]} was not run: it {why}" for i, why in sorted(submission.skipped.items())]
         report.notes += [f"cell {numbers[i]} raised {why}" for i, why in sorted(submission.errors.items())]
     finally:
         submission.kill()
     return report
+
+
+def _start(submission: Submission) -> None:
+    try:
+        submission.start()
+    except RuntimeError as error:
+        raise GradingError(f"{error}; check that `python -m gengen_lib.grading_worker` runs here") from None
 
 
 def _grade_one(submission: Submission, exercise: GradedExercise, limits: Limits, quick: bool) -> Outcome:

@@ -9,12 +9,13 @@ gradients, the answer stays attached to them through :class:`_RemoteCall`, whose
 asks the student's process for the vector-Jacobian product, so the checkers' gradient tests
 work unchanged.
 
-Every wait has a deadline: an exercise (or a cell) has a budget of seconds, spent only while the
-grader waits for the student's process (the grader's own work between requests is not
-counted, so a busy machine does not fail a student). When the student's process runs past it, dies (``os._exit``, a
-signal, the memory or CPU limit) or answers nonsense, the whole session is killed and the
-proxies raise :class:`Stopped` with a one-line reason; :meth:`Submission.restart` starts a
-fresh process for the next exercise, replaying the cells that ran.
+Every wait has a deadline: an exercise (or a cell) has a budget of seconds, spent only while
+the grader waits for the student's process (the grader's own work between requests is not
+counted, so a busy machine does not fail a student). When the student's process runs past
+it, dies (``os._exit``, a signal, the memory or CPU limit) or answers nonsense, the whole
+session is killed and the proxies raise :class:`Stopped` with a one-line reason;
+:meth:`Submission.start`, called again, starts a fresh process for the next exercise,
+replaying the cells that ran.
 """
 
 from __future__ import annotations
@@ -137,10 +138,6 @@ class Submission:
         if self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
-
-    def restart(self) -> None:
-        """After a stop: a fresh process for the next exercise."""
-        self.start()
 
     # -- requests ----------------------------------------------------------------------
 
