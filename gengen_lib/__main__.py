@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        result = {"train": _train, "evaluate": _evaluate, "ship": _ship}.get(args.command, args.handler)(args)
+        result = ({"train": _train, "evaluate": _evaluate, "ship": _ship}.get(args.command) or args.handler)(args)
     except (DataError, CheckpointError, NonFiniteError, pretrained.PretrainedError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
