@@ -1,7 +1,8 @@
 # gengen: two commands for a newcomer.
 #   make book   set everything up (venv, pinned packages, offline data and JavaScript), build the book
 #   make test   the same set-up, then lint, the strict book build, unit + notebook + browser tests
-# Others: make reproduce (re-run every notebook in full mode with papermill), make lab, make clean.
+# Others: make reproduce (re-run every notebook in full mode with papermill), make lab, make clean,
+#   make student (the exercises without solutions, for a class).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -9,7 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS ?=
 
-.PHONY: book test setup vendor browser explorers lint reproduce lab clean mutation
+.PHONY: book test setup vendor browser explorers lint reproduce lab clean mutation student
 
 book: setup explorers
 	@start=$$(date +%s); \
@@ -53,6 +54,11 @@ reproduce: setup
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/
+
+# The exercises without their solutions, for students: `make student STUDENT_DIR=handout` (default student/).
+STUDENT_DIR ?= student
+student: setup
+	$(BIN)/python -m gengen_lib student $(STUDENT_DIR)
 
 # Mutation testing of the course's math (mutmut; what is mutated and which tests run: [tool.mutmut] in
 # pyproject.toml). Slow (about an hour on 2 shared cores), so not part of `make test`: one worker at low priority,

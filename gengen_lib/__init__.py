@@ -13,6 +13,11 @@ One module per concern:
   (checkers; the multi-step ones in ``exercises_vae``, ``exercises_gan``, ``exercises_flows``,
   their machinery in ``checking``), the ``export`` package (weights for the in-page explorers,
   one module per family), ``runtime`` (device, seeds, quick mode, notebook parameter checks);
+* instructors: ``exercise_notebook`` (the exercises notebook's stubs, checks, hints and
+  solutions), ``student`` (the edition without solutions), ``grading`` (grade a folder of
+  submissions; each runs in ``grading_worker``, driven by ``grading_sandbox`` over
+  ``grading_wire``, fenced by ``grading_seccomp``; pages by ``grading_feedback``), ``instructor``
+  (their two commands);
 * ``__main__``: the command line (``python -m gengen_lib --help``).
 """
 

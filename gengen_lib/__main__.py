@@ -20,7 +20,7 @@ import sys
 
 import torch
 
-from . import flows, gan, pretrained, quality, runtime, toy, vae
+from . import flows, gan, instructor, pretrained, quality, runtime, toy, vae
 from .data import DataError
 from .training import CheckpointError, NonFiniteError
 
@@ -151,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     ship.add_argument("--n", type=_positive_int, help="VAE: number of test images (default: all 10,000)")
     ship.add_argument("--threads", type=_threads)
     ship.add_argument("--note", default="", help="a remark for the manifest (e.g. why a run stopped early)")
+    instructor.add_commands(commands)
     return parser
 
 
@@ -244,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        result = {"train": _train, "evaluate": _evaluate, "ship": _ship}[args.command](args)
+        result = ({"train": _train, "evaluate": _evaluate, "ship": _ship}.get(args.command) or args.handler)(args)
     except (DataError, CheckpointError, NonFiniteError, pretrained.PretrainedError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
