@@ -43,7 +43,7 @@ from .checkpoints import (
     write_checkpoint,
 )
 from .data import batches, num_batches
-from .runs import run_dir, settings_dict
+from .runs import run_dir, run_identity
 
 __all__ = ["CHECKPOINT_NAME", "HISTORY_NAME", "CheckpointError", "History", "NonFiniteError", "fit", "read_checkpoint"]
 
@@ -414,10 +414,10 @@ def fit_run(
     """:func:`fit` for a model's training recipe, through the runs cache.
 
     Epochs, batch size and seed come from ``settings`` (a :class:`~gengen_lib.runs.RunSettings`);
-    the run lives in ``out_dir`` or ``runs/<kind>-<hash of the settings>``, and the settings
-    (except the epochs, so a longer run resumes a shorter one) are the run's identity:
-    another run's checkpoint is refused. ``options`` go to :func:`fit` (``evaluate``,
-    ``snapshot``, ``generators``, ``skip_nonfinite``, ``quiet``, ``drop_last``).
+    the run lives in ``out_dir`` or ``runs/<kind>-<hash of the settings>``, and its
+    :func:`~gengen_lib.runs.run_identity` is checked: another run's checkpoint is refused.
+    ``options`` go to :func:`fit` (``evaluate``, ``snapshot``, ``generators``, ``skip_nonfinite``,
+    ``quiet``, ``drop_last``).
     """
     return fit(
         model,
@@ -428,7 +428,7 @@ def fit_run(
         batch_size=settings.batch_size,
         seed=settings.seed,
         checkpoint_dir=out_dir or run_dir(kind, settings),
-        config={"model": kind, **settings_dict(settings), "epochs": None},
+        config={"model": kind, **run_identity(settings), "epochs": None},  # epochs null, as checkpoints store it
         **options,
     )
 
