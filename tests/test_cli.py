@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, TINY_FLOW
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from gengen_lib import data, training
 from gengen_lib.__main__ import main
+from gengen_lib.families import FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -153,7 +154,8 @@ def test_zero_negative_or_non_numeric_epochs_are_refused_before_anything_runs(cl
     code, err = cli("train", "vae", "--epochs", epochs, "--out", tmp_path / "vae")
     assert code == 2
     assert err == (
-        f"error: argument --epochs: must be a positive integer, got {shown}; fix: see python -m gengen_lib train --help"
+        f"error: argument --epochs: must be a positive integer, got {shown}; "
+        "fix: see python -m gengen_lib train vae --help"
     )
     assert not (tmp_path / "vae").exists()
 
@@ -161,7 +163,7 @@ def test_zero_negative_or_non_numeric_epochs_are_refused_before_anything_runs(cl
 def test_an_unknown_model_name_lists_the_choices(cli):
     code, err = cli("train", "diffusion")
     assert code == 2
-    assert "invalid choice: 'diffusion' (choose from 'vae', 'gan', 'flow', 'classifier')" in err
+    assert f"invalid choice: 'diffusion' (choose from {', '.join(repr(name) for name in FAMILIES)})" in err
 
 
 def test_an_unknown_device_is_refused(cli):
@@ -189,7 +191,7 @@ def test_a_batch_larger_than_the_data_set_is_refused(cli, tmp_path):
 
 def test_a_checkpoint_from_another_model_is_refused_and_kept(cli, run_dir):
     before = files(run_dir)
-    code, err = cli("train", "flow", *TINY, "--out", run_dir)
+    code, err = cli("train", "flow", *TINY_FLOW, "--out", run_dir)
     assert code == 1
     assert "was written for settings that differ from this run's (model 'vae' there, 'flow' here" in err
     assert "fix: choose another output directory or delete the old run" in err
