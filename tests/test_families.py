@@ -8,18 +8,22 @@ Each family trains on 256 images in its quick setting, so the whole file stays f
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
+import tomllib
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from gengen_lib import options, pretrained
+from gengen_lib import exercises, options, pretrained
 from gengen_lib.__main__ import build_parser, main
 from gengen_lib.families import FAMILIES, SHIPPED
 from gengen_lib.runs import run_identity
 from gengen_lib.training import CHECKPOINT_NAME, read_checkpoint
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY_RUN = ["--quick", "--train-subset", "256", "--quiet", "--threads", "1", "--device", "cpu"]
 
 
@@ -147,3 +151,19 @@ def test_the_command_line_trains_a_family_and_a_repeat_loads_the_finished_run(na
     assert run("train", name, *TINY_RUN, "--epochs", 1, "--out", out) == 0
     assert json.loads(capsys.readouterr().out) == printed and (out / CHECKPOINT_NAME).read_bytes() == before
     assert not scratch_runs.exists() or not any(scratch_runs.iterdir()), "--out keeps everything in its folder"
+
+
+# --- the mutation lists (pyproject.toml) ---------------------------------------------------------
+
+
+def test_mutation_testing_reaches_every_family_module_its_exercises_and_its_tests():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    matches = lambda path, patterns: any(fnmatch.fnmatch(path, p) for p in patterns)  # noqa: E731
+    modules = {family.build.__module__ for family in FAMILIES.values()}
+    modules |= {checker.__module__ for checker in exercises.CHECKERS.values()}
+    for module in sorted(modules):
+        path = module.replace(".", "/") + ".py"
+        assert matches(path, config["only_mutate"]) and not matches(path, config["do_not_mutate"]), path
+        tests = f"tests/test_{module.rsplit('.', 1)[-1]}.py"
+        if (ROOT / tests).exists():
+            assert tests in config["pytest_add_cli_args_test_selection"], tests
