@@ -22,10 +22,11 @@ import sys
 import torch
 
 from . import options, pretrained, runtime, vae
+from .checkpoints import CheckpointError
 from .data import DataError
 from .families import FAMILIES, SHIPPED
 from .options import count, positive_int
-from .training import CheckpointError, NonFiniteError
+from .training import NonFiniteError
 
 
 def _device(text: str) -> torch.device:
@@ -148,8 +149,8 @@ def _evaluate(args) -> dict:
         model, _ = pretrained.load(name)
         print(f"evaluating the shipped model weights/{name}.safetensors", file=sys.stderr)
         return vae.test_set_metrics(model, settings, k=args.k, n=args.n, cache=False)
+    from .checkpoints import CHECKPOINT_NAME, read_checkpoint
     from .runs import run_dir
-    from .training import CHECKPOINT_NAME, read_checkpoint
 
     checkpoint = run_dir("vae", settings) / CHECKPOINT_NAME
     if not checkpoint.exists():

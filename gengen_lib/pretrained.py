@@ -27,13 +27,13 @@ from safetensors.torch import load_file, save
 from torch import nn
 
 from . import families
-from .checkpoints import write_atomically
+from .checkpoints import CHECKPOINT_NAME, read_checkpoint, write_atomically
 from .data import sha256_of
 from .families import SHIPPED
 from .family import MeasureOptions
 from .options import command_line
 from .runs import run_dir, run_identity, settings_dict
-from .training import CHECKPOINT_NAME, History, read_checkpoint
+from .training import History
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MANIFEST_NAME = "manifest.json"

@@ -23,7 +23,7 @@ from conftest import TINY, TINY_FLOW
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from gengen_lib import data, training
+from gengen_lib import checkpoints, data
 from gengen_lib.__main__ import main
 from gengen_lib.families import FAMILIES
 
@@ -207,7 +207,7 @@ def test_a_checkpoint_with_other_settings_names_the_differences(cli, run_dir):
 
 def test_a_checkpoint_of_another_shape_is_refused_and_kept(cli, run_dir):
     """Same settings, other layer sizes: what a checkpoint written by an older version of the code looks like."""
-    path = run_dir / training.CHECKPOINT_NAME
+    path = run_dir / checkpoints.CHECKPOINT_NAME
     with safe_open(str(path), "pt") as f:
         metadata = f.metadata()
     state = json.loads(metadata["state"])
@@ -271,7 +271,7 @@ DAMAGES = {
 
 @pytest.mark.parametrize("damage", DAMAGES)
 def test_a_corrupted_checkpoint_is_refused_in_one_line_and_kept(cli, run_dir, damage):
-    path = run_dir / training.CHECKPOINT_NAME
+    path = run_dir / checkpoints.CHECKPOINT_NAME
     corrupt, message = DAMAGES[damage]
     corrupt(path)
     before = files(run_dir)
@@ -282,7 +282,7 @@ def test_a_corrupted_checkpoint_is_refused_in_one_line_and_kept(cli, run_dir, da
 
 
 def test_deeply_nested_json_state_is_corrupted_not_a_crash(cli, run_dir):
-    path = run_dir / training.CHECKPOINT_NAME
+    path = run_dir / checkpoints.CHECKPOINT_NAME
     with open(path, "rb") as f:
         raw = f.read()
     header_len = int.from_bytes(raw[:8], "little")
@@ -296,9 +296,7 @@ def test_deeply_nested_json_state_is_corrupted_not_a_crash(cli, run_dir):
 
 
 def test_non_finite_weights_with_a_matching_digest_are_corruption_not_a_learning_rate_problem(cli, run_dir):
-    from gengen_lib import checkpoints
-
-    path = run_dir / training.CHECKPOINT_NAME
+    path = run_dir / checkpoints.CHECKPOINT_NAME
     tensors, state = checkpoints.read_checkpoint(path)
     tensors["model/decoder.0.weight"][0, 0] = float("nan")
     checkpoints.write_checkpoint(run_dir, tensors, state)
@@ -310,13 +308,13 @@ def test_non_finite_weights_with_a_matching_digest_are_corruption_not_a_learning
 def test_a_fifo_in_place_of_the_checkpoint_is_refused_without_hanging(cli, tmp_path):
     out = tmp_path / "vae"
     out.mkdir()
-    os.mkfifo(out / training.CHECKPOINT_NAME)
+    os.mkfifo(out / checkpoints.CHECKPOINT_NAME)
     code, err = cli("train", "vae", *TINY, "--out", out)
     assert code == 1 and "not a regular file" in err
 
 
 def test_another_gengen_file_is_not_a_checkpoint(cli, run_dir):
-    save_file({"weight": torch.ones(3)}, str(run_dir / training.CHECKPOINT_NAME))
+    save_file({"weight": torch.ones(3)}, str(run_dir / checkpoints.CHECKPOINT_NAME))
     code, err = cli("train", "vae", *TINY, "--epochs", 2, "--out", run_dir)
     assert code == 1 and "is not a gengen checkpoint" in err
 

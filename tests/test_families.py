@@ -19,9 +19,9 @@ from safetensors.torch import load_file
 
 from gengen_lib import exercises, options, pretrained
 from gengen_lib.__main__ import build_parser, main
+from gengen_lib.checkpoints import CHECKPOINT_NAME, read_checkpoint
 from gengen_lib.families import FAMILIES, SHIPPED
 from gengen_lib.runs import run_identity
-from gengen_lib.training import CHECKPOINT_NAME, read_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_RUN = ["--quick", "--train-subset", "256", "--quiet", "--threads", "1", "--device", "cpu"]

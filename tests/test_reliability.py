@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from gengen_lib import vae
 from gengen_lib.__main__ import main
-from gengen_lib.training import CHECKPOINT_NAME, CheckpointError, read_checkpoint
+from gengen_lib.checkpoints import CHECKPOINT_NAME, CheckpointError, read_checkpoint
 
 EPOCHS = 3
 # The CI quick VAE (5,000 images, 40 batches of 128 per epoch, under a second an epoch on one thread).
