@@ -2,8 +2,8 @@
 
 Every field of a :class:`~gengen_lib.runs.RunSettings` becomes ``--field-name`` with the
 field's type, its default and its ``HELP`` line: a bool becomes ``--name / --no-name``, a
-``Literal`` a choice, a tuple of floats that many numbers, an int a positive whole number
-(``seed``: 0 to 2**63 - 1). ``ALIASES`` add flags that set one field to one value.
+``Literal`` a choice, a tuple of floats that many numbers, a float a finite number >= 0, an int
+a positive whole number (``seed``: 0 to 2**63 - 1). ``ALIASES`` add flags that set one field to one value.
 """
 
 from __future__ import annotations
@@ -47,13 +47,14 @@ def seed(text: str) -> int:
     return value
 
 
-def finite_float(text: str) -> float:
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0: no float setting of the course (rates, margins, clips) is negative."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {text}")
     return value
 
 
@@ -97,9 +98,9 @@ def add_settings_options(parser: argparse.ArgumentParser, settings_class: type) 
         elif typing.get_origin(kind) is typing.Literal:
             parser.add_argument(name, choices=typing.get_args(kind), **options)
         elif typing.get_origin(kind) is tuple:
-            parser.add_argument(name, type=finite_float, nargs=len(typing.get_args(kind)), metavar="X", **options)
+            parser.add_argument(name, type=non_negative_float, nargs=len(typing.get_args(kind)), metavar="X", **options)
         elif kind is float:
-            parser.add_argument(name, type=finite_float, metavar="X", **options)
+            parser.add_argument(name, type=non_negative_float, metavar="X", **options)
         elif kind is int:
             parser.add_argument(name, type=seed if f.name == "seed" else count, metavar="N", **options)
         else:

@@ -390,6 +390,9 @@ def test_a_notebook_parameter_of_the_wrong_type_is_named(tmp_path):
         (["--seed", "18446744073709551616"], "must be between 0 and 2**63 - 1"),
         (["--seed", "-1"], "must be between 0 and 2**63 - 1"),
         (["--out", ""], "argument --out: is empty"),
+        (["--lr", "-1"], "argument --lr: must be a finite number of at least 0, got -1"),
+        (["--lr", "abc"], "argument --lr: must be a number, got 'abc'"),
+        (["--epochs", "100000"], "argument --epochs: 100000 is far too large"),
     ],
 )
 def test_unusable_options_are_refused_in_one_line_before_anything_runs(cli, tmp_path, option, message):
@@ -406,3 +409,15 @@ def test_a_model_too_large_for_the_machine_is_refused_with_its_memory_estimate(c
 def test_evaluate_without_a_trained_model_names_the_command_that_trains_it(cli, tmp_path):
     code, err = cli("evaluate", "vae", "--trained", "--z-dim", "3")
     assert code == 1 and "fix: python -m gengen_lib train vae --z-dim 3" in err
+
+
+@pytest.mark.parametrize(
+    "model, option",
+    [("gan", "--hidden"), ("flow", "--dropout"), ("vae", "--fixed-scale"), ("classifier", "--z-dim")],
+)
+def test_an_option_of_another_family_is_refused_naming_this_familys_options(cli, tmp_path, model, option):
+    code, err = cli("train", model, "--quick", option, *(["16"] if option != "--fixed-scale" else []),
+                    "--out", tmp_path / model)  # fmt: skip
+    assert code == 2 and err.startswith(f"error: {option} does not apply to {model} (an option of ")
+    assert "--epochs" in err and f"fix: see python -m gengen_lib train {model} --help" in err
+    assert not (tmp_path / model).exists()
