@@ -29,7 +29,9 @@ TINY_RUN = ["--quick", "--train-subset", "256", "--quiet", "--threads", "1", "--
 
 @pytest.fixture(autouse=True)
 def _scratch_runs(scratch_runs):
-    """Every test here runs with a scratch runs folder (conftest.scratch_runs)."""
+    """Every test here runs with a scratch runs folder and one torch thread (conftest.scratch_runs
+    restores the thread count): on a shared machine one thread does not spin waiting for another."""
+    torch.set_num_threads(1)
 
 
 def tiny(family, **overrides):
