@@ -37,6 +37,8 @@ STEP_CHECKERS: dict[str, Callable[..., Verdict]] = {k: v for s in SETS for k, v 
 RESULT_CHECKERS: dict[str, Callable[..., Verdict]] = {k: v for s in SETS for k, v in s.results.items()}
 # Every one-function checker, in the notebook's order: by family, the short exercises first.
 CHECKERS: dict[str, Callable[..., Verdict]] = {k: v for s in SETS for k, v in (s.short | s.steps).items()}
+# The one-function exercises of each family, in the notebook's order.
+FAMILIES: dict[str, tuple[str, ...]] = {s.family: tuple(s.short | s.steps) for s in SETS}
 
 
 @dataclass(frozen=True)

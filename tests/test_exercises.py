@@ -213,6 +213,7 @@ def test_every_family_has_short_exercises_and_multi_step_ones_that_end_in_a_meas
     for family in exercises.SETS:
         assert family.short and family.steps and family.results, family.family
     assert len({f.family for f in exercises.SETS}) == len(exercises.SETS)
+    assert [name for names in exercises.FAMILIES.values() for name in names] == list(exercises.CHECKERS)
 
 
 def test_the_catalogue_lists_every_exercise_once_with_its_family_checker_and_points():
