@@ -14,29 +14,19 @@ status 1; usage mistakes exit with 2 and Ctrl-C with 130.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 
 import torch
 
-from . import flows, gan, instructor, pretrained, quality, runtime, toy, vae
+from . import instructor, options, pretrained, runtime, vae
+from .checkpoints import CheckpointError
 from .data import DataError
-from .training import CheckpointError, NonFiniteError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-MAX_SEED = 2**63 - 1
-MAX_WIDTH = 1 << 16  # far beyond any model of the course; larger widths are typing slips
+from .families import FAMILIES, SHIPPED
+from .options import count, positive_int
+from .training import NonFiniteError
 
 
 def _device(text: str) -> torch.device:
@@ -53,30 +43,13 @@ def _device(text: str) -> torch.device:
     return device
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63 - 1, got {value}")
-    return value
-
-
 def _threads(text: str) -> int:
-    value = _positive_int(text)
+    value = positive_int(text)
     limit = 4 * (os.cpu_count() or 1)
     if value > limit:
         raise argparse.ArgumentTypeError(
             f"{value} threads on a machine with {os.cpu_count()} CPUs; use at most {limit}"
         )
-    return value
-
-
-def _width(text: str) -> int:
-    value = _positive_int(text)
-    if value > MAX_WIDTH:
-        raise argparse.ArgumentTypeError(f"{value} is far too large (at most {MAX_WIDTH}; the course uses up to 1024)")
     return value
 
 
@@ -105,28 +78,31 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}; fix: see {self.prog} --help\n")
 
 
+def _common_options() -> argparse.ArgumentParser:
+    """The options of every ``train`` command: where and how to run, not what to train."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("running")
+    group.add_argument("--out", type=_path, help="run directory (default: runs/<model>-<hash of the settings>)")
+    group.add_argument("--quick", action="store_true", help="a small subset and few epochs (as in CI)")
+    group.add_argument("--skip-nonfinite", action="store_true", help="skip batches whose loss or gradient is NaN/inf")
+    group.add_argument("--threads", type=_threads, help="CPU threads for torch")
+    group.add_argument("--device", type=_device, help="cpu or cuda (default: cuda when available)")
+    group.add_argument("--quiet", action="store_true", help="no progress bar")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m gengen_lib", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train (or resume) a model", description="Train, resume or load a model.")
-    train.add_argument("model", choices=["vae", "gan", "flow", "classifier", "toy-flow"])
-    train.add_argument("--epochs", type=_positive_int, help="number of epochs (default: the chapter's)")
-    train.add_argument("--batch-size", type=_positive_int, help="mini-batch size (default: the report's)")
-    train.add_argument("--seed", type=_seed, default=0, help="random seed, 0 to 2**63 - 1 (default: 0)")
-    train.add_argument("--out", type=_path, help="run directory (default: runs/<model>-<hash of the settings>)")
-    train.add_argument("--quick", action="store_true", help="a small subset and few epochs (as in CI)")
-    train.add_argument("--train-subset", type=_positive_int, help="train on the first N training images only")
-    train.add_argument("--skip-nonfinite", action="store_true", help="skip batches whose loss or gradient is NaN/inf")
-    train.add_argument("--threads", type=_threads, help="CPU threads for torch")
-    train.add_argument("--device", type=_device, help="cpu or cuda (default: cuda when available)")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    train.add_argument("--z-dim", type=_width, default=20, help="VAE latent dimension")
-    train.add_argument("--hidden", type=_width, help="hidden width (VAE: 500, flow: 512, toy-flow: 64)")
-    train.add_argument("--fixed-scale", action="store_true", help="flow: scale fixed to 1 (volume preserving)")
-    train.add_argument("--dropout", type=float, default=0.3, help="GAN discriminator dropout")
-    train.add_argument("--real-target", choices=gan.REAL_TARGETS, default="noisy", help="GAN targets for real images")
-    train.add_argument("--loss", choices=gan.LOSSES, default="non_saturating", help="GAN generator loss")
+    models = train.add_subparsers(dest="model", required=True, metavar="model",
+                                  help=" | ".join(FAMILIES))  # fmt: skip
+    common = _common_options()
+    for family in FAMILIES.values():
+        sub = models.add_parser(family.name, parents=[common], help=family.summary,
+                                description=f"Train, resume or load the {family.summary}.")  # fmt: skip
+        options.add_settings_options(sub.add_argument_group(f"{family.name} settings"), family.settings)
 
     ev = commands.add_parser(
         "evaluate", help="evaluate a trained model",
@@ -134,9 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(weights/), or with --trained the one trained under runs/.",
     )  # fmt: skip
     ev.add_argument("model", choices=["vae"])
-    ev.add_argument("--k", type=_positive_int, default=5000, help="importance samples per test image")
-    ev.add_argument("--n", type=_positive_int, help="number of test images (default: all 10,000)")
-    ev.add_argument("--z-dim", type=_positive_int, default=20)
+    ev.add_argument("--k", type=positive_int, default=5000, help="importance samples per test image")
+    ev.add_argument("--n", type=positive_int, help="number of test images (default: all 10,000)")
+    ev.add_argument("--z-dim", type=count, default=20)
     ev.add_argument("--trained", action="store_true", help="evaluate the run trained under runs/, not the shipped one")
     ev.add_argument("--threads", type=_threads)
 
@@ -145,68 +121,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Pack the finished runs of shipped models into weights/ as float16, measure them on the "
         "rounded weights and record everything in weights/manifest.json.",
     )  # fmt: skip
-    ship.add_argument("names", nargs="+", choices=list(pretrained.SHIPPED), metavar="NAME",
-                      help=f"one or more of: {', '.join(pretrained.SHIPPED)}")  # fmt: skip
-    ship.add_argument("--k", type=_positive_int, default=5000, help="VAE: importance samples per test image")
-    ship.add_argument("--n", type=_positive_int, help="VAE: number of test images (default: all 10,000)")
+    ship.add_argument("names", nargs="+", choices=list(SHIPPED), metavar="NAME",
+                      help=f"one or more of: {', '.join(SHIPPED)}")  # fmt: skip
+    ship.add_argument("--k", type=positive_int, default=5000, help="VAE: importance samples per test image")
+    ship.add_argument("--n", type=positive_int, help="VAE: number of test images (default: all 10,000)")
     ship.add_argument("--threads", type=_threads)
     ship.add_argument("--note", default="", help="a remark for the manifest (e.g. why a run stopped early)")
     instructor.add_commands(commands)
     return parser
 
 
-def _overrides(args, **extra) -> dict:
-    chosen = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "seed": args.seed,
-        "train_subset": args.train_subset,
-        **extra,
-    }
-    return {k: v for k, v in chosen.items() if v is not None}
-
-
 def _train(args) -> dict:
+    family = FAMILIES[args.model]
+    settings = options.chosen_settings(family.settings, args, args.quick)
     device = args.device or runtime.pick_device()
-    common = {"out_dir": args.out, "device": device, "quiet": args.quiet, "skip_nonfinite": args.skip_nonfinite}
-    if args.model == "vae":
-        settings = _settings(vae.VAESettings, args.quick, _overrides(args, z_dim=args.z_dim, hidden=args.hidden))
-    elif args.model == "flow":
-        extra = _overrides(args, hidden=args.hidden, learned_scale=not args.fixed_scale)
-        settings = _settings(flows.FlowSettings, args.quick, extra)
-    elif args.model == "gan":
-        extra = _overrides(args, dropout=args.dropout, real_target=args.real_target, loss=args.loss)
-        settings = _settings(gan.GANSettings, args.quick, extra)
-    elif args.model == "toy-flow":
-        settings = _settings(toy.ToyFlowSettings, args.quick, _overrides(args, hidden=args.hidden, train_subset=None))
-    else:
-        settings = _settings(quality.ClassifierSettings, args.quick, _overrides(args))
     with torch.device("meta"):  # count the parameters without allocating them
-        _check_memory(pretrained.RECIPES[args.model].build(settings), device)
-    if args.model == "vae":
-        _, history = vae.load_or_train_vae(settings, **common)
-    elif args.model == "flow":
-        _, history = flows.load_or_train_flow(settings, **common)
-    elif args.model == "toy-flow":
-        _, history = toy.load_or_train_toy_flow(settings, **common)
-    elif args.model == "gan":
-        classifier = quality.load_or_train_classifier(_classifier_settings(args.quick), device=device)
-        meter = quality.SampleQualityMeter(classifier)
-        callback = quality.sample_quality_callback(meter, 500 if args.quick else 2000, settings.seed)
-        _, history = gan.load_or_train_gan(settings, evaluate=callback, **common)
-    else:
-        model = quality.load_or_train_classifier(settings, out_dir=args.out, quiet=args.quiet, device=device)
-        return {"test_accuracy": model.test_accuracy}
+        _check_memory(family.build(settings), device)
+    extras = family.training_extras(settings, args.quick, device, args.out) if family.training_extras else {}
+    _, history = family.train(settings, device=device, out_dir=args.out, quiet=args.quiet,
+                              skip_nonfinite=args.skip_nonfinite, **extras)  # fmt: skip
     return {k: v for k, v in history.epochs[-1].items() if not isinstance(v, list)}
-
-
-def _settings(kind, quick: bool, overrides: dict):
-    """The chapter's settings (or the CI quick ones) with the command line's overrides."""
-    return kind.quick(**overrides) if quick else kind(**overrides)
-
-
-def _classifier_settings(quick: bool) -> quality.ClassifierSettings:
-    return _settings(quality.ClassifierSettings, quick, {})
 
 
 def _evaluate(args) -> dict:
@@ -216,8 +150,8 @@ def _evaluate(args) -> dict:
         model, _ = pretrained.load(name)
         print(f"evaluating the shipped model weights/{name}.safetensors", file=sys.stderr)
         return vae.test_set_metrics(model, settings, k=args.k, n=args.n, cache=False)
+    from .checkpoints import CHECKPOINT_NAME, read_checkpoint
     from .runs import run_dir
-    from .training import CHECKPOINT_NAME, read_checkpoint
 
     checkpoint = run_dir("vae", settings) / CHECKPOINT_NAME
     if not checkpoint.exists():
@@ -240,8 +174,30 @@ def _ship(args) -> dict:
     return shipped
 
 
+def _refuse_other_options(parser: argparse.ArgumentParser, args, unknown: list[str]) -> None:
+    """Options that the chosen command does not take: one line naming the ones it does take."""
+    if not unknown:
+        return
+    if args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    family = FAMILIES[args.model]
+    given = [u.split("=")[0] for u in unknown if u.startswith("-")] or unknown
+    others = [name for name, f in FAMILIES.items() if any(g[2:].replace("-", "_") in _fields(f) for g in given)]
+    where = f" (an option of {', '.join(others)})" if others else ""
+    own = " ".join(options.flag(name) for name in _fields(family))
+    verb = "does" if len(given) == 1 else "do"
+    parser.exit(2, f"error: {' '.join(given)} {verb} not apply to {family.name}{where}; its settings are {own}; "
+                   f"fix: see python -m gengen_lib train {family.name} --help\n")  # fmt: skip
+
+
+def _fields(family) -> list[str]:
+    return [f.name for f in dataclasses.fields(family.settings)] + list(family.settings.ALIASES)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    _refuse_other_options(parser, args, unknown)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:

@@ -316,3 +316,26 @@ def measure_after_steps(
     """A multi-step exercise's verdict: the first step that fails its own check, else the measured result."""
     problem = first_failing_step(steps)
     return failed(name, problem) if problem else guarded(name, measure)
+
+
+# ---------------------------------------------------------------------------------------
+# One family's exercises, as a record (collected by gengen_lib.exercises)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExerciseSet:
+    """The exercises of one model family, in the notebook's order.
+
+    ``short``: one-function exercises, name -> ``check_<name>(fn)``; ``steps``: the steps of
+    the multi-step exercises, graded the same way; ``results``: the measured ends of the
+    multi-step exercises, name -> a checker that takes the learner's step functions;
+    ``reference_results(quick)``: the results' verdicts with the library's own functions
+    standing in for the learner's, to compare a solution's numbers with.
+    """
+
+    family: str
+    short: dict[str, Callable[..., Verdict]]
+    steps: dict[str, Callable[..., Verdict]]
+    results: dict[str, Callable[..., Verdict]]
+    reference_results: Callable[[bool], list[Verdict]]

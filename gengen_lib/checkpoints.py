@@ -22,6 +22,7 @@ import json
 import math
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -271,3 +272,132 @@ def check_finite_weights(path: Path, model: nn.Module) -> None:
     for name, value in model.state_dict().items():
         if value.is_floating_point() and not torch.isfinite(value).all():
             raise corrupted(path, f"the weight {name} holds NaN or inf")
+
+
+# ---------------------------------------------------------------------------------------
+# A training run's state <-> a checkpoint
+# ---------------------------------------------------------------------------------------
+
+
+def _optimizer_tensors(name: str, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    """Split an optimizer's state dict into tensors (for safetensors) and plain JSON."""
+    sd = optimizer.state_dict()
+    tensors, plain_state = {}, {}
+    for pid, state in sd["state"].items():
+        plain_state[str(pid)] = {}
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"optim/{name}/{pid}/{key}"] = value.detach().cpu().contiguous()
+            else:
+                plain_state[str(pid)][key] = value
+    return tensors, {"state": plain_state, "param_groups": sd["param_groups"]}
+
+
+def _rng_tensors(generators: dict[str, torch.Generator]) -> dict[str, torch.Tensor]:
+    """Every random stream training consumes: torch's global one and each named generator."""
+    rng = {"rng/torch": torch.get_rng_state()}
+    rng.update({f"rng/{name}": g.get_state() for name, g in generators.items()})
+    if torch.cuda.is_available():
+        rng["rng/cuda"] = torch.cuda.get_rng_state()
+    return rng
+
+
+@dataclass
+class TrainingParts:
+    """Everything a checkpoint restores besides the history: weights, optimizers, random streams."""
+
+    model: nn.Module
+    optimizers: dict[str, torch.optim.Optimizer]
+    generators: dict[str, torch.Generator]
+
+
+def save_checkpoint(directory: Path, parts: TrainingParts, history, epoch: int, config: dict) -> Path:
+    """Write ``directory/checkpoint.safetensors`` atomically; the previous one survives a crash.
+
+    ``history`` is a :class:`~gengen_lib.training.History` (epochs, steps, snapshots, skipped batches).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model/{k}": v for k, v in parts.model.state_dict().items()}
+    optim_plain = {}
+    for name, optimizer in parts.optimizers.items():
+        t, plain = _optimizer_tensors(name, optimizer)
+        tensors.update(t)
+        optim_plain[name] = plain
+    tensors.update(_rng_tensors(parts.generators))
+    tensors.update({f"snapshot/{k}": v for k, v in history.snapshots.items()})
+    state = {
+        "epoch": epoch,
+        "config": config,
+        "optimizers": optim_plain,
+        "history": {"epochs": history.epochs, "steps": history.steps, "skipped_batches": history.skipped_batches},
+    }
+    return write_checkpoint(directory, tensors, state)
+
+
+def load_checkpoint(path: Path, parts: TrainingParts, config: dict) -> tuple[int, dict]:
+    """Restore everything :func:`save_checkpoint` wrote into ``parts``; returns (last epoch, the history's
+    fields: ``epochs``, ``steps``, ``snapshots``, ``skipped_batches``).
+
+    ``history.json`` beside it is rewritten from the checkpoint if it lags behind.
+    """
+    tensors, state = read_checkpoint(path)
+    try:
+        restored = _restore(path, tensors, state, parts, config)
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(
+            f"checkpoint {path} is corrupted (a part is missing or malformed: {e!r}"[:300]
+            + "); fix: delete it to start that run over"
+        ) from None
+    sync_history(path.parent, state)
+    return restored
+
+
+def _differences(theirs: dict, ours: dict) -> str:
+    keys = sorted(set(theirs) | set(ours), key=lambda k: (k != "model", k))
+    missing = "(not set)"
+    return ", ".join(
+        f"{k} {theirs.get(k, missing)!r} there, {ours.get(k, missing)!r} here"
+        for k in keys
+        if theirs.get(k, missing) != ours.get(k, missing)
+    )
+
+
+def _restore(path, tensors, state, parts: TrainingParts, config) -> tuple[int, dict]:
+    model, optimizers, generators = parts.model, parts.optimizers, parts.generators
+    if state["config"] != config:
+        raise CheckpointError(
+            f"checkpoint {path} was written for settings that differ from this run's "
+            f"({_differences(state['config'], config)}); "
+            "fix: choose another output directory or delete the old run"
+        )
+    weights = {k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")}
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this model ({first[-1].strip()}), probably written by another version "
+            "of the code; fix: choose another output directory or delete the old run"
+        ) from None
+    check_finite_weights(path, model)
+    for name, optimizer in optimizers.items():
+        plain = state["optimizers"][name]
+        opt_state = {}
+        for pid, values in plain["state"].items():
+            values = dict(values)
+            prefix = f"optim/{name}/{pid}/"
+            values.update({k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)})
+            opt_state[int(pid)] = values
+        optimizer.load_state_dict({"state": opt_state, "param_groups": plain["param_groups"]})
+    torch.set_rng_state(tensors["rng/torch"])
+    for name, generator in generators.items():
+        generator.set_state(tensors[f"rng/{name}"])
+    if "rng/cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng/cuda"])
+    h = state["history"]
+    snapshots = {k.removeprefix("snapshot/"): v for k, v in tensors.items() if k.startswith("snapshot/")}
+    history = {"epochs": h["epochs"], "steps": h["steps"], "snapshots": snapshots,
+               "skipped_batches": h.get("skipped_batches", 0)}  # fmt: skip
+    return state["epoch"], history

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from . import flow_matching as fm
-from .checking import D, Exercise, Inputs, N, Verdict, _randn
+from .checking import D, Exercise, ExerciseSet, Inputs, N, Verdict, _randn
 
 STEPS = 5  # Euler steps the checker asks for
 
@@ -142,11 +142,17 @@ def check_hutchinson_divergence(fn: Callable, seed: int = 0) -> Verdict:
     return HUTCHINSON_DIVERGENCE.check(fn, seed)
 
 
-CHECKERS: dict[str, Callable[..., Verdict]] = {
-    "flow_matching_target": check_flow_matching_target,
-    "euler_sample": check_euler_sample,
-    "hutchinson_divergence": check_hutchinson_divergence,
-}
+EXERCISES = ExerciseSet(
+    family="flow_matching",
+    short={
+        "flow_matching_target": check_flow_matching_target,
+        "euler_sample": check_euler_sample,
+        "hutchinson_divergence": check_hutchinson_divergence,
+    },
+    steps={},
+    results={},
+    reference_results=lambda quick: [],
+)
 
 
 def reference_inputs(seed: int = 0) -> Inputs:

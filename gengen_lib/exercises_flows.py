@@ -1,4 +1,6 @@
-"""Multi-step exercises on normalizing flows (re-exported by :mod:`gengen_lib.exercises`).
+"""The exercises on normalizing flows, short and multi-step (collected by :mod:`gengen_lib.exercises`).
+
+* Short: ``coupling_forward``, ``coupling_inverse``, ``bits_per_dim``.
 
 * A coupling layer with its own network: ``coupling_layer`` (forward and log-determinant) ->
   ``coupling_layer_inverse``, then :func:`check_coupling_log_det` stacks four of them and
@@ -18,9 +20,126 @@ import torch
 import torch.nn.functional as F
 
 from . import flows
-from .checking import D, Exercise, N, Verdict, _randn, failed, measure_after_steps, passed
+from .checking import D, Exercise, ExerciseSet, Inputs, N, Verdict, _randn, failed, measure_after_steps, passed
 from .data import PIXELS, dequantize, load_mnist
 from .densities import standard_normal_log_prob
+
+# ---------------------------------------------------------------------------------------
+# Short exercises: one function each
+# ---------------------------------------------------------------------------------------
+
+
+def _coupling_inputs(g: torch.Generator, first: str) -> Inputs:
+    """x (or y), s, t: (N, D); a mask (D,) alternating with a random parity. s and t are
+    nonzero on the kept dimensions too, so a missing mask shows."""
+    parity = int(torch.randint(2, (1,), generator=g))
+    mask = flows.alternating_mask(D, parity)
+    return {first: _randn(g, N, D), "mask": mask, "s": 0.5 * _randn(g, N, D), "t": _randn(g, N, D)}
+
+
+def _coupling_forward(x, mask, s, t):
+    free = 1 - mask
+    return mask * x + free * (x * torch.exp(s) + t), (free * s).sum(-1)
+
+
+def _y(x, mask, s, t):
+    return _coupling_forward(x, mask, s, t)[0]
+
+
+COUPLING_FORWARD = Exercise(
+    "coupling_forward",
+    lambda g: _coupling_inputs(g, "x"),
+    _coupling_forward,
+    parts=("y", "log_det"),
+    mistakes={
+        "the kept part changes too: where mask = 1, y must equal x":
+            lambda x, mask, s, t: (x * torch.exp(s) + t, ((1 - mask) * s).sum(-1)),
+        "the mask's roles are swapped: mask = 1 marks the dimensions that pass unchanged":
+            lambda x, mask, s, t: _coupling_forward(x, 1 - mask, s, t),
+        "this multiplies by exp(−s); the forward pass multiplies by exp(s)":
+            lambda x, mask, s, t: (_y(x, mask, -s, t), ((1 - mask) * s).sum(-1)),
+        "the log-determinant sums s over all dimensions; only the transformed ones (mask = 0) count":
+            lambda x, mask, s, t: (_y(x, mask, s, t), s.sum(-1)),
+        "the log-determinant sums exp(s); it is the sum of the log-scales s themselves":
+            lambda x, mask, s, t: (_y(x, mask, s, t), ((1 - mask) * torch.exp(s)).sum(-1)),
+    },
+    shape_hints={
+        (N, D): "one value per example: sum over the last dimension",
+        (D,): "summed over the batch (dim 0) instead of the last dimension",
+        (): "a single number: keep one value per example, do not reduce over the batch",
+    },
+    differentiable=("x", "s", "t"),
+)
+
+
+def check_coupling_forward(fn: Callable, seed: int = 0) -> Verdict:
+    """``coupling_forward(x, mask, s, t)``: an affine coupling layer, returning (y, log_det).
+
+    x, s, t: (N, D); mask: (D,), 1 on the kept dimensions. y = mask * x + (1 - mask) *
+    (x * exp(s) + t) is (N, D); log_det = log|det dy/dx| = sum((1 - mask) * s) over the last
+    dimension is (N,), in nats. s and t are given on every dimension: the mask selects them.
+    """
+    return COUPLING_FORWARD.check(fn, seed)
+
+
+def _coupling_inverse(y, mask, s, t):
+    return mask * y + (1 - mask) * ((y - t) * torch.exp(-s))
+
+
+COUPLING_INVERSE = Exercise(
+    "coupling_inverse",
+    lambda g: _coupling_inputs(g, "y"),
+    _coupling_inverse,
+    mistakes={
+        "this undoes the scale before the shift; from y = x·exp(s) + t, x = (y − t)·exp(−s)":
+            lambda y, mask, s, t: mask * y + (1 - mask) * (y * torch.exp(-s) - t),
+        "this multiplies by exp(s); the inverse divides by it: x = (y − t)·exp(−s)":
+            lambda y, mask, s, t: _coupling_inverse(y, mask, -s, t),
+        "the kept part changes too: where mask = 1, x must equal y":
+            lambda y, mask, s, t: (y - t) * torch.exp(-s),
+        "the mask's roles are swapped: mask = 1 marks the dimensions that pass unchanged":
+            lambda y, mask, s, t: _coupling_inverse(y, 1 - mask, s, t),
+    },
+    differentiable=("y", "s", "t"),
+)
+
+
+def check_coupling_inverse(fn: Callable, seed: int = 0) -> Verdict:
+    """``coupling_inverse(y, mask, s, t)``: undo the layer of :func:`check_coupling_forward`, returning x (N, D).
+
+    y, s, t: (N, D); mask: (D,). The kept part passes unchanged; the rest is x = (y - t) * exp(-s).
+    """
+    return COUPLING_INVERSE.check(fn, seed)
+
+
+BITS_PER_DIM = Exercise(
+    "bits_per_dim",
+    lambda g: {"log_prob_unit": PIXELS * math.log(2) * (8 - 0.8 - 1.2 * torch.rand(N, generator=g))},
+    flows.bits_per_dim,
+    mistakes={
+        "this adds log p; a better model (higher log p) must cost fewer bits: (784 ln 256 − log p) / (784 ln 2)":
+            lambda log_p: (PIXELS * math.log(256) + log_p) / (PIXELS * math.log(2)),
+        "mixed units: 784 · 8 is in bits but log p is in nats; use 784 ln 256 before dividing by 784 ln 2":
+            lambda log_p: (PIXELS * 8 - log_p) / (PIXELS * math.log(2)),
+    },
+    factor_hints={
+        math.log(2): "that is nats per dimension: divide by ln 2 to get bits",
+        PIXELS: "that is bits per image: divide by the 784 dimensions",
+    },
+    nonfinite_hint="log p is in the thousands: exp(log p) overflows, work with log p itself",
+    offset_hints={-8.0: "a missing 784 ln 256: rescaling [0, 1] to the 256 levels adds 8 bits per dimension"},
+    differentiable=("log_prob_unit",),
+)
+
+
+def check_bits_per_dim(fn: Callable, seed: int = 0) -> Verdict:
+    """``bits_per_dim(log_prob_unit)``: bits per dimension of 8-bit MNIST from log p(y), in nats, of the
+    dequantized images y in [0, 1]^784: (784 ln 256 - log p(y)) / (784 ln 2).
+
+    log_prob_unit: (N,) nats per image -> (N,) bits per dimension (here between 0.8 and 2).
+    """
+    return BITS_PER_DIM.check(fn, seed)
+
 
 # ---------------------------------------------------------------------------------------
 # A coupling layer with its own network
@@ -270,3 +389,34 @@ def check_logit_flow_result(logit_transform: Callable, logit_bits_per_dim: Calla
         return passed(name, result) if good else failed(name, result)
 
     return measure_after_steps(name, steps, measure)
+
+
+# ---------------------------------------------------------------------------------------
+# The family's exercises (gengen_lib.exercises)
+# ---------------------------------------------------------------------------------------
+
+
+def reference_results(quick: bool = False) -> list[Verdict]:
+    """The results' verdicts with the library's own functions in place of the learner's."""
+    return [
+        check_coupling_log_det(COUPLING_LAYER.reference, COUPLING_LAYER_INVERSE.reference),
+        check_logit_flow_result(LOGIT_TRANSFORM.reference, LOGIT_BITS_PER_DIM.reference),
+    ]
+
+
+EXERCISES = ExerciseSet(
+    family="flows",
+    short={
+        "coupling_forward": check_coupling_forward,
+        "coupling_inverse": check_coupling_inverse,
+        "bits_per_dim": check_bits_per_dim,
+    },
+    steps={
+        "coupling_layer": check_coupling_layer,
+        "coupling_layer_inverse": check_coupling_layer_inverse,
+        "logit_transform": check_logit_transform,
+        "logit_bits_per_dim": check_logit_bits_per_dim,
+    },
+    results={"coupling_log_det": check_coupling_log_det, "logit_flow_result": check_logit_flow_result},
+    reference_results=reference_results,
+)

@@ -1,4 +1,6 @@
-"""Multi-step exercises on GANs and their latent spaces (re-exported by :mod:`gengen_lib.exercises`).
+"""The exercises on GANs and their latent spaces, short and multi-step (collected by :mod:`gengen_lib.exercises`).
+
+* Short: ``slerp``, ``discriminator_loss``, ``non_saturating_generator_loss``.
 
 * What the discriminator measures: ``optimal_discriminator`` -> ``discriminator_value``, then
   :func:`check_jensen_shannon` turns the best discriminator's value into the Jensen-Shannon
@@ -16,7 +18,122 @@ from collections.abc import Callable
 
 import torch
 
-from .checking import Exercise, N, Verdict, _kind, _one_line, failed, guarded, measure_after_steps, passed
+from . import gan
+from .checking import (
+    D,
+    Exercise,
+    ExerciseSet,
+    N,
+    Verdict,
+    _bce,
+    _kind,
+    _one_line,
+    _randn,
+    failed,
+    guarded,
+    measure_after_steps,
+    passed,
+)
+
+# ---------------------------------------------------------------------------------------
+# Short exercises: one function each
+# ---------------------------------------------------------------------------------------
+
+
+def _slerp_of_raw_vectors(z0, z1, t):
+    """The formula often found online: the slerp weights applied to z0 and z1 themselves."""
+    omega = torch.arccos((z0 / z0.norm() * z1 / z1.norm()).sum().clamp(-1, 1))
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+SLERP = Exercise(
+    "slerp",
+    lambda g: {"z0": _randn(g, D), "z1": _randn(g, D), "t": torch.rand(1, generator=g).item()},
+    gan.slerp,
+    mistakes={
+        "this is linear interpolation: its points cut through the sphere, so their norm dips in the middle":
+            gan.lerp,
+        "t runs backwards: t = 0 must give z0 and t = 1 give z1":
+            lambda z0, z1, t: gan.slerp(z0, z1, 1 - t),
+        "this weights z0 and z1 themselves; rotate the unit vectors z/|z| and interpolate the norm linearly "
+        "(the two agree only when |z0| = |z1|)":
+            _slerp_of_raw_vectors,
+    },
+    shape_hints={(1, D): "for a scalar t return one vector of shape (D,)"},
+    differentiable=("z0", "z1"),
+)
+
+
+def check_slerp(fn: Callable, seed: int = 0) -> Verdict:
+    """``slerp(z0, z1, t)``: spherical interpolation. z0, z1: (D,); t: a float in [0, 1] -> (D,).
+
+    The direction turns from z0/|z0| to z1/|z1| along the great circle at constant angular
+    speed while the norm goes linearly from |z0| to |z1| (as in :func:`gengen_lib.gan.slerp`).
+    """
+    return SLERP.check(fn, seed)
+
+
+def _discriminator_loss(real_logits, fake_logits):
+    return gan.discriminator_loss(real_logits, fake_logits, torch.ones_like(real_logits))
+
+
+DISCRIMINATOR_LOSS = Exercise(
+    "discriminator_loss",
+    lambda g: {"real_logits": 2 * _randn(g, N), "fake_logits": 2 * _randn(g, N)},
+    _discriminator_loss,
+    mistakes={
+        "the labels are swapped: real images have target 1, fakes target 0":
+            lambda real, fake: _discriminator_loss(fake, real),
+        "the sigmoid is applied twice: binary_cross_entropy_with_logits takes logits, not probabilities":
+            lambda real, fake: _bce(torch.sigmoid(real), 1.0) + _bce(torch.sigmoid(fake), 0.0),
+        "only the real images' term: add the fakes' BCE with target 0":
+            lambda real, fake: _bce(real, 1.0),
+        "only the fakes' term: add the real images' BCE with target 1":
+            lambda real, fake: _bce(fake, 0.0),
+    },
+    shape_hints={
+        (N,): "one number for the batch: take the mean over the examples",
+        (2 * N,): "one number for the batch: take the mean over the examples",
+    },
+    factor_hints={N: "a sum over the batch instead of a mean?", 0.5: "the average of the two terms, not their sum?"},
+    differentiable=("real_logits", "fake_logits"),
+)
+
+
+def check_discriminator_loss(fn: Callable, seed: int = 0) -> Verdict:
+    """``discriminator_loss(real_logits, fake_logits)``: BCE(D(x), 1) + BCE(D(G(z)), 0), batch means, nats.
+
+    real_logits, fake_logits: (N,) logits of "real" -> a single number (shape ()).
+    """
+    return DISCRIMINATOR_LOSS.check(fn, seed)
+
+
+NON_SATURATING_GENERATOR_LOSS = Exercise(
+    "non_saturating_generator_loss",
+    lambda g: {"fake_logits": 2 * _randn(g, N)},
+    gan.generator_loss,
+    mistakes={
+        "this is the minimax loss log(1 − D(G(z))), whose gradient vanishes when D wins; "
+        "the non-saturating one is −log D(G(z))":
+            lambda fake: gan.generator_loss(fake, "minimax"),
+        "this is −log(1 − D(G(z))), the fakes labelled 0; the generator wants them labelled real (target 1)":
+            lambda fake: _bce(fake, 0.0),
+        "the sigmoid is applied twice: binary_cross_entropy_with_logits takes logits, not probabilities":
+            lambda fake: _bce(torch.sigmoid(fake), 1.0),
+    },
+    shape_hints={(N,): "one number for the batch: take the mean over the examples"},
+    factor_hints={N: "a sum over the batch instead of a mean?"},
+    differentiable=("fake_logits",),
+)
+
+
+def check_non_saturating_generator_loss(fn: Callable, seed: int = 0) -> Verdict:
+    """``non_saturating_generator_loss(fake_logits)``: -log D(G(z)), a batch mean, in nats.
+
+    fake_logits: (N,) discriminator logits of "real" for generated images -> a single number (shape ()).
+    """
+    return NON_SATURATING_GENERATOR_LOSS.check(fn, seed)
+
 
 # ---------------------------------------------------------------------------------------
 # The optimal discriminator and the Jensen-Shannon divergence
@@ -266,3 +383,31 @@ def _check_slerp_paths(name: str, fn: Callable, seed: int) -> Verdict:
         worst = max(worst, deviation)
     return passed(name, f"on the great circle with a linear norm for all 7 kinds of endpoints "
                         f"(largest deviation {worst:.1g})")  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# The family's exercises (gengen_lib.exercises)
+# ---------------------------------------------------------------------------------------
+
+
+def reference_results(quick: bool = False) -> list[Verdict]:
+    """The results' verdicts with the library's own functions in place of the learner's."""
+    return [check_jensen_shannon(OPTIMAL_DISCRIMINATOR.reference, DISCRIMINATOR_VALUE.reference)]
+
+
+EXERCISES = ExerciseSet(
+    family="gan",
+    short={
+        "slerp": check_slerp,
+        "discriminator_loss": check_discriminator_loss,
+        "non_saturating_generator_loss": check_non_saturating_generator_loss,
+    },
+    steps={
+        "optimal_discriminator": check_optimal_discriminator,
+        "discriminator_value": check_discriminator_value,
+        "angle_between": check_angle_between,
+        "robust_slerp": check_robust_slerp,
+    },
+    results={"jensen_shannon": check_jensen_shannon},
+    reference_results=reference_results,
+)

@@ -1,4 +1,6 @@
-"""Multi-step exercises on variational autoencoders (re-exported by :mod:`gengen_lib.exercises`).
+"""The exercises on variational autoencoders, short and multi-step (collected by :mod:`gengen_lib.exercises`).
+
+* Short: ``kl_standard_normal``, ``reparameterize``, ``importance_log_likelihood``.
 
 * Train a tiny VAE: ``bernoulli_log_likelihood`` -> ``negative_elbo`` -> ``training_step``,
   then :func:`check_tiny_vae` trains a VAE with the learner's step and measures its
@@ -25,6 +27,7 @@ from .checking import (
     RTOL,
     D,
     Exercise,
+    ExerciseSet,
     K,
     N,
     Verdict,
@@ -36,6 +39,100 @@ from .checking import (
 )
 from .data import PIXELS, binarize, load_mnist
 from .densities import LOG_2PI, bernoulli_log_prob, gaussian_log_prob, standard_normal_log_prob
+
+# ---------------------------------------------------------------------------------------
+# Short exercises: one function each
+# ---------------------------------------------------------------------------------------
+
+KL_STANDARD_NORMAL = Exercise(
+    "kl_standard_normal",
+    lambda g: {"mu": _randn(g, N, D), "logvar": _randn(g, N, D)},
+    vae.kl_standard_normal,
+    mistakes={
+        "this treats logvar as log σ; the variance is σ² = exp(logvar)":
+            lambda mu, logvar: 0.5 * (torch.exp(2 * logvar) + mu**2 - 2 * logvar - 1).sum(-1),
+        "this uses σ = exp(logvar / 2) where σ² = exp(logvar) belongs":
+            lambda mu, logvar: 0.5 * (torch.exp(logvar / 2) + mu**2 - logvar - 1).sum(-1),
+    },
+    shape_hints={
+        (D,): "summed over the batch (dim 0) instead of the latent dimension (dim -1)",
+        (N, D): "one value per example: sum over the latent dimension",
+        (): "a single number: keep one value per example, do not reduce over the batch",
+    },
+    factor_hints={2.0: "a missing 1/2?", 1 / D: "a mean over the latent dimension instead of a sum?"},
+    offset_hints={D / 2: "a missing −1 inside the sum?"},
+    differentiable=("mu", "logvar"),
+)
+
+
+def check_kl_standard_normal(fn: Callable, seed: int = 0) -> Verdict:
+    """``kl_standard_normal(mu, logvar)``: KL(N(mu, diag(exp(logvar))) || N(0, I)) per example, in nats.
+
+    mu, logvar: (N, D) -> (N,).
+    """
+    return KL_STANDARD_NORMAL.check(fn, seed)
+
+
+REPARAMETERIZE = Exercise(
+    "reparameterize",
+    lambda g: {"mu": _randn(g, N, D), "logvar": _randn(g, N, D), "eps": _randn(g, N, D)},
+    lambda mu, logvar, eps: mu + torch.exp(0.5 * logvar) * eps,
+    mistakes={
+        "this scales eps by the variance exp(logvar); the standard deviation is exp(logvar / 2)":
+            lambda mu, logvar, eps: mu + torch.exp(logvar) * eps,
+        "this scales eps by logvar itself; the standard deviation is exp(logvar / 2)":
+            lambda mu, logvar, eps: mu + logvar * eps,
+        "this forgets the mean: z = mu + σ · eps":
+            lambda mu, logvar, eps: torch.exp(0.5 * logvar) * eps,
+    },
+    nonfinite_hint="logvar is as often negative as positive: σ = exp(logvar / 2), no square root or log",
+    differentiable=("mu", "logvar"),
+)
+
+
+def check_reparameterize(fn: Callable, seed: int = 0) -> Verdict:
+    """``reparameterize(mu, logvar, eps)``: z = mu + sigma * eps with sigma = exp(logvar / 2).
+
+    mu, logvar, eps: (N, D) -> z (N, D). The noise eps is given, so the answer is exact.
+    """
+    return REPARAMETERIZE.check(fn, seed)
+
+
+IMPORTANCE_LOG_LIKELIHOOD = Exercise(
+    "importance_log_likelihood",
+    lambda g: {
+        "log_p_x_given_z": -110 + 5 * _randn(g, K, N),
+        "log_p_z": -28 + 2 * _randn(g, K, N),
+        "log_q_z": 10 + 2 * _randn(g, K, N),
+    },
+    lambda log_p_x_given_z, log_p_z, log_q_z: torch.logsumexp(log_p_x_given_z + log_p_z - log_q_z, dim=0)
+    - math.log(len(log_p_z)),
+    mistakes={
+        "this averages the log-weights (that is the ELBO estimate); the estimate is the log of the average weight":
+            lambda lpx, lpz, lqz: (lpx + lpz - lqz).mean(0),
+        "this adds log q; the importance weights are p(x | z) p(z) / q(z | x)":
+            lambda lpx, lpz, lqz: torch.logsumexp(lpx + lpz + lqz, 0) - math.log(K),
+    },
+    shape_hints={
+        (K,): "reduced over the images (dim 1) instead of the samples (dim 0)",
+        (K, N): "one value per image: reduce over the k samples (dim 0)",
+        (): "a single number: keep one value per image, do not reduce over the images",
+    },
+    offset_hints={math.log(K): "a missing − log k: the average is 1/k times the sum"},
+    nonfinite_hint="exp of log-weights near −130 underflows to 0: stay in the log domain with torch.logsumexp",
+    differentiable=("log_p_x_given_z", "log_p_z", "log_q_z"),
+)
+
+
+def check_importance_log_likelihood(fn: Callable, seed: int = 0) -> Verdict:
+    """``importance_log_likelihood(log_p_x_given_z, log_p_z, log_q_z)``: the importance-sampling
+    estimate log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x), in nats.
+
+    Each input is (k, N): the log-densities at k samples z_i ~ q(z | x) for each of N images;
+    the result is (N,). The log-weights are near -130, as for real MNIST images.
+    """
+    return IMPORTANCE_LOG_LIKELIHOOD.check(fn, seed)
+
 
 # ---------------------------------------------------------------------------------------
 # Train a tiny VAE
@@ -408,8 +505,6 @@ def check_linear_gaussian_log_likelihood(
     and twice its marginal variances, without the correlation. Passes when k = 1000 samples
     land within 0.1 nats of the exact log p(x) for every point.
     """
-    from .exercises import check_importance_log_likelihood
-
     name = "linear_gaussian_log_likelihood"
     steps = [
         (check_gaussian_log_prob, gaussian_log_prob),
@@ -436,3 +531,35 @@ def check_linear_gaussian_log_likelihood(
 
     return measure_after_steps(name, steps, measure)
 
+
+# ---------------------------------------------------------------------------------------
+# The family's exercises (gengen_lib.exercises)
+# ---------------------------------------------------------------------------------------
+
+
+def reference_results(quick: bool = False) -> list[Verdict]:
+    """The results' verdicts with the library's own functions in place of the learner's."""
+    return [
+        check_tiny_vae(reference_training_step, quick=quick),
+        check_linear_gaussian_log_likelihood(GAUSSIAN_LOG_PROB.reference, IMPORTANCE_TERMS.reference,
+                                             IMPORTANCE_LOG_LIKELIHOOD.reference),
+    ]  # fmt: skip
+
+
+EXERCISES = ExerciseSet(
+    family="vae",
+    short={
+        "kl_standard_normal": check_kl_standard_normal,
+        "reparameterize": check_reparameterize,
+        "importance_log_likelihood": check_importance_log_likelihood,
+    },
+    steps={
+        "bernoulli_log_likelihood": check_bernoulli_log_likelihood,
+        "negative_elbo": check_negative_elbo,
+        "training_step": check_training_step,
+        "gaussian_log_prob": check_gaussian_log_prob,
+        "importance_terms": check_importance_terms,
+    },
+    results={"tiny_vae": check_tiny_vae, "linear_gaussian_log_likelihood": check_linear_gaussian_log_likelihood},
+    reference_results=reference_results,
+)

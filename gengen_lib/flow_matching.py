@@ -27,8 +27,10 @@ import torch.nn.functional as F
 from torch import nn
 from torchdiffeq import odeint
 
+from . import quality
 from .data import IMAGE_SHAPE, PIXELS, dequantize, load_mnist
 from .densities import standard_normal_log_prob
+from .family import Family, MeasureOptions
 from .flows import LogitTransform, bits_per_dim
 from .runs import RunSettings
 from .runtime import pick_device
@@ -385,6 +387,18 @@ class FlowMatchingSettings(RunSettings):
 
     # The CI setting: a narrow network, 2,000 images, 1 epoch.
     QUICK: ClassVar[dict] = {"epochs": 1, "train_subset": 2000, "eval_subset": 64, "channels": 8}
+    HELP: ClassVar[dict[str, str]] = {
+        "channels": "channels of the U-Net's first level (twice as many below)",
+        "logit_alpha": "the logit step's margin alpha in logit(alpha + (1 - 2 alpha) u)",
+        "lr": "Adam learning rate",
+        "batch_size": "images per mini-batch",
+        "epochs": "passes over the training images",
+        "ema_decay": "decay of the weights' moving average that samples and likelihoods use",
+        "max_grad_norm": "gradient norm clip (the loss is per pixel)",
+        "seed": "random seed, 0 to 2**63 - 1",
+        "train_subset": "train on the first N training images only (default: all 50,000)",
+        "eval_subset": "validation images for the end-of-epoch loss (default: 2,000)",
+    }
 
 
 def build_flow_matching(settings: FlowMatchingSettings) -> FlowMatchingModel:
@@ -561,3 +575,25 @@ def measure(model: FlowMatchingModel, meter, samples: int = 10_000, curve_sample
     metrics["fid_by_evaluations"] = {"samples": curve_samples, "real_fid": real, "points": points}
     metrics["test_bpd"] = bits_per_dim_on_test_images(model, bpd_images, seed=seed)
     return metrics
+
+
+# ---------------------------------------------------------------------------------------
+# The family's record (gengen_lib.families)
+# ---------------------------------------------------------------------------------------
+
+
+def _measure(model: FlowMatchingModel, settings: FlowMatchingSettings, options: MeasureOptions) -> dict:
+    """:func:`measure` with the packing options: ``options.samples`` draws, ``options.bpd_images`` test images."""
+    meter = quality.SampleQualityMeter(options.classifier())
+    return measure(model, meter, samples=options.samples, bpd_images=options.bpd_images)
+
+
+FAMILY = Family(
+    name="flow_matching",
+    summary="flow matching: a continuous flow trained by regression on dequantized MNIST",
+    settings=FlowMatchingSettings,
+    build=build_flow_matching,
+    train=load_or_train_flow_matching,
+    measure=_measure,
+    shipped={"flow-matching": FlowMatchingSettings()},
+)

@@ -10,20 +10,25 @@ D returns *logits*; probabilities are their sigmoid.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import ClassVar, Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import quality
 from .data import IMAGE_SHAPE, PIXELS, load_mnist, to_signed
+from .family import Family, MeasureOptions
 from .latent import lerp, slerp  # noqa: F401  (re-exported: gan.slerp is the GAN chapter's name)
 from .runs import RunSettings
 from .runtime import pick_device
 from .training import History, fit_run, optimizer_step
 
-LOSSES = ("non_saturating", "minimax")
-REAL_TARGETS = ("one", "smooth", "noisy")
+Loss = Literal["non_saturating", "minimax"]
+RealTarget = Literal["one", "smooth", "noisy"]
+LOSSES: tuple[str, ...] = get_args(Loss)
+REAL_TARGETS: tuple[str, ...] = get_args(RealTarget)
 
 
 class Generator(nn.Module):
@@ -133,8 +138,8 @@ class GANSettings(RunSettings):
 
     z_dim: int = 100
     dropout: float = 0.3
-    real_target: str = "noisy"
-    loss: str = "non_saturating"
+    real_target: RealTarget = "noisy"
+    loss: Loss = "non_saturating"
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     batch_size: int = 64
@@ -144,6 +149,18 @@ class GANSettings(RunSettings):
 
     # The CI setting: 3,000 images, 1 epoch.
     QUICK: ClassVar[dict] = {"epochs": 1, "train_subset": 3000}
+    HELP: ClassVar[dict[str, str]] = {
+        "z_dim": "latent dimension",
+        "dropout": "dropout rate of the discriminator's hidden layers, in [0, 1)",
+        "real_target": "discriminator targets for real images: 1, 0.9, or noisy in [0.7, 1.2]",
+        "loss": "generator loss",
+        "lr": "Adam learning rate of both networks",
+        "betas": "Adam's two decay rates",
+        "batch_size": "images per mini-batch",
+        "epochs": "passes over the training images",
+        "seed": "random seed, 0 to 2**63 - 1",
+        "train_subset": "train on the first N training images only (default: all 50,000)",
+    }
 
     def __post_init__(self):
         if self.real_target not in REAL_TARGETS:
@@ -167,7 +184,7 @@ def load_or_train_gan(
     """
     device = device or pick_device()
     torch.manual_seed(settings.seed)
-    model = GAN(settings.z_dim, settings.dropout).to(device)
+    model = build_gan(settings).to(device)
     opt_g = torch.optim.Adam(model.generator.parameters(), lr=settings.lr, betas=settings.betas)
     opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=settings.lr, betas=settings.betas)
     train = to_signed(load_mnist("train").subset(settings.train_subset).images).to(device)
@@ -198,3 +215,51 @@ def load_or_train_gan(
     )
     model.eval()
     return model, history
+
+
+# ---------------------------------------------------------------------------------------
+# The family's record (gengen_lib.families)
+# ---------------------------------------------------------------------------------------
+
+
+def build_gan(settings: GANSettings) -> GAN:
+    return GAN(settings.z_dim, settings.dropout)
+
+
+def sample_quality_during_training(
+    settings: GANSettings, quick: bool, device: torch.device | None, out_dir: str | Path | None
+) -> dict:  # pragma: no mutate block (training recipe)
+    """``evaluate``: MNIST-FID and class scores after every epoch, from the classifier of the same mode.
+
+    The classifier's run lives in ``out_dir/classifier`` when ``out_dir`` is given (so runs with
+    their own folders share nothing), else in ``runs/``.
+    """
+    classifier_dir = Path(out_dir) / "classifier" if out_dir is not None else None
+    classifier, _ = quality.load_or_train_classifier(quality.ClassifierSettings.for_mode(quick), device=device,
+                                                     out_dir=classifier_dir)  # fmt: skip
+    meter = quality.SampleQualityMeter(classifier)
+    return {"evaluate": quality.sample_quality_callback(meter, 500 if quick else 2000, settings.seed)}
+
+
+def _measure(model: GAN, settings: GANSettings, options: MeasureOptions) -> dict:
+    """Sample quality of ``options.samples`` draws."""
+    return quality.sample_quality(model, quality.SampleQualityMeter(options.classifier()), options.samples)
+
+
+def _export_explorer(out_dir):
+    from .export.gan import export_book_generator  # the book's explorer, imported only when exporting
+
+    return export_book_generator(out_dir)
+
+
+FAMILY = Family(
+    name="gan",
+    summary="generative adversarial network on MNIST in [-1, 1] (chapter 2)",
+    settings=GANSettings,
+    build=build_gan,
+    train=load_or_train_gan,
+    measure=_measure,
+    shipped={"gan-plain": GANSettings(dropout=0.0, real_target="one"), "gan-regularized": GANSettings()},
+    training_extras=sample_quality_during_training,
+    exporter=_export_explorer,
+)

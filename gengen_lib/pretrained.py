@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,11 +26,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
-from . import flows, gan, quality, toy, vae
-from .checkpoints import write_atomically
+from . import families
+from .checkpoints import CHECKPOINT_NAME, read_checkpoint, write_atomically
 from .data import sha256_of
-from .runs import count_parameters, run_dir, settings_dict
-from .training import CHECKPOINT_NAME, History, read_checkpoint
+from .families import SHIPPED
+from .family import MeasureOptions
+from .options import command_line
+from .runs import run_dir, run_identity, settings_dict
+from .training import History
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MANIFEST_NAME = "manifest.json"
@@ -43,50 +45,10 @@ class PretrainedError(RuntimeError):
     """A shipped model is missing or damaged; the message says how to fix it."""
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """How to build and train one kind of model."""
-
-    settings: type
-    build: callable
-    command: str
-
-
-def _build_gan(s: gan.GANSettings) -> nn.Module:
-    return gan.GAN(s.z_dim, s.dropout)
-
-
-RECIPES: dict[str, Recipe] = {
-    "vae": Recipe(vae.VAESettings, lambda s: vae.VAE(s.z_dim, s.hidden), "train vae"),
-    "gan": Recipe(gan.GANSettings, _build_gan, "train gan"),
-    "flow": Recipe(flows.FlowSettings, flows.build_flow, "train flow"),
-    "classifier": Recipe(quality.ClassifierSettings, lambda s: quality.MNISTClassifier(), "train classifier"),
-    "toy-flow": Recipe(toy.ToyFlowSettings, toy.build_toy_flow, "train toy-flow"),
-}
-
-# name -> (kind, settings, the CLI options that train it)
-SHIPPED: dict[str, tuple[str, object, str]] = {
-    "vae-z20": ("vae", vae.VAESettings(z_dim=20), ""),
-    "vae-z2": ("vae", vae.VAESettings(z_dim=2), "--z-dim 2"),
-    "gan-plain": ("gan", gan.GANSettings(dropout=0.0, real_target="one"), "--dropout 0 --real-target one"),
-    "gan-regularized": ("gan", gan.GANSettings(), ""),
-    "flow-learned-scale": ("flow", flows.FlowSettings(), ""),
-    "flow-fixed-scale": ("flow", flows.FlowSettings(learned_scale=False), "--fixed-scale"),
-    "classifier": ("classifier", quality.ClassifierSettings(), ""),
-    "flow-moons": ("toy-flow", toy.ToyFlowSettings(), ""),
-}
-
-
-def _same_run(a, b) -> bool:
-    """Two settings describe the same trained model (the number of epochs aside)."""
-    strip = lambda s: {k: v for k, v in settings_dict(s).items() if k != "epochs"}  # noqa: E731
-    return type(a) is type(b) and strip(a) == strip(b)
-
-
 def shipped_name(settings) -> str | None:
-    """The name of the shipped model trained with these settings, or None."""
-    for name, (_, shipped, _) in SHIPPED.items():
-        if _same_run(settings, shipped):
+    """The name of the shipped model trained with these settings (whatever the epochs), or None."""
+    for name, (_, shipped) in SHIPPED.items():
+        if type(settings) is type(shipped) and run_identity(settings) == run_identity(shipped):
             return name
     return None
 
@@ -114,6 +76,11 @@ def _history(tensors: dict[str, torch.Tensor], state: dict) -> History:
 def load(name: str, device: torch.device | str = "cpu", weights_dir: Path = WEIGHTS_DIR) -> tuple[nn.Module, History]:
     """The shipped model ``name`` (float32, eval mode, on ``device``) and its training history."""
     entry = manifest(weights_dir).get(name)
+    if entry is None and name in SHIPPED:
+        kind = SHIPPED[name][0].name
+        raise PretrainedError(f"{name} is not shipped yet (weights/manifest.json has no entry); fix: train it with "
+                              f"pretrained=False or python -m gengen_lib train {kind}, then pack it with "
+                              f"python -m gengen_lib ship {name}")  # fmt: skip
     if entry is None or name not in SHIPPED:
         known = ", ".join(sorted(manifest(weights_dir))) or "none"
         raise PretrainedError(
@@ -132,8 +99,8 @@ def load(name: str, device: torch.device | str = "cpu", weights_dir: Path = WEIG
         state = json.loads(header["__metadata__"]["state"])
     except (SafetensorError, OSError, ValueError, KeyError) as e:
         raise PretrainedError(f"weights/{entry['file']} cannot be read ({e}); {fix}") from None
-    kind, settings, _ = SHIPPED[name]
-    model = RECIPES[kind].build(settings)
+    family, settings = SHIPPED[name]
+    model = family.build(settings)
     weights = {k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")}
     reference = model.state_dict()
     weights = {k: v.to(reference[k].dtype) if k in reference else v for k, v in weights.items()}
@@ -151,17 +118,7 @@ def load_or_train(kind: str, settings, pretrained: bool = True, **train_options)
     name = shipped_name(settings) if pretrained else None
     if name is not None and name in manifest():
         return load(name, train_options.get("device") or "cpu")
-    if kind == "vae":
-        return vae.load_or_train_vae(settings, **train_options)
-    if kind == "gan":
-        return gan.load_or_train_gan(settings, **train_options)
-    if kind == "flow":
-        return flows.load_or_train_flow(settings, **train_options)
-    if kind == "classifier":
-        return quality.load_or_train_classifier(settings, quiet=train_options.get("quiet", True)), History()
-    if kind == "toy-flow":
-        return toy.load_or_train_toy_flow(settings, **train_options)
-    raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(RECIPES)}")
+    return families.family(kind).train(settings, **train_options)
 
 
 # ---------------------------------------------------------------------------------------
@@ -182,11 +139,9 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def _end_snapshot(kind: str, settings, tensors: dict[str, torch.Tensor]) -> torch.Tensor | None:
-    """The ``end`` snapshot of a run stopped before its last epoch: drawn as training would have."""
-    if kind != "flow":
-        return None
-    model = RECIPES[kind].build(settings)
+def _end_snapshot(family, settings, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The ``end`` snapshot of a run stopped before its last epoch: 64 samples from seed 3, as training draws."""
+    model = family.build(settings)
     model.load_state_dict({k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")})
     with torch.no_grad():
         return model.eval().sample(64, generator=torch.Generator().manual_seed(3))
@@ -204,13 +159,13 @@ def pack(
     The weights are stored as float16; ``metrics`` (measured on the rounded model) go into
     the manifest entry. Returns the entry.
     """
-    kind, settings, options = SHIPPED[name]
-    run = Path(run) if run is not None else run_dir(kind, settings)
+    family, settings = SHIPPED[name]
+    run = Path(run) if run is not None else run_dir(family.name, settings)
     tensors, state = read_checkpoint(run / CHECKPOINT_NAME)
     out = {k: _storage(v) for k, v in tensors.items() if k.startswith("model/")}
     snapshots = {k: v for k, v in tensors.items() if k.startswith("snapshot/")}
-    if "snapshot/end" not in snapshots and (end := _end_snapshot(kind, settings, tensors)) is not None:
-        snapshots["snapshot/end"] = end
+    if "snapshot/end" not in snapshots:
+        snapshots["snapshot/end"] = _end_snapshot(family, settings, tensors)
     out.update({k: (v.clamp(0, 1) * 255).round().to(torch.uint8) for k, v in snapshots.items()})
     history = state["history"]
     out.update({f"steps/{k}": torch.tensor(v, dtype=torch.float32) for k, v in history["steps"].items()})
@@ -222,11 +177,12 @@ def pack(
         "file": path.name,
         "sha256": sha256_of(path),
         "bytes": path.stat().st_size,
-        "kind": kind,
+        "kind": family.name,
         "settings": settings_dict(settings),
         "epochs_trained": state["epoch"],
         "storage_dtype": str(STORAGE_DTYPE).removeprefix("torch."),
-        "command": f"python -m gengen_lib {RECIPES[kind].command} --epochs {state['epoch']} {options}".strip(),
+        "command": f"python -m gengen_lib train {family.name} --epochs {state['epoch']} {command_line(settings)}"
+        .strip(),
         "commit": _git_commit(),
         "training_seconds": sum(e["seconds"] for e in history["epochs"]),
         "metrics": metrics or {},
@@ -251,31 +207,11 @@ def record_metrics(name: str, metrics: dict, weights_dir: Path = WEIGHTS_DIR) ->
 def measure(name: str, k: int = 5000, n: int | None = None, samples: int = 10_000) -> dict:
     """The metrics the chapters quote for shipped model ``name``, measured on its rounded weights.
 
-    VAE: test ELBO and importance-sampled log-likelihood (``k`` samples, first ``n`` test
-    images) with its standard error, nats per image; GAN and flow: sample quality of
-    ``samples`` draws (MNIST-FID, classifier score, class entropy); flow: bits/dim on 10,000
-    training and all validation images; classifier: test accuracy.
+    What each family measures is its record's ``measure`` (e.g. the VAE's test ELBO and
+    importance-sampled log-likelihood with ``k`` samples on the first ``n`` test images; the
+    generators' sample quality of ``samples`` draws, scored by the shipped classifier).
     """
-    from .data import intensities, load_mnist
-
-    kind, settings, _ = SHIPPED[name]
-    model, history = load(name)
-    if kind == "classifier":
-        test = load_mnist("test")
-        return {"test_accuracy": quality.accuracy(model, intensities(test.images), test.labels)}
-    if kind == "vae":
-        return vae.test_set_metrics(model, settings, k=k, n=n, cache=False)
-    if kind == "toy-flow":
-        return {"valid_nll": toy.held_out_nll(model, settings)}
-    meter = quality.SampleQualityMeter(load("classifier")[0])
-    generator = torch.Generator().manual_seed(0)
-    metrics = {}
-    if kind == "flow":
-        train, valid = load_mnist("train").images[:10_000], load_mnist("valid").images
-        metrics["train_bpd"] = flows.dequantized_bits_per_dim(model, train, torch.Generator().manual_seed(1))
-        metrics["valid_bpd"] = flows.dequantized_bits_per_dim(model, valid, torch.Generator().manual_seed(2))
-        metrics["parameters"] = count_parameters(model)
-    with torch.no_grad():
-        images = torch.cat([model.sample(1000, generator=generator) for _ in range(samples // 1000)])
-    metrics.update(meter.summary(images))
-    return metrics
+    family, settings = SHIPPED[name]
+    model, _ = load(name)
+    options = MeasureOptions(k=k, n=n, samples=samples, classifier=lambda: load("classifier")[0])
+    return family.measure(model, settings, options)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -26,9 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import IMAGE_SHAPE, intensities, load_mnist
+from .family import Family, MeasureOptions
 from .runs import RunSettings
 from .runtime import pick_device
-from .training import fit_run, optimizer_step
+from .training import History, fit_run, optimizer_step
 
 
 class MNISTClassifier(nn.Module):
@@ -63,18 +63,31 @@ class ClassifierSettings(RunSettings):
 
     # The CI setting: 5,000 images, 1 epoch (about 85% accuracy: enough to exercise the code).
     QUICK: ClassVar[dict] = {"epochs": 1, "train_subset": 5000}
+    HELP: ClassVar[dict[str, str]] = {
+        "lr": "Adam learning rate",
+        "batch_size": "images per mini-batch",
+        "epochs": "passes over the training images",
+        "seed": "random seed, 0 to 2**63 - 1",
+        "train_subset": "train on the first N training images only (default: all 50,000)",
+    }
+
+
+def build_classifier(settings: ClassifierSettings) -> MNISTClassifier:
+    return MNISTClassifier()
 
 
 def load_or_train_classifier(
-    settings: ClassifierSettings = ClassifierSettings(),
-    out_dir: str | Path | None = None,
-    quiet: bool = True,
-    device: torch.device | None = None,
-) -> MNISTClassifier:  # pragma: no mutate block (training recipe)
-    """Train (or load the cached) classifier on the training images; records its test accuracy."""
+    settings: ClassifierSettings = ClassifierSettings(), device: torch.device | None = None, quiet: bool = True,
+    **options,
+) -> tuple[MNISTClassifier, History]:  # pragma: no mutate block (training recipe)
+    """Train (or resume, or load) the classifier on the training images; returns (model, history).
+
+    Each epoch records the training ``loss`` (cross-entropy, nats) and ``test_accuracy`` (all
+    10,000 test images). ``options`` go to :func:`~gengen_lib.training.fit_run`: ``out_dir``, ``skip_nonfinite``.
+    """
     device = device or pick_device()
     torch.manual_seed(settings.seed)
-    model = MNISTClassifier().to(device)
+    model = build_classifier(settings).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     train = load_mnist("train").subset(settings.train_subset)
     x, y = intensities(train.images).to(device), train.labels.to(device)
@@ -89,13 +102,10 @@ def load_or_train_classifier(
     def evaluate():
         return {"test_accuracy": accuracy(model, intensities(test.images), test.labels)}
 
-    history = fit_run(
-        "classifier", settings, model, {"adam": optimizer}, step, (x, y), out_dir=out_dir, evaluate=evaluate,
-        quiet=quiet,
-    )
+    history = fit_run("classifier", settings, model, {"adam": optimizer}, step, (x, y), evaluate=evaluate,
+                      quiet=quiet, **options)  # fmt: skip
     model.eval()
-    model.test_accuracy = history.epochs[-1]["test_accuracy"]
-    return model.cpu()
+    return model, history
 
 
 def _batched(fn, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
@@ -182,6 +192,14 @@ class SampleQualityMeter:
         }
 
 
+def sample_quality(model: nn.Module, meter: SampleQualityMeter, samples: int = 10_000, seed: int = 0) -> dict:
+    """:meth:`SampleQualityMeter.summary` of ``samples`` draws of ``model`` (in blocks of 1,000, from ``seed``)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        images = torch.cat([model.sample(1000, generator=generator).cpu() for _ in range(samples // 1000)])
+    return meter.summary(images)
+
+
 def sample_quality_callback(meter: SampleQualityMeter, n: int = 2000, seed: int = 0):
     """An end-of-epoch ``evaluate(model)`` for training loops: scores n samples from a fixed seed."""
 
@@ -191,3 +209,24 @@ def sample_quality_callback(meter: SampleQualityMeter, n: int = 2000, seed: int 
         return meter.summary(samples.cpu())
 
     return callback
+
+
+# ---------------------------------------------------------------------------------------
+# The family's record (gengen_lib.families)
+# ---------------------------------------------------------------------------------------
+
+
+def _measure(model: MNISTClassifier, settings: ClassifierSettings, options: MeasureOptions) -> dict:
+    test = load_mnist("test")
+    return {"test_accuracy": accuracy(model, intensities(test.images), test.labels)}
+
+
+FAMILY = Family(
+    name="classifier",
+    summary="the MNIST classifier behind the sample-quality scores (MNIST-FID)",
+    settings=ClassifierSettings,
+    build=build_classifier,
+    train=load_or_train_classifier,
+    measure=_measure,
+    shipped={"classifier": ClassifierSettings()},
+)

@@ -32,9 +32,13 @@ class RunSettings:
 
     Each subclass lists, in ``QUICK``, what the CI quick mode changes (a subset of the data,
     few epochs); ``quick(**overrides)`` and ``for_mode(quick, **overrides)`` build from it.
+    ``HELP`` gives each field a short description with its unit (the command line's help);
+    ``ALIASES`` names extra command-line flags, ``{"fixed_scale": ("learned_scale", False)}``.
     """
 
     QUICK: ClassVar[dict] = {}
+    HELP: ClassVar[dict[str, str]] = {}
+    ALIASES: ClassVar[dict[str, tuple[str, object]]] = {}
 
     @classmethod
     def quick(cls, **overrides):
@@ -53,12 +57,18 @@ def settings_dict(settings) -> dict:
     return json.loads(json.dumps(d))
 
 
-def run_dir(kind: str, settings, root: Path | None = None) -> Path:
-    """``runs/<kind>-<hash of the settings except epochs>``: same settings, same directory.
+def run_identity(settings) -> dict:
+    """What makes two runs the same run: every setting except ``epochs``.
 
-    Epochs are left out so that a longer run resumes a shorter one.
+    Epochs are not part of a run's identity, so that a longer run resumes a shorter one and
+    settings with other epochs still name the same shipped model.
     """
-    d = {k: v for k, v in settings_dict(settings).items() if k != "epochs"}
+    return {k: v for k, v in settings_dict(settings).items() if k != "epochs"}
+
+
+def run_dir(kind: str, settings, root: Path | None = None) -> Path:
+    """``runs/<kind>-<hash of the run's identity>`` (:func:`run_identity`): same run, same directory."""
+    d = run_identity(settings)
     digest = hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
     return (root or runs_root()) / f"{kind}-{digest}"
 

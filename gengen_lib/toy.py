@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import torch
 
+from .family import Family, MeasureOptions
 from .flow_matching import FlowMatchingModel, MLPVelocity, conditional_flow_matching_loss
 from .flows import RealNVP
 from .runs import RunSettings
@@ -50,6 +51,17 @@ class ToyFlowSettings(RunSettings):
 
     # The CI setting: 2,000 points, 3 epochs (a different run, so quick mode never loads the shipped flow).
     QUICK: ClassVar[dict] = {"points": 2000, "epochs": 3}
+    HELP: ClassVar[dict[str, str]] = {
+        "points": "two-moons training points",
+        "noise": "standard deviation of the Gaussian noise around the moons",
+        "n_pairs": "pairs of coupling layers",
+        "hidden": "hidden units of each coupling's networks",
+        "lr": "Adam learning rate",
+        "batch_size": "points per mini-batch",
+        "epochs": "passes over the points",
+        "max_grad_norm": "gradient norm clip",
+        "seed": "random seed, 0 to 2**63 - 1",
+    }
 
 
 def moons_points(settings: ToyFlowSettings) -> torch.Tensor:
@@ -130,3 +142,24 @@ def train_toy_flow_matching(
                   generators={"noise": noise})  # fmt: skip
     model.eval()
     return model, history
+
+
+# ---------------------------------------------------------------------------------------
+# The family's record (gengen_lib.families)
+# ---------------------------------------------------------------------------------------
+
+
+def _measure_toy_flow(model: RealNVP, settings: ToyFlowSettings, options: MeasureOptions) -> dict:
+    """The held-out negative log-likelihood, nats per point."""
+    return {"valid_nll": held_out_nll(model, settings)}
+
+
+FAMILY = Family(
+    name="toy-flow",
+    summary="two-moons RealNVP of the flows chapter (its explorer weights come with the flow family's)",
+    settings=ToyFlowSettings,
+    build=build_toy_flow,
+    train=load_or_train_toy_flow,
+    measure=_measure_toy_flow,
+    shipped={"flow-moons": ToyFlowSettings()},
+)

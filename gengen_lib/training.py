@@ -32,20 +32,16 @@ from tqdm.auto import tqdm
 
 from .checkpoints import (
     CHECKPOINT_NAME,
-    HISTORY_NAME,
     CheckpointError,
     RunLock,
-    check_finite_weights,
-    read_checkpoint,
+    TrainingParts,
+    load_checkpoint,
     remove_stale_temporaries,
-    sync_history,
+    save_checkpoint,
     write_atomically,
-    write_checkpoint,
 )
 from .data import batches, num_batches
-from .runs import run_dir, settings_dict
-
-__all__ = ["CHECKPOINT_NAME", "HISTORY_NAME", "CheckpointError", "History", "NonFiniteError", "fit", "read_checkpoint"]
+from .runs import run_dir, run_identity
 
 
 class NonFiniteError(FloatingPointError):
@@ -102,130 +98,6 @@ def optimizer_step(
         optimizer.zero_grad(set_to_none=True)
         raise NonFiniteError(f"a gradient is {norm.item()}")
     optimizer.step()
-
-
-# ---------------------------------------------------------------------------------------
-# Checkpoints (the file format and its safety live in checkpoints.py)
-# ---------------------------------------------------------------------------------------
-
-
-def _optimizer_tensors(name: str, optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
-    """Split an optimizer's state dict into tensors (for safetensors) and plain JSON."""
-    sd = optimizer.state_dict()
-    tensors, plain_state = {}, {}
-    for pid, state in sd["state"].items():
-        plain_state[str(pid)] = {}
-        for key, value in state.items():
-            if torch.is_tensor(value):
-                tensors[f"optim/{name}/{pid}/{key}"] = value.detach().cpu().contiguous()
-            else:
-                plain_state[str(pid)][key] = value
-    return tensors, {"state": plain_state, "param_groups": sd["param_groups"]}
-
-
-def _rng_tensors(generators: dict[str, torch.Generator]) -> dict[str, torch.Tensor]:
-    """Every random stream training consumes: torch's global one and each named generator."""
-    rng = {"rng/torch": torch.get_rng_state()}
-    rng.update({f"rng/{name}": g.get_state() for name, g in generators.items()})
-    if torch.cuda.is_available():
-        rng["rng/cuda"] = torch.cuda.get_rng_state()
-    return rng
-
-
-@dataclass
-class TrainingParts:
-    """Everything a checkpoint restores besides the history: weights, optimizers, random streams."""
-
-    model: nn.Module
-    optimizers: dict[str, torch.optim.Optimizer]
-    generators: dict[str, torch.Generator]
-
-
-def save_checkpoint(directory: Path, parts: TrainingParts, history: History, epoch: int, config: dict) -> Path:
-    """Write ``directory/checkpoint.safetensors`` atomically; the previous one survives a crash."""
-    directory.mkdir(parents=True, exist_ok=True)
-    tensors = {f"model/{k}": v for k, v in parts.model.state_dict().items()}
-    optim_plain = {}
-    for name, optimizer in parts.optimizers.items():
-        t, plain = _optimizer_tensors(name, optimizer)
-        tensors.update(t)
-        optim_plain[name] = plain
-    tensors.update(_rng_tensors(parts.generators))
-    tensors.update({f"snapshot/{k}": v for k, v in history.snapshots.items()})
-    state = {
-        "epoch": epoch,
-        "config": config,
-        "optimizers": optim_plain,
-        "history": {"epochs": history.epochs, "steps": history.steps, "skipped_batches": history.skipped_batches},
-    }
-    return write_checkpoint(directory, tensors, state)
-
-
-def load_checkpoint(path: Path, parts: TrainingParts, config: dict) -> tuple[int, History]:
-    """Restore everything :func:`save_checkpoint` wrote into ``parts``; returns (last epoch, history).
-
-    ``history.json`` beside it is rewritten from the checkpoint if it lags behind.
-    """
-    tensors, state = read_checkpoint(path)
-    try:
-        restored = _restore(path, tensors, state, parts, config)
-    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
-        if isinstance(e, CheckpointError):
-            raise
-        raise CheckpointError(
-            f"checkpoint {path} is corrupted (a part is missing or malformed: {e!r}"[:300]
-            + "); fix: delete it to start that run over"
-        ) from None
-    sync_history(path.parent, state)
-    return restored
-
-
-def _differences(theirs: dict, ours: dict) -> str:
-    keys = sorted(set(theirs) | set(ours), key=lambda k: (k != "model", k))
-    missing = "(not set)"
-    return ", ".join(
-        f"{k} {theirs.get(k, missing)!r} there, {ours.get(k, missing)!r} here"
-        for k in keys
-        if theirs.get(k, missing) != ours.get(k, missing)
-    )
-
-
-def _restore(path, tensors, state, parts: TrainingParts, config) -> tuple[int, History]:
-    model, optimizers, generators = parts.model, parts.optimizers, parts.generators
-    if state["config"] != config:
-        raise CheckpointError(
-            f"checkpoint {path} was written for settings that differ from this run's "
-            f"({_differences(state['config'], config)}); "
-            "fix: choose another output directory or delete the old run"
-        )
-    weights = {k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")}
-    try:
-        model.load_state_dict(weights, strict=True)
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()
-        raise CheckpointError(
-            f"checkpoint {path} does not fit this model ({first[-1].strip()}), probably written by another version "
-            "of the code; fix: choose another output directory or delete the old run"
-        ) from None
-    check_finite_weights(path, model)
-    for name, optimizer in optimizers.items():
-        plain = state["optimizers"][name]
-        opt_state = {}
-        for pid, values in plain["state"].items():
-            values = dict(values)
-            prefix = f"optim/{name}/{pid}/"
-            values.update({k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)})
-            opt_state[int(pid)] = values
-        optimizer.load_state_dict({"state": opt_state, "param_groups": plain["param_groups"]})
-    torch.set_rng_state(tensors["rng/torch"])
-    for name, generator in generators.items():
-        generator.set_state(tensors[f"rng/{name}"])
-    if "rng/cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors["rng/cuda"])
-    h = state["history"]
-    snapshots = {k.removeprefix("snapshot/"): v for k, v in tensors.items() if k.startswith("snapshot/")}
-    history = History(h["epochs"], h["steps"], snapshots, h.get("skipped_batches", 0))
-    return state["epoch"], history
 
 
 # ---------------------------------------------------------------------------------------
@@ -324,7 +196,8 @@ class _Loop:
         history, done = History(), 0
         checkpoint = directory / CHECKPOINT_NAME if directory is not None else None
         if checkpoint is not None and resume and (checkpoint.exists() or checkpoint.is_symlink()):
-            done, history = load_checkpoint(checkpoint, self.parts, self.config)
+            done, fields = load_checkpoint(checkpoint, self.parts, self.config)
+            history = History(**fields)
         if done >= self.epochs:
             return history
         self.model.train()
@@ -414,10 +287,10 @@ def fit_run(
     """:func:`fit` for a model's training recipe, through the runs cache.
 
     Epochs, batch size and seed come from ``settings`` (a :class:`~gengen_lib.runs.RunSettings`);
-    the run lives in ``out_dir`` or ``runs/<kind>-<hash of the settings>``, and the settings
-    (except the epochs, so a longer run resumes a shorter one) are the run's identity:
-    another run's checkpoint is refused. ``options`` go to :func:`fit` (``evaluate``,
-    ``snapshot``, ``generators``, ``skip_nonfinite``, ``quiet``, ``drop_last``).
+    the run lives in ``out_dir`` or ``runs/<kind>-<hash of the settings>``, and its
+    :func:`~gengen_lib.runs.run_identity` is checked: another run's checkpoint is refused.
+    ``options`` go to :func:`fit` (``evaluate``, ``snapshot``, ``generators``, ``skip_nonfinite``,
+    ``quiet``, ``drop_last``).
     """
     return fit(
         model,
@@ -428,7 +301,7 @@ def fit_run(
         batch_size=settings.batch_size,
         seed=settings.seed,
         checkpoint_dir=out_dir or run_dir(kind, settings),
-        config={"model": kind, **settings_dict(settings), "epochs": None},
+        config={"model": kind, **run_identity(settings), "epochs": None},  # epochs null, as checkpoints store it
         **options,
     )
 

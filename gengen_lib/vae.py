@@ -19,6 +19,7 @@ from torch import nn
 
 from .data import IMAGE_SHAPE, PIXELS, binarize, intensities, load_mnist
 from .densities import bernoulli_log_prob, gaussian_log_prob, standard_normal_log_prob
+from .family import Family, MeasureOptions
 from .runs import RunSettings, cached_json, run_dir
 from .runtime import pick_device
 from .training import History, fit_run, optimizer_step
@@ -160,6 +161,16 @@ class VAESettings(RunSettings):
 
     # The CI setting: 5,000 images, 2 epochs (seconds on a CPU).
     QUICK: ClassVar[dict] = {"epochs": 2, "train_subset": 5000}
+    HELP: ClassVar[dict[str, str]] = {
+        "z_dim": "latent dimension",
+        "hidden": "width of the encoder's and decoder's hidden layer",
+        "lr": "Adam learning rate",
+        "batch_size": "images per mini-batch",
+        "epochs": "passes over the training images",
+        "seed": "random seed, 0 to 2**63 - 1",
+        "train_subset": "train on the first N training images only (default: all 50,000)",
+        "dynamic_binarization": "binarize each training image afresh every time it is used",
+    }
 
 
 def load_or_train_vae(
@@ -173,7 +184,7 @@ def load_or_train_vae(
     """
     device = device or pick_device()
     torch.manual_seed(settings.seed)
-    model = VAE(settings.z_dim, settings.hidden).to(device)
+    model = build_vae(settings).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     images = load_mnist("train").subset(settings.train_subset).images
     train = intensities(images) if settings.dynamic_binarization else binarize(images)
@@ -311,3 +322,35 @@ def test_set_metrics(
     if not cache:
         return compute()
     return cached_json(run_dir("vae", settings) / f"test_metrics_k{k}_n{len(x)}.json", compute)
+
+
+# ---------------------------------------------------------------------------------------
+# The family's record (gengen_lib.families)
+# ---------------------------------------------------------------------------------------
+
+
+def build_vae(settings: VAESettings) -> VAE:
+    return VAE(settings.z_dim, settings.hidden)
+
+
+def _measure(model: VAE, settings: VAESettings, options: MeasureOptions) -> dict:
+    """Test ELBO and importance-sampled log-likelihood with its standard error (nats per image)."""
+    return test_set_metrics(model, settings, k=options.k, n=options.n, cache=False)
+
+
+def _export_explorer(out_dir):
+    from .export.vae import export_book_decoders  # the book's explorer, imported only when exporting
+
+    return export_book_decoders(out_dir)
+
+
+FAMILY = Family(
+    name="vae",
+    summary="variational autoencoder on binarized MNIST (chapter 1)",
+    settings=VAESettings,
+    build=build_vae,
+    train=load_or_train_vae,
+    measure=_measure,
+    shipped={"vae-z20": VAESettings(z_dim=20), "vae-z2": VAESettings(z_dim=2)},
+    exporter=_export_explorer,
+)

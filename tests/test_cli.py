@@ -19,12 +19,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, TINY_FLOW
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from gengen_lib import data, training
+from gengen_lib import checkpoints, data
 from gengen_lib.__main__ import main
+from gengen_lib.families import FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -153,7 +154,8 @@ def test_zero_negative_or_non_numeric_epochs_are_refused_before_anything_runs(cl
     code, err = cli("train", "vae", "--epochs", epochs, "--out", tmp_path / "vae")
     assert code == 2
     assert err == (
-        f"error: argument --epochs: must be a positive integer, got {shown}; fix: see python -m gengen_lib train --help"
+        f"error: argument --epochs: must be a positive integer, got {shown}; "
+        "fix: see python -m gengen_lib train vae --help"
     )
     assert not (tmp_path / "vae").exists()
 
@@ -161,7 +163,7 @@ def test_zero_negative_or_non_numeric_epochs_are_refused_before_anything_runs(cl
 def test_an_unknown_model_name_lists_the_choices(cli):
     code, err = cli("train", "diffusion")
     assert code == 2
-    assert "invalid choice: 'diffusion' (choose from 'vae', 'gan', 'flow', 'classifier', 'toy-flow')" in err
+    assert f"invalid choice: 'diffusion' (choose from {', '.join(repr(name) for name in FAMILIES)})" in err
 
 
 def test_the_two_moons_flow_trains_from_the_command_line(tmp_path):
@@ -200,7 +202,7 @@ def test_a_batch_larger_than_the_data_set_is_refused(cli, tmp_path):
 
 def test_a_checkpoint_from_another_model_is_refused_and_kept(cli, run_dir):
     before = files(run_dir)
-    code, err = cli("train", "flow", *TINY, "--out", run_dir)
+    code, err = cli("train", "flow", *TINY_FLOW, "--out", run_dir)
     assert code == 1
     assert "was written for settings that differ from this run's (model 'vae' there, 'flow' here" in err
     assert "fix: choose another output directory or delete the old run" in err
@@ -216,7 +218,7 @@ def test_a_checkpoint_with_other_settings_names_the_differences(cli, run_dir):
 
 def test_a_checkpoint_of_another_shape_is_refused_and_kept(cli, run_dir):
     """Same settings, other layer sizes: what a checkpoint written by an older version of the code looks like."""
-    path = run_dir / training.CHECKPOINT_NAME
+    path = run_dir / checkpoints.CHECKPOINT_NAME
     with safe_open(str(path), "pt") as f:
         metadata = f.metadata()
     state = json.loads(metadata["state"])
@@ -280,7 +282,7 @@ DAMAGES = {
 
 @pytest.mark.parametrize("damage", DAMAGES)
 def test_a_corrupted_checkpoint_is_refused_in_one_line_and_kept(cli, run_dir, damage):
-    path = run_dir / training.CHECKPOINT_NAME
+    path = run_dir / checkpoints.CHECKPOINT_NAME
     corrupt, message = DAMAGES[damage]
     corrupt(path)
     before = files(run_dir)
@@ -291,7 +293,7 @@ def test_a_corrupted_checkpoint_is_refused_in_one_line_and_kept(cli, run_dir, da
 
 
 def test_deeply_nested_json_state_is_corrupted_not_a_crash(cli, run_dir):
-    path = run_dir / training.CHECKPOINT_NAME
+    path = run_dir / checkpoints.CHECKPOINT_NAME
     with open(path, "rb") as f:
         raw = f.read()
     header_len = int.from_bytes(raw[:8], "little")
@@ -305,9 +307,7 @@ def test_deeply_nested_json_state_is_corrupted_not_a_crash(cli, run_dir):
 
 
 def test_non_finite_weights_with_a_matching_digest_are_corruption_not_a_learning_rate_problem(cli, run_dir):
-    from gengen_lib import checkpoints
-
-    path = run_dir / training.CHECKPOINT_NAME
+    path = run_dir / checkpoints.CHECKPOINT_NAME
     tensors, state = checkpoints.read_checkpoint(path)
     tensors["model/decoder.0.weight"][0, 0] = float("nan")
     checkpoints.write_checkpoint(run_dir, tensors, state)
@@ -319,13 +319,13 @@ def test_non_finite_weights_with_a_matching_digest_are_corruption_not_a_learning
 def test_a_fifo_in_place_of_the_checkpoint_is_refused_without_hanging(cli, tmp_path):
     out = tmp_path / "vae"
     out.mkdir()
-    os.mkfifo(out / training.CHECKPOINT_NAME)
+    os.mkfifo(out / checkpoints.CHECKPOINT_NAME)
     code, err = cli("train", "vae", *TINY, "--out", out)
     assert code == 1 and "not a regular file" in err
 
 
 def test_another_gengen_file_is_not_a_checkpoint(cli, run_dir):
-    save_file({"weight": torch.ones(3)}, str(run_dir / training.CHECKPOINT_NAME))
+    save_file({"weight": torch.ones(3)}, str(run_dir / checkpoints.CHECKPOINT_NAME))
     code, err = cli("train", "vae", *TINY, "--epochs", 2, "--out", run_dir)
     assert code == 1 and "is not a gengen checkpoint" in err
 
@@ -401,6 +401,9 @@ def test_a_notebook_parameter_of_the_wrong_type_is_named(tmp_path):
         (["--seed", "18446744073709551616"], "must be between 0 and 2**63 - 1"),
         (["--seed", "-1"], "must be between 0 and 2**63 - 1"),
         (["--out", ""], "argument --out: is empty"),
+        (["--lr", "-1"], "argument --lr: must be a finite number of at least 0, got -1"),
+        (["--lr", "abc"], "argument --lr: must be a number, got 'abc'"),
+        (["--epochs", "100000"], "argument --epochs: 100000 is far too large"),
     ],
 )
 def test_unusable_options_are_refused_in_one_line_before_anything_runs(cli, tmp_path, option, message):
@@ -417,3 +420,15 @@ def test_a_model_too_large_for_the_machine_is_refused_with_its_memory_estimate(c
 def test_evaluate_without_a_trained_model_names_the_command_that_trains_it(cli, tmp_path):
     code, err = cli("evaluate", "vae", "--trained", "--z-dim", "3")
     assert code == 1 and "fix: python -m gengen_lib train vae --z-dim 3" in err
+
+
+@pytest.mark.parametrize(
+    "model, option",
+    [("gan", "--hidden"), ("flow", "--dropout"), ("vae", "--fixed-scale"), ("classifier", "--z-dim")],
+)
+def test_an_option_of_another_family_is_refused_naming_this_familys_options(cli, tmp_path, model, option):
+    code, err = cli("train", model, "--quick", option, *(["16"] if option != "--fixed-scale" else []),
+                    "--out", tmp_path / model)  # fmt: skip
+    assert code == 2 and err.startswith(f"error: {option} does not apply to {model} (an option of ")
+    assert "--epochs" in err and f"fix: see python -m gengen_lib train {model} --help" in err
+    assert not (tmp_path / model).exists()

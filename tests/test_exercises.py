@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gengen_lib import exercises, exercises_flows, exercises_gan, exercises_vae, flows, gan, vae
+from gengen_lib import checking, exercises, exercises_flows, exercises_gan, exercises_vae, flows, gan, vae
 
 # --- right answers, written the way a learner would (the notebook's solutions) -------------------
 
@@ -207,11 +207,30 @@ def verdict(capsys, checker, fn) -> tuple[bool, str]:
 # --- every checker accepts right answers --------------------------------------------------------
 
 
-def test_there_are_three_short_and_at_least_five_multi_step_exercises_per_course():
-    assert sorted(exercises.CHECKERS) == sorted(SOLUTIONS)
+def test_every_family_has_short_exercises_and_multi_step_ones_that_end_in_a_measured_result():
+    assert sorted(exercises.CHECKERS) == sorted(SOLUTIONS), "a learner's solution for every registered function"
     assert sorted(exercises.CHECKERS) == sorted(exercises.SHORT_CHECKERS | exercises.STEP_CHECKERS)
-    assert len(exercises.SHORT_CHECKERS) == 9
-    assert len(exercises.RESULT_CHECKERS) >= 5, "each multi-step exercise ends in a measured result"
+    for family in exercises.SETS:
+        assert family.short and family.steps and family.results, family.family
+    assert len({f.family for f in exercises.SETS}) == len(exercises.SETS)
+    assert [name for names in exercises.FAMILIES.values() for name in names] == list(exercises.CHECKERS)
+
+
+def test_the_catalogue_lists_every_exercise_once_with_its_family_checker_and_points():
+    entries = exercises.catalogue()
+    assert [e.name for e in entries if e.kind != "result"] == list(exercises.CHECKERS), "the notebook's order"
+    assert [e.name for e in entries if e.kind == "result"] == list(exercises.RESULT_CHECKERS)
+    assert len({e.name for e in entries}) == len(entries)
+    for e in entries:
+        assert e.checker is getattr(exercises, f"check_{e.name}") and e.points == 1
+        module = {"vae": exercises_vae, "gan": exercises_gan, "flows": exercises_flows}[e.family]
+        assert getattr(module, f"check_{e.name}") is e.checker, f"{e.name} lives in its family's module"
+    assert sum(e.points for e in entries) == len(exercises.CHECKERS) + len(exercises.RESULT_CHECKERS)
+
+
+def test_an_unknown_checker_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="check_nothing"):
+        exercises.check_nothing  # noqa: B018
 
 
 @pytest.mark.parametrize("name", list(SOLUTIONS))
@@ -228,7 +247,7 @@ def test_the_exercise_agrees_with_the_library(capsys, name):
 
 # --- typical wrong answers get False and a diagnosis ---------------------------------------------
 
-D = exercises.D
+D = checking.D
 def half_sum(terms, dim=-1):
     return 0.5 * terms.sum(dim)
 
@@ -406,7 +425,7 @@ def test_no_checker_raises(capsys, name):
 
 
 def test_any_other_error_is_reported_not_raised(capsys, monkeypatch):
-    monkeypatch.setattr(exercises.BITS_PER_DIM, "reference", raises)
+    monkeypatch.setattr(exercises_flows.BITS_PER_DIM, "reference", raises)
     ok, line = verdict(capsys, exercises.check_bits_per_dim, bits_per_dim)
     assert not ok and "the checker itself failed (KeyError: 'missing')" in line
 

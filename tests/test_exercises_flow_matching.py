@@ -57,5 +57,9 @@ def test_a_usual_mistake_is_named(check, wrong, diagnosis):
     assert diagnosis in verdict.message, verdict.message
 
 
-def test_every_checker_is_listed():
-    assert set(ex.CHECKERS) == {"flow_matching_target", "euler_sample", "hutchinson_divergence"}
+def test_every_checker_is_registered_and_reachable_by_name():
+    from gengen_lib import exercises
+
+    assert set(ex.EXERCISES.short) == {"flow_matching_target", "euler_sample", "hutchinson_divergence"}
+    assert exercises.FAMILIES["flow_matching"] == ("flow_matching_target", "euler_sample", "hutchinson_divergence")
+    assert exercises.check_euler_sample is ex.check_euler_sample

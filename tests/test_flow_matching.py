@@ -207,7 +207,7 @@ def test_two_moons_learned_in_seconds_beats_the_standard_normal():
 
 
 def test_removing_the_average_bias_recovers_the_trained_weights_when_they_stayed_put():
-    """After n updates towards fixed weights w, the average is decay^n init + (1 - decay^n) w; the correction gives w."""
+    """After n updates towards fixed weights w the average is decay^n init + (1 - decay^n) w; the correction gives w."""
     model = fm.FlowMatchingModel(fm.MLPVelocity(2, 8).double(), 2, image_shape=None, logit_alpha=None)
     initial = copy.deepcopy(model.net)
     with torch.no_grad():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,6 +11,8 @@ import torch
 from gengen_lib import pretrained, vae
 
 MiB = 1 << 20
+# Shipped names whose weights are still being trained (the loader trains them through runs/ meanwhile).
+AWAITING_WEIGHTS = {"flow-matching"}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +43,7 @@ def test_the_manifest_records_checksum_settings_and_command(packed):
     book = json.loads((weights / "manifest.json").read_text())
     assert book["vae-z20"] == entry
     assert entry["sha256"] == pretrained.sha256_of(weights / entry["file"])
-    assert entry["command"].startswith("python -m gengen_lib train vae --epochs 2")
+    assert entry["command"] == "python -m gengen_lib train vae --epochs 2"
     assert entry["storage_dtype"] == "float16" and entry["epochs_trained"] == 2
 
 
@@ -68,7 +71,8 @@ def test_settings_name_their_shipped_model_whatever_the_epochs():
 
 def test_the_shipped_models_are_complete_verified_and_small():
     book = pretrained.manifest()
-    assert set(book) == set(pretrained.SHIPPED), "every model a chapter uses ships"
+    assert set(book) <= set(pretrained.SHIPPED), "every file in weights/ is a registered shipped model"
+    assert set(pretrained.SHIPPED) - set(book) <= AWAITING_WEIGHTS, "every model a chapter uses ships"
     total = 0
     for name, entry in book.items():
         path = pretrained.WEIGHTS_DIR / entry["file"]
@@ -77,3 +81,25 @@ def test_the_shipped_models_are_complete_verified_and_small():
         total += path.stat().st_size
     assert total <= 80 * MiB, f"the shipped weights take {total / MiB:.1f} MiB"
     print(f"shipped weights: {total / MiB:.1f} MiB in {len(book)} files")
+
+
+def test_the_recorded_command_names_the_options_that_differ_from_the_defaults(tmp_path):
+    """vae-z2 is the default VAE but for its latent dimension: the command says exactly that."""
+    settings = vae.VAESettings.quick(z_dim=2, train_subset=256, hidden=16, epochs=1)
+    vae.load_or_train_vae(settings, out_dir=tmp_path / "run", quiet=True, device=torch.device("cpu"))
+    entry = pretrained.pack("vae-z2", run=tmp_path / "run", weights_dir=tmp_path / "weights")
+    assert entry["command"] == "python -m gengen_lib train vae --epochs 1 --z-dim 2"
+
+
+def test_a_shipped_name_without_weights_yet_trains_through_the_runs_cache(monkeypatch):
+    trained = []
+    record = lambda settings, **options: trained.append((settings, options)) or "run"  # noqa: E731
+    stub = dataclasses.replace(vae.FAMILY, train=record)
+    monkeypatch.setattr(pretrained, "manifest", lambda weights_dir=pretrained.WEIGHTS_DIR: {})
+    monkeypatch.setattr(pretrained.families, "family", lambda kind: stub)
+    settings = vae.VAESettings(z_dim=2)
+    assert pretrained.load_or_train("vae", settings, pretrained=True, quiet=True) == "run"
+    assert trained == [(settings, {"quiet": True})]
+    with pytest.raises(pretrained.PretrainedError, match="vae-z2 is not shipped yet.*ship vae-z2") as e:
+        pretrained.load("vae-z2")
+    assert "\n" not in str(e.value)

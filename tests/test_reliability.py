@@ -13,12 +13,12 @@ import time
 
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, TINY_FLOW
 from safetensors.torch import load_file
 
 from gengen_lib import vae
 from gengen_lib.__main__ import main
-from gengen_lib.training import CHECKPOINT_NAME, CheckpointError, read_checkpoint
+from gengen_lib.checkpoints import CHECKPOINT_NAME, CheckpointError, read_checkpoint
 
 EPOCHS = 3
 # The CI quick VAE (5,000 images, 40 batches of 128 per epoch, under a second an epoch on one thread).
@@ -212,10 +212,10 @@ def test_skip_nonfinite_skips_the_bad_batch_counts_it_and_finishes(tmp_path, mon
 # --- determinism -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("model", ["vae", "flow"])
-def test_two_runs_with_the_same_seed_give_bit_identical_weights(tmp_path, capsys, model):
+@pytest.mark.parametrize("model, tiny", [("vae", TINY), ("flow", TINY_FLOW)])
+def test_two_runs_with_the_same_seed_give_bit_identical_weights(tmp_path, capsys, model, tiny):
     for name in ("a", "b"):
-        assert run("train", model, *TINY, "--epochs", 2, "--out", tmp_path / name, capsys=capsys)[0] == 0
+        assert run("train", model, *tiny, "--epochs", 2, "--out", tmp_path / name, capsys=capsys)[0] == 0
     assert_same_tensors(tmp_path / "a" / CHECKPOINT_NAME, tmp_path / "b" / CHECKPOINT_NAME)
 
 

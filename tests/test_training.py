@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from gengen_lib import training
-from gengen_lib.training import CheckpointError, NonFiniteError, fit
+from gengen_lib.checkpoints import CHECKPOINT_NAME, HISTORY_NAME, CheckpointError
+from gengen_lib.training import NonFiniteError, fit
 
 
 class Tiny(nn.Module):
@@ -90,9 +91,9 @@ def test_snapshots_are_taken_at_start_half_and_end():
 
 def test_a_checkpoint_is_written_each_epoch_with_a_readable_history(tmp_path):
     run(tmp_path, epochs=2)
-    assert (tmp_path / training.CHECKPOINT_NAME).exists()
+    assert (tmp_path / CHECKPOINT_NAME).exists()
     assert not list(tmp_path.glob(".*.tmp")), "no temporary file is left behind"
-    summary = json.loads((tmp_path / training.HISTORY_NAME).read_text())
+    summary = json.loads((tmp_path / HISTORY_NAME).read_text())
     assert summary["epoch"] == 2 and len(summary["epochs"]) == 2
 
 
@@ -116,12 +117,12 @@ def test_a_finished_run_is_loaded_not_retrained(tmp_path):
 
 def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     run(tmp_path, epochs=1)
-    before = (tmp_path / training.CHECKPOINT_NAME).read_bytes()
+    before = (tmp_path / CHECKPOINT_NAME).read_bytes()
     with pytest.raises(
         NonFiniteError, match=r"stopped at epoch 2, batch 2: the loss is nan; the last good checkpoint \(epoch 1\)"
     ):
         run(tmp_path, epochs=3, poison_at=2)  # step counter restarts at 1 in the resumed epoch 2
-    assert (tmp_path / training.CHECKPOINT_NAME).read_bytes() == before
+    assert (tmp_path / CHECKPOINT_NAME).read_bytes() == before
 
 
 def test_skip_nonfinite_skips_the_bad_batch_and_counts_it():
@@ -165,7 +166,7 @@ def test_a_checkpoint_of_another_shape_is_refused(tmp_path):
 
 def test_a_corrupted_checkpoint_is_refused_with_the_fix(tmp_path):
     run(tmp_path, epochs=1)
-    path = tmp_path / training.CHECKPOINT_NAME
+    path = tmp_path / CHECKPOINT_NAME
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="corrupted.*delete it"):
         run(tmp_path, epochs=2)

@@ -1,0 +1,60 @@
+"""A model family as one record: what the command line, the shipped models and the tests need.
+
+Each family's module (``vae``, ``gan``, ``flows``, ``flow_matching``, ``quality``) ends with
+its ``FAMILY = Family(...)``; :mod:`gengen_lib.families` collects them, and everything that
+works on "every model" iterates over that collection instead of listing the families by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class MeasureOptions:
+    """How much to measure when a shipped model is packed (``python -m gengen_lib ship``).
+
+    ``k`` importance samples on the first ``n`` test images (VAE; all 10,000 when None);
+    ``samples`` draws scored for sample quality; ``bpd_images`` images for an ODE likelihood;
+    ``classifier()`` returns the MNIST classifier that scores samples (loaded only when asked).
+    """
+
+    k: int = 5000
+    n: int | None = None
+    samples: int = 10_000
+    bpd_images: int = 1000
+    classifier: Callable[[], nn.Module] | None = None
+
+
+@dataclass(frozen=True)
+class Family:
+    """One kind of model, from its settings to its measured metrics.
+
+    ``name``: the CLI's word and the runs folder's prefix (``runs/<name>-<hash>``).
+    ``settings``: its frozen :class:`~gengen_lib.runs.RunSettings` dataclass; the CLI's
+    options are generated from its fields, defaults and ``HELP``.
+    ``build(settings) -> nn.Module``: the untrained model (no data, no device).
+    ``train(settings, *, device=None, out_dir=None, quiet=False, skip_nonfinite=False, ...)
+    -> (model, History)``: train, resume or load through the runs cache.
+    ``measure(model, settings, MeasureOptions) -> dict``: the metrics recorded for a shipped model.
+    ``shipped``: shipped name -> the settings it was trained with (its file may not exist yet).
+    ``training_extras(settings, quick, device, out_dir) -> dict``: more keyword arguments for
+    ``train`` that the CLI must build (the GAN's per-epoch sample-quality scores), or None.
+    ``exporter(out_dir) -> list[Path]``: writes the family's in-page explorer weights, or None.
+    """
+
+    name: str
+    summary: str
+    settings: type
+    build: Callable[[Any], nn.Module]
+    train: Callable[..., tuple[nn.Module, Any]]
+    measure: Callable[[nn.Module, Any, MeasureOptions], dict]
+    shipped: Mapping[str, Any] = field(default_factory=dict)
+    training_extras: Callable[[Any, bool, torch.device, Path | None], dict] | None = None
+    exporter: Callable[[Path], list[Path]] | None = None
