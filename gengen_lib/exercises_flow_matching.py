@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from . import flow_matching as fm
-from .checking import D, Exercise, ExerciseSet, Inputs, N, Verdict, _randn
+from .checking import D, Exercise, ExerciseSet, N, Verdict, _randn
 
 STEPS = 5  # Euler steps the checker asks for
 
@@ -154,7 +154,3 @@ EXERCISES = ExerciseSet(
     reference_results=lambda quick: [],
 )
 
-
-def reference_inputs(seed: int = 0) -> Inputs:
-    """One draw of the Hutchinson exercise's inputs (for the notebook's worked example)."""
-    return HUTCHINSON_DIVERGENCE.make_inputs(torch.Generator().manual_seed(seed))
