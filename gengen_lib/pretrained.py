@@ -17,6 +17,7 @@ To (re)pack a model after training it: ``python -m gengen_lib ship NAME`` (see `
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -139,12 +140,10 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def _end_snapshot(family, settings, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+def _end_snapshot(model: nn.Module) -> torch.Tensor:
     """The ``end`` snapshot of a run stopped before its last epoch: 64 samples from seed 3, as training draws."""
-    model = family.build(settings)
-    model.load_state_dict({k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")})
     with torch.no_grad():
-        return model.eval().sample(64, generator=torch.Generator().manual_seed(3))
+        return model.eval().sample(64, generator=torch.Generator().manual_seed(3)).cpu()
 
 
 def pack(
@@ -162,10 +161,14 @@ def pack(
     family, settings = SHIPPED[name]
     run = Path(run) if run is not None else run_dir(family.name, settings)
     tensors, state = read_checkpoint(run / CHECKPOINT_NAME)
-    out = {k: _storage(v) for k, v in tensors.items() if k.startswith("model/")}
+    # The model as its recipe returns it from the finished run (for most families the checkpoint's
+    # weights; flow matching also removes its weight average's initial bias).
+    model, _ = family.train(dataclasses.replace(settings, epochs=state["epoch"]), out_dir=run, quiet=True,
+                            device="cpu")  # fmt: skip
+    out = {f"model/{k}": _storage(v) for k, v in model.state_dict().items()}
     snapshots = {k: v for k, v in tensors.items() if k.startswith("snapshot/")}
     if "snapshot/end" not in snapshots:
-        snapshots["snapshot/end"] = _end_snapshot(family, settings, tensors)
+        snapshots["snapshot/end"] = _end_snapshot(model)
     out.update({k: (v.clamp(0, 1) * 255).round().to(torch.uint8) for k, v in snapshots.items()})
     history = state["history"]
     out.update({f"steps/{k}": torch.tensor(v, dtype=torch.float32) for k, v in history["steps"].items()})
