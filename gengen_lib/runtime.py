@@ -67,7 +67,10 @@ def notebook_setup(quick: bool, seed: int = 0, figure_format: str = "retina") ->
 
     Checks ``seed``, lets ``GENGEN_QUICK`` switch quick mode on or off (so nbval and
     papermill can choose it), picks the device, seeds Python's and torch's generators,
-    sets the inline figure format, and prints one line saying which mode and device run.
+    sets the inline figure format and the course's figure style (text sizes made for the
+    page's column, see :data:`gengen_lib.plots.STYLE`), makes displayed figures carry their
+    descriptions (:mod:`gengen_lib.alt_text`), and prints one line saying which mode and
+    device run.
     """
     check_seed(seed)
     quick = quick_mode(default=quick)
@@ -79,5 +82,9 @@ def notebook_setup(quick: bool, seed: int = 0, figure_format: str = "retina") ->
         set_matplotlib_formats(figure_format)
     except ImportError:  # outside Jupyter: nothing to set
         pass
+    from . import alt_text, plots
+
+    plots.use_style()
+    alt_text.install()
     print(f"mode: {'quick' if quick else 'full'}; device: {describe_device(device)}")
     return quick, device
