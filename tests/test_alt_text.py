@@ -84,7 +84,7 @@ def test_the_book_writes_the_output_alt_metadata_into_the_image_and_keeps_an_alt
     [
         lambda: figures.generator_losses(),
         lambda: figures.kl_heatmap(vae.kl_standard_normal, n=21)[0],
-        lambda: figures.determinant_timings([8, 16]),
+        lambda: figures.determinant_timings([8, 16])[0],
         lambda: figures.naive_vs_importance([1, 10], {1: -torch.rand(3, 4) - 100, 10: -torch.rand(3, 4) - 95},
                                             -torch.rand(4) - 90, k=50),  # fmt: skip
         lambda: plots.show_grids({"start": torch.rand(16, 784), "end": torch.rand(16, 784)}, nrow=4,
