@@ -524,6 +524,12 @@ for ax, key, sign, title in [(ax2, "reconstruction", -1, "(b) reconstruction, -E
     ax.grid(alpha=0.3)
 ax3.set_ylim(bottom=0)
 kl_steps = [v for v in history.steps["kl"]]
+early = torch.tensor(kl_steps[:100])
+spike_step = int(early.argmax())
+glue("kl_spike", early.max().item(), display=False)
+glue("kl_spike_step", spike_step + 1, display=False)
+glue("kl_dip", early[spike_step:].min().item(), display=False)
+glue("kl_dip_step", spike_step + int(early[spike_step:].argmin()) + 1, display=False)
 elbo, valid_elbo = history.curve("elbo"), history.curve("valid_elbo")
 alt_text.describe(fig, f"Three panels. (a) Training and validation ELBO in nats per image for each of {len(elbo)} "
                        f"epochs, ending at {elbo[-1]:.1f} (train) and {valid_elbo[-1]:.1f} (validation), far above "
@@ -547,7 +553,13 @@ plots.glue_figure("fig-vae-curves", fig)
 # set. Panels (b) and (c) show the two terms trading off, step by step on a logarithmic axis so
 # that the first hundred steps are visible: the KL term *rises* from near zero as the encoder
 # learns to put information about each image into its code, and that information buys a much
-# larger drop in reconstruction cost. A KL term stuck at zero would signal "posterior
+# larger drop in reconstruction cost. Before that steady rise, panel (c) shows a transient:
+# around step {glue:text}`kl_spike_step` the KL term jumps to {glue:text}`kl_spike:.0f` nats, and
+# by step {glue:text}`kl_dip_step` it is back at {glue:text}`kl_dip:.0f`. A likely reading: Adam's
+# first steps are about equally large for every weight, so the untrained encoder's means and
+# variances swing away from the prior before the decoder can use them, and the KL gradient
+# pulls them back; after that the code carries only information the reconstruction pays for.
+# A KL term stuck at zero would signal "posterior
 # collapse", the decoder ignoring $z$; with pixels independent given $z$ the decoder has no
 # way to model digits without it, and the curve shows it does not collapse.
 #
