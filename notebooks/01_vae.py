@@ -29,6 +29,14 @@
 #
 # An encoder network proposes, for each image, a Gaussian guess of which codes could have
 # produced it: $q_\phi(z \mid x) = \mathcal{N}\big(z; \mu_\phi(x), \operatorname{diag}(\sigma^2_\phi(x))\big)$.
+#
+# ```{figure} ../book/diagrams/vae.svg
+# :name: diagram-vae
+# :alt: Diagram: image x, encoder, mean and standard deviation, sampler z = mu + sigma times epsilon with epsilon from N(0, I), decoder, Bernoulli means; the loss is the reconstruction cost plus the KL term.
+# :width: 480px
+#
+# The VAE in one picture: the encoder proposes $q_\phi(z \mid x)$, the sampler draws $z$ by the reparameterization trick (Q1.11), the decoder gives the Bernoulli means, and the loss is the negative ELBO (Q1.9).
+# ```
 
 # %% tags=["parameters"]
 # Parameters (papermill: -p quick True, or set GENGEN_QUICK=1)

@@ -52,6 +52,14 @@ if quick:  # CI: the quick settings (a subset of the data, one epoch) and small 
 # | generator $G$ | a noise vector $z \sim \mathcal{N}(0, I_{100})$ | an image $G(z) \in [-1, 1]^{784}$ |
 # | discriminator $D$ | an image in data space, real (from the training set) or fake (from $G$) | one number $D(x) \in (0, 1)$: the probability that $x$ is real |
 #
+# ```{figure} ../book/diagrams/gan.svg
+# :name: diagram-gan
+# :alt: Diagram: noise z into the generator G gives a fake image; a real image comes from the training set; both go to the discriminator D, which outputs the probability of real. D maximises log D(x) + log(1 - D(G(z))), G minimises -log D(G(z)).
+# :width: 480px
+#
+# The two players: $G$ turns noise into images, $D$ scores real and generated images, and each is trained against the other (Q2.2, Q2.4).
+# ```
+#
 # ```{admonition} Correction
 # :class: warning
 # The report says "for the *generator*, the input is a vector in the data space". That

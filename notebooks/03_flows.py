@@ -158,6 +158,14 @@ print("same image, non-zero determinant at both: locally invertible, globally no
 # \log \lvert \det J \rvert = \sum_j (1 - b_j)\, s_j(b \odot x) \qquad \text{(a sum of } m \text{ terms: } O(m)).
 # $$
 #
+# ```{figure} ../book/diagrams/coupling.svg
+# :name: diagram-coupling
+# :alt: Diagram: the input is split by the mask into a kept half and another half; the kept half passes unchanged and feeds a network giving s and t; the other half becomes x_b times exp(s) plus t; log |det J| is the sum of s.
+# :width: 480px
+#
+# An affine coupling layer: split, then scale and shift one half by amounts the other half decides. Inverting it needs only $s$ and $t$ of the kept half, never the network's inverse.
+# ```
+#
 # The networks $s$ and $t$ can be arbitrarily complex: they are never inverted. The inverse
 # is $x = b \odot y + (1 - b) \odot (y - t(b \odot y)) \odot e^{-s(b \odot y)}$, as cheap as
 # the forward pass.
@@ -225,6 +233,14 @@ print(f"coupling's sum: x{coupling_sum[-1] / coupling_sum[0]:.1f} from m = {dims
 # so the log-likelihood of dequantized data is a **lower bound** on the discrete
 # log-likelihood (Theis et al., 2016): bits per dimension measured this way are an honest
 # upper bound on the bits a code based on the model would need.
+#
+# ```{figure} ../book/diagrams/dequantization.svg
+# :name: diagram-dequantization
+# :alt: Diagram: a pixel value k = 3 plus uniform noise lands in the cell from 3 to 4 of a number line; the cells tile 0 to 256; dividing by 256 gives y in [0, 1); P(k), the integral over the cell, is at least exp of the expected log-density there.
+# :width: 480px
+#
+# Dequantization: each integer owns a unit cell, and the density's integral over the cell is the discrete probability, bounded below by the dequantized log-likelihood (here $v = k + u$, $y = v/256$).
+# ```
 #
 # ```{admonition} Correction
 # :class: warning
@@ -356,6 +372,14 @@ print(f"inverse in forward order (report):   max |x - x_rec| = {(wrong - x6).abs
 # (including the logit step's log-determinant), and $D \ln 256$ is the log-determinant of the
 # scaling by $1/256$. A model that knows nothing, the uniform density on $[0, 256)^D$, scores
 # exactly 8 bits per dimension.
+#
+# ```{figure} ../book/diagrams/bits_per_dim.svg
+# :name: diagram-bits-per-dim
+# :alt: Diagram: integers k, plus uniform noise, divided by 256, through the logit step and the couplings to z; each step adds its term to the log-likelihood, and the negative total divided by 784 ln 2 is bits per dimension.
+# :width: 480px
+#
+# From an 8-bit image to bits per dimension: every step that changes the data adds its log-determinant, so the number means the same for any pre-processing.
+# ```
 #
 # ```{admonition} Correction
 # :class: warning
