@@ -65,11 +65,25 @@ def _with_metadata(format_figure):
     return format_described
 
 
+def _wrap_formatters(shell, *_) -> None:
+    """Wrap the shell's formatters for matplotlib figures (those not wrapped yet)."""
+    for mime in FORMATS:
+        formatter = shell.display_formatter.formatters[mime]
+        try:
+            current = formatter.lookup_by_type(Figure)
+        except KeyError:
+            continue
+        if not getattr(current, "gengen_wrapped", False):
+            formatter.for_type(Figure, _with_metadata(current))
+
+
 def install(shell=None) -> bool:
     """Make an IPython shell (default: the running one) store each figure's description with it.
 
-    Call after the figure format is chosen (``set_matplotlib_formats``): it wraps the
-    formatters that are registered for matplotlib figures, once. False outside IPython.
+    Call after the figure format is chosen (``set_matplotlib_formats``). The inline backend
+    registers its figure formatters again when it is loaded (at the first figure), so this
+    loads it first, wraps its formatters, and checks them again before every cell.
+    False outside IPython.
     """
     if shell is None:
         try:
@@ -79,12 +93,11 @@ def install(shell=None) -> bool:
         shell = get_ipython()
     if shell is None:
         return False
-    for mime in FORMATS:
-        formatter = shell.display_formatter.formatters[mime]
-        try:
-            current = formatter.lookup_by_type(Figure)
-        except KeyError:
-            continue
-        if not getattr(current, "gengen_wrapped", False):
-            formatter.for_type(Figure, _with_metadata(current))
+    import matplotlib.pyplot as plt
+
+    plt.close(plt.figure())  # loads the backend now, so that it does not replace the wrapped formatters later
+    _wrap_formatters(shell)
+    if not getattr(shell, "gengen_alt_text", False):
+        shell.events.register("pre_run_cell", lambda *_: _wrap_formatters(shell))
+        shell.gengen_alt_text = True
     return True

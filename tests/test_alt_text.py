@@ -66,6 +66,9 @@ def test_a_displayed_figure_carries_its_description_and_text_size_in_the_output_
     assert "image/png" in data
     assert metadata["image/png"]["alt"] == "A straight line from (0, 0) to (1, 2)."
     assert metadata["image/png"]["gengen_smallest_text"] == pytest.approx(alt_text.smallest_text(fig), rel=1e-4)
+    select_figure_formats(shell, {"png"})  # what the inline backend does again when it loads
+    shell.events.trigger("pre_run_cell", None)
+    assert shell.display_formatter.format(fig)[1]["image/png"]["alt"], "the next cell's figures are described again"
 
 
 def test_the_book_writes_the_output_alt_metadata_into_the_image_and_keeps_an_alt_given_in_the_page():
