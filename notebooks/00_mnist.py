@@ -38,7 +38,7 @@ from gengen_lib import alt_text, baselines, data, plots, runtime, widgets
 runtime.check_seed(seed)
 runtime.check_positive_ints(n_show=n_show)
 torch.manual_seed(seed)
-# %config InlineBackend.figure_format = "retina"
+runtime.setup_figures()  # retina figures in the course's text sizes, each with its description
 
 # %% [markdown]
 # ## Where the digits come from
