@@ -223,6 +223,7 @@ fig = plots.show_grids({f"> {t}": (digit > t).float() for t in thresholds}, nrow
                        "them.")  # fmt: skip
 
 # %% tags=["nbval-ignore-output", "remove-output"]
+# Sliders that run Python: they react in JupyterLab (make lab) only, so this page shows no output here.
 widgets.digit_explorer(splits["valid"].images, splits["valid"].labels)
 
 # %% [markdown]

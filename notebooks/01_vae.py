@@ -651,6 +651,7 @@ fig = plots.show_grids({"principal directions 1 to 5 (rows), -2 to +2 standard d
                        "one direction of the codes' spread.")  # fmt: skip
 
 # %% tags=["nbval-ignore-output", "remove-output"]
+# Sliders that run Python: they react in JupyterLab (make lab) only, so this page shows no output here.
 widgets_2d = widgets.latent_explorer(decode_means(model_2d), torch.eye(2))
 widgets_20d = widgets.latent_explorer(decode_means(model), directions, origin=center,
                                       names=[f"PC {i + 1}" for i in range(5)])

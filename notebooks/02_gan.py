@@ -397,6 +397,7 @@ glue("best_setting", best, display=False)
 # the same with the notebook's kernel.
 
 # %% tags=["nbval-ignore-output", "remove-output"]
+# Sliders that run Python: they react in JupyterLab (make lab) only, so this page shows no output here.
 widgets.interpolation_explorer(decode, z_dim=100, interpolate={"spherical": latent.slerp, "linear": latent.lerp})
 
 # %% [markdown]

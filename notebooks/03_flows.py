@@ -516,6 +516,7 @@ print("below 1e-4:", error < 1e-4)
 # validation digits, decoded by the inverse flow.
 
 # %% tags=["nbval-ignore-output", "remove-output"]
+# Sliders that run Python: they react in JupyterLab (make lab) only, so this page shows no output here.
 two_digits = data.dequantize(data.load_mnist("valid").images[:2], torch.Generator().manual_seed(0))
 widgets.flow_explorer(model, two_digits, noise=torch.randn(16, 784, generator=torch.Generator().manual_seed(seed)))
 
