@@ -77,10 +77,10 @@ ax_hist.set_xticks(range(10))
 ax_hist.set_xlabel("digit")
 ax_hist.set_ylabel("training images")
 ax_hist.set_title("class frequencies (training set)")
-alt_text.describe(fig, f"Left: the first {n_show} training digits in a grid, black on white. Right: a bar chart of "
-                       f"how many of the {len(train):,} training images show each digit 0 to 9: from "
-                       f"{counts.min().item():,} (digit {counts.argmin().item()}) to {counts.max().item():,} "
-                       f"(digit {counts.argmax().item()}).")  # fmt: skip
+fig = alt_text.describe(fig, f"Left: the first {n_show} training digits in a grid, black on white. Right: a bar chart of "
+                             f"how many of the {len(train):,} training images show each digit 0 to 9: from "
+                             f"{counts.min().item():,} (digit {counts.argmin().item()}) to {counts.max().item():,} "
+                             f"(digit {counts.argmax().item()}).")  # fmt: skip
 
 # %%
 print("images per class (train):", counts.tolist())
@@ -200,9 +200,9 @@ ax.set_title("per-pixel marginal $\\bar p_m$")
 ax.set_axis_off()
 fig.colorbar(im, label="probability that the pixel is on (ink)")
 border = torch.cat([marginals.reshape(28, 28)[[0, -1]].flatten(), marginals.reshape(28, 28)[:, [0, -1]].flatten()])
-alt_text.describe(fig, f"Heat map of the 28 by 28 per-pixel probabilities of ink in the binarized training images, "
-                       f"dark for 0 and bright for 1: the border is dark (at most {border.max().item():.3f}), the "
-                       f"centre bright, up to {marginals.max().item():.2f}.")  # fmt: skip
+fig = alt_text.describe(fig, f"Heat map of the 28 by 28 per-pixel probabilities of ink in the binarized training images, "
+                             f"dark for 0 and bright for 1: the border is dark (at most {border.max().item():.3f}), the "
+                             f"centre bright, up to {marginals.max().item():.2f}.")  # fmt: skip
 
 # %% [markdown]
 # The marginal model already saves {glue:text}`marginal_saving:.0f` nats per image over the

@@ -298,11 +298,11 @@ for ax in (ax1, ax2):
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
 fids = {k: history.curve("fid") for k, (model, history) in trained.items()}
-alt_text.describe(fig, "Two panels against the training epoch, one line per setting. Top: MNIST-FID of 2,000 samples "
-                       "on a log axis, " + "; ".join(f"{titles[k]} from {f[0]:.0f} to {f[-1]:.1f}" for k, f in fids.items())
-                       + f", above the floor of real training images, {real_train['fid']:.2f} (dashed). Bottom: the "
-                       f"entropy of the class histogram in nats, near its maximum ln 10 = {math.log(10):.2f} (dashed) "
-                       f"when all digits appear equally often.")  # fmt: skip
+fig = alt_text.describe(fig, "Two panels against the training epoch, one line per setting. Top: MNIST-FID of 2,000 samples "
+                             "on a log axis, " + "; ".join(f"{titles[k]} from {f[0]:.0f} to {f[-1]:.1f}" for k, f in fids.items())
+                             + f", above the floor of real training images, {real_train['fid']:.2f} (dashed). Bottom: the "
+                             f"entropy of the class histogram in nats, near its maximum ln 10 = {math.log(10):.2f} (dashed) "
+                             f"when all digits appear equally often.")  # fmt: skip
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 final = {k: meter.summary(model.sample(n_eval, generator=torch.Generator(device=device).manual_seed(seed + 1)).cpu())
