@@ -231,7 +231,7 @@ glue("naive_gain_low", gain.min().item(), display=False)
 glue("naive_gain_high", gain.max().item(), display=False)
 glue("naive_gap_low", gap.min().item(), display=False)
 glue("naive_gap_high", gap.max().item(), display=False)
-decades = gap / gain  # further tenfold increases of L needed if each kept buying what the last one did
+decades = gap / gain.clamp(min=1e-6)  # further tenfold increases of L needed if each kept buying what the last one did
 glue("naive_decades_low", decades.min().item(), display=False)
 glue("naive_decades_high", decades.max().item(), display=False)
 glue("naive_factor_low", 10 ** decades.min().item(), display=False)
