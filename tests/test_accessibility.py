@@ -66,9 +66,9 @@ def open_page(browser, server, rel, width=WIDE, mode="light"):
     page.goto(server + rel, wait_until="load", timeout=4 * TIMEOUT_MS)
     page.wait_for_url(f"**/{resolve_redirect(rel)}", timeout=TIMEOUT_MS)
     page.evaluate(f"() => document.documentElement.setAttribute('data-theme', '{mode}')")
-    page.wait_for_load_state("networkidle", timeout=4 * TIMEOUT_MS)
-    if page.locator(".math").count():
-        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+    if page.locator(".math").count():  # what is checked waits for MathJax, not for every request to settle
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                               timeout=4 * TIMEOUT_MS)
         page.evaluate("() => MathJax.startup.promise")
     return context, page
 
