@@ -213,7 +213,8 @@ for name, s in [("real training images", real_train), ("real test images", real_
     print(f"  {name:<22} MNIST-FID {s['fid']:8.2f}   score {s['classifier_score']:5.2f}   class entropy {s['class_entropy']:.3f}")
 
 # %% tags=["nbval-ignore-output"]
-sample_quality = quality.sample_quality_callback(meter, n=500 if quick else 2000, seed=seed)  # scored after every epoch
+n_scored = 500 if quick else 2000
+sample_quality = quality.sample_quality_callback(meter, n=n_scored, seed=seed)  # scored after every epoch
 settings = {
     "a": gan.GANSettings.for_mode(quick, dropout=0.0, real_target="one", seed=seed),
     "b": gan.GANSettings.for_mode(quick, dropout=0.3, real_target="noisy", seed=seed),
@@ -261,7 +262,7 @@ plots.glue_figure("fig-gan-losses", fig)
 for k, (model, history) in trained.items():
     fig = plots.show_grids({f"({k}) {when}": history.snapshots[when] for when in ("start", "half", "end")
                             if when in history.snapshots}, nrow=8, size=3.6,
-                           finding="Noise at the start; digit-like strokes halfway; digits at the end.")  # fmt: skip
+                           finding="From noise at the start to digit-like images at the end.")  # fmt: skip
     plots.glue_figure(f"fig-gan-samples-{k}", fig)
 
 # %% [markdown]
@@ -298,7 +299,7 @@ for ax in (ax1, ax2):
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
 fids = {k: history.curve("fid") for k, (model, history) in trained.items()}
-fig = alt_text.describe(fig, "Two panels against the training epoch, one line per setting. Top: MNIST-FID of 2,000 samples "
+fig = alt_text.describe(fig, f"Two panels against the training epoch, one line per setting. Top: MNIST-FID of {n_scored:,} samples "
                              "on a log axis, " + "; ".join(f"{titles[k]} from {f[0]:.0f} to {f[-1]:.1f}" for k, f in fids.items())
                              + f", above the floor of real training images, {real_train['fid']:.2f} (dashed). Bottom: the "
                              f"entropy of the class histogram in nats, near its maximum ln 10 = {math.log(10):.2f} (dashed) "

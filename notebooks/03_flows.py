@@ -446,7 +446,7 @@ plots.glue_figure("fig-flow-bpd", fig)
 for name, (model, history) in trained.items():
     fig = plots.show_grids({f"{name}: {when}": history.snapshots[when] for when in ("start", "half", "end")
                             if when in history.snapshots}, nrow=8, size=3.6,
-                           finding="Noise at the start; blurry digit shapes halfway and at the end.")  # fmt: skip
+                           finding="From noise at the start to digit shapes at the end.")  # fmt: skip
     plots.glue_figure(f"fig-flow-samples-{name.split()[0]}", fig)
 
 # %% [markdown]
