@@ -297,7 +297,7 @@ ax2.set_ylabel("class-histogram entropy [nats]")
 ax2.set_xlabel("epoch")
 for ax in (ax1, ax2):
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right")
+fig.legend(*ax1.get_legend_handles_labels(), loc="outside lower center")  # one legend, below: it hides no curve
 fids = {k: history.curve("fid") for k, (model, history) in trained.items()}
 fig = alt_text.describe(fig, f"Two panels against the training epoch, one line per setting. Top: MNIST-FID of {n_scored:,} samples "
                              "on a log axis, " + "; ".join(f"{titles[k]} from {f[0]:.0f} to {f[-1]:.1f}" for k, f in fids.items())
