@@ -6,7 +6,31 @@ import matplotlib.pyplot as plt
 import torch
 from torchvision.utils import make_grid
 
+from .alt_text import describe
 from .data import IMAGE_SHAPE
+
+# The book's column is 688 CSS px wide on a 1280 px screen; a figure is shown at 100 px per
+# inch (matplotlib's dpi) and shrunk to the column when wider. A figure at most COLUMN_INCHES
+# wide is not shrunk there, so its text shows at 100/72 px per point: the smallest text of
+# STYLE, 8.5 pt, at 11.8 px. Every figure of the course is drawn at most this wide.
+COLUMN_INCHES = 6.88
+STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "legend.fontsize": 9,
+    "legend.title_fontsize": 9,
+    "figure.titlesize": 11,
+    "figure.dpi": 100,
+}
+SMALLEST_POINTS = 8.5  # the smallest font size a figure may use
+
+
+def use_style() -> None:
+    """Set matplotlib's text sizes and resolution to the course's :data:`STYLE`."""
+    plt.rcParams.update(STYLE)
 
 
 def as_images(x: torch.Tensor) -> torch.Tensor:
@@ -30,10 +54,21 @@ def show_grid(x: torch.Tensor, nrow: int = 8, ax=None, title: str | None = None)
 
 
 def show_grids(
-    panels: dict[str, torch.Tensor], nrow: int = 8, size: float = 3.2, rows: int = 1, title: str | None = None
+    panels: dict[str, torch.Tensor],
+    nrow: int = 8,
+    size: float = 3.2,
+    rows: int = 1,
+    title: str | None = None,
+    finding: str = "",
 ):
-    """Several labelled grids side by side (e.g. before / halfway / after training), under an optional title."""
+    """Several labelled grids side by side (e.g. before / halfway / after training), under an optional title.
+
+    Panels are ``size`` inches square, shrunk so that the figure fits :data:`COLUMN_INCHES`.
+    The figure describes itself (panel names and image counts), followed by ``finding``: what
+    the reader should see in it, in numbers where there are any.
+    """
     cols = -(-len(panels) // rows)
+    size = min(size, COLUMN_INCHES / cols)
     height = size * rows + (0.4 if title else 0)
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, height), squeeze=False, layout="constrained")
     for ax, (name, x) in zip(axes.flat, panels.items(), strict=False):
@@ -42,7 +77,10 @@ def show_grids(
         ax.set_axis_off()
     if title:
         fig.suptitle(title)
-    return fig
+    contents = "; ".join(f"{name} ({len(as_images(x))} images)" for name, x in panels.items())
+    heading = f"{title}: " if title else ""
+    return describe(fig, f"{heading}{len(panels)} grid{'s' if len(panels) > 1 else ''} of images, black on white: "
+                         f"{contents}. {finding}")  # fmt: skip
 
 
 def plot_curves(ax, curves: dict[str, list[float]], xlabel: str = "epoch", ylabel: str = "", hlines=None):
@@ -51,7 +89,7 @@ def plot_curves(ax, curves: dict[str, list[float]], xlabel: str = "epoch", ylabe
         ax.plot(range(1, len(ys) + 1), ys, label=label, marker="o" if len(ys) < 30 else None, ms=3)
     for label, y in (hlines or {}).items():
         ax.axhline(y, ls="--", lw=1, color="gray")
-        ax.annotate(label, (1, y), textcoords="offset points", xytext=(2, 3), fontsize=8, color="gray")
+        ax.annotate(label, (1, y), textcoords="offset points", xytext=(2, 3), color="dimgray")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)

@@ -62,22 +62,34 @@ def check_flags(**parameters) -> None:
             raise ValueError(f"parameter {name} must be True or False, got {value!r}; fix: -p {name} False")
 
 
-def notebook_setup(quick: bool, seed: int = 0, figure_format: str = "retina") -> tuple[bool, torch.device]:
-    """The set-up every chapter notebook starts with; returns (quick, device).
-
-    Checks ``seed``, lets ``GENGEN_QUICK`` switch quick mode on or off (so nbval and
-    papermill can choose it), picks the device, seeds Python's and torch's generators,
-    sets the inline figure format, and prints one line saying which mode and device run.
-    """
-    check_seed(seed)
-    quick = quick_mode(default=quick)
-    device = pick_device()
-    seed_everything(seed)
+def setup_figures(figure_format: str = "retina") -> None:
+    """How a notebook's figures are drawn and shown: the inline format, the course's text sizes
+    (:data:`gengen_lib.plots.STYLE`) and each figure's description in its output
+    (:mod:`gengen_lib.alt_text`)."""
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
         set_matplotlib_formats(figure_format)
     except ImportError:  # outside Jupyter: nothing to set
         pass
+    from . import alt_text, plots
+
+    plots.use_style()
+    alt_text.install()
+
+
+def notebook_setup(quick: bool, seed: int = 0, figure_format: str = "retina") -> tuple[bool, torch.device]:
+    """The set-up every chapter notebook starts with; returns (quick, device).
+
+    Checks ``seed``, lets ``GENGEN_QUICK`` switch quick mode on or off (so nbval and
+    papermill can choose it), picks the device, seeds Python's and torch's generators,
+    sets up the figures (:func:`setup_figures`), and prints one line saying which mode and
+    device run.
+    """
+    check_seed(seed)
+    quick = quick_mode(default=quick)
+    device = pick_device()
+    seed_everything(seed)
+    setup_figures(figure_format)
     print(f"mode: {'quick' if quick else 'full'}; device: {describe_device(device)}")
     return quick, device

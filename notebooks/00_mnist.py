@@ -33,12 +33,12 @@ import torch
 
 from myst_nb import glue
 
-from gengen_lib import baselines, data, plots, runtime, widgets
+from gengen_lib import alt_text, baselines, data, plots, runtime, widgets
 
 runtime.check_seed(seed)
 runtime.check_positive_ints(n_show=n_show)
 torch.manual_seed(seed)
-# %config InlineBackend.figure_format = "retina"
+runtime.setup_figures()  # retina figures in the course's text sizes, each with its description
 
 # %% [markdown]
 # ## Where the digits come from
@@ -68,7 +68,8 @@ print("sha256 verified:", data.MNIST_SHA256[:16] + "...")
 
 # %% tags=["hide-input"]
 train = splits["train"]
-fig, (ax_grid, ax_hist) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [1, 1.3]})
+fig, (ax_grid, ax_hist) = plt.subplots(1, 2, figsize=(plots.COLUMN_INCHES, 3.3), gridspec_kw={"width_ratios": [1, 1.2]},
+                                      layout="constrained")  # fmt: skip
 plots.show_grid(data.intensities(train.images[:n_show]), nrow=8, ax=ax_grid, title="the first training images")
 counts = torch.bincount(train.labels, minlength=10)
 ax_hist.bar(range(10), counts, color="tab:blue")
@@ -76,7 +77,10 @@ ax_hist.set_xticks(range(10))
 ax_hist.set_xlabel("digit")
 ax_hist.set_ylabel("training images")
 ax_hist.set_title("class frequencies (training set)")
-fig.tight_layout()
+fig = alt_text.describe(fig, f"Left: the first {n_show} training digits in a grid, black on white. Right: a bar chart of "
+                             f"how many of the {len(train):,} training images show each digit 0 to 9: from "
+                             f"{counts.min().item():,} (digit {counts.argmin().item()}) to {counts.max().item():,} "
+                             f"(digit {counts.argmax().item()}).")  # fmt: skip
 
 # %%
 print("images per class (train):", counts.tolist())
@@ -107,7 +111,8 @@ views = {
     "scaled to [-1, 1], shown (x+1)/2": (data.to_signed(x8) + 1) / 2,
     "dequantized": data.dequantize(x8, torch.Generator().manual_seed(seed)),
 }
-fig = plots.show_grids(views, nrow=4, size=2.6)
+fig = plots.show_grids(views, nrow=4, size=2.6, finding="The same eight digits in each view; the binarized view "
+                       "is black and white only, the dequantized one looks like the 8-bit one.")  # fmt: skip
 
 # %%
 xb = data.binarize(train.images)
@@ -164,8 +169,8 @@ for key, (name, k) in {"50k": ("train (50,000)", train.images.double()),
 #
 # **The per-pixel marginal model** is still independent across pixels, but pixel $m$ is on
 # with probability $\bar p_m$, the fraction of training images where it is on (with add-one
-# smoothing so that no probability is exactly 0 or 1). It knows that the border is white and
-# the centre often black, and nothing about strokes. A model that cannot beat it has not
+# smoothing so that no probability is exactly 0 or 1). It knows that the border almost never
+# carries ink and the centre often does, and nothing about strokes. A model that cannot beat it has not
 # learned any structure at all.
 
 # %%
@@ -189,10 +194,15 @@ nll_uniform_8bit = baselines.uniform_nll(levels=256)
 print(f"  uniform over 0..255:    {nll_uniform_8bit:7.2f} nats = {bpd(nll_uniform_8bit):.3f} bits/dim")
 
 # %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(3.4, 3.4))
-ax.imshow(marginals.reshape(28, 28), cmap="magma", vmin=0, vmax=1)
+fig, ax = plt.subplots(figsize=(4.2, 3.4), layout="constrained")
+im = ax.imshow(marginals.reshape(28, 28), cmap="magma", vmin=0, vmax=1)
 ax.set_title("per-pixel marginal $\\bar p_m$")
 ax.set_axis_off()
+fig.colorbar(im, label="probability that the pixel is on (ink)")
+border = torch.cat([marginals.reshape(28, 28)[[0, -1]].flatten(), marginals.reshape(28, 28)[:, [0, -1]].flatten()])
+fig = alt_text.describe(fig, f"Heat map of the 28 by 28 per-pixel probabilities of ink in the binarized training images, "
+                             f"dark for 0 and bright for 1: the border is dark (at most {border.max().item():.3f}), the "
+                             f"centre bright, up to {marginals.max().item():.2f}.")  # fmt: skip
 
 # %% [markdown]
 # The marginal model already saves {glue:text}`marginal_saving:.0f` nats per image over the
@@ -208,9 +218,12 @@ ax.set_axis_off()
 # %% tags=["hide-input"]
 digit = data.intensities(splits["valid"].images[:1])
 thresholds = [0.1, 0.3, 0.5, 0.7, 0.9]
-fig = plots.show_grids({f"> {t}": (digit > t).float() for t in thresholds}, nrow=1, size=1.6)
+fig = plots.show_grids({f"> {t}": (digit > t).float() for t in thresholds}, nrow=1, size=1.6,
+                       finding="Low thresholds keep the faint edge pixels and thicken the strokes; high ones thin "
+                       "them.")  # fmt: skip
 
 # %% tags=["nbval-ignore-output", "remove-output"]
+# Sliders that run Python: they react in JupyterLab (make lab) only, so this page shows no output here.
 widgets.digit_explorer(splits["valid"].images, splits["valid"].labels)
 
 # %% [markdown]

@@ -29,6 +29,14 @@
 #
 # An encoder network proposes, for each image, a Gaussian guess of which codes could have
 # produced it: $q_\phi(z \mid x) = \mathcal{N}\big(z; \mu_\phi(x), \operatorname{diag}(\sigma^2_\phi(x))\big)$.
+#
+# ```{figure} ../book/diagrams/vae.svg
+# :name: diagram-vae
+# :alt: Diagram: image x, encoder, mean and standard deviation, sampler z = mu + sigma times epsilon with epsilon from N(0, I), decoder, Bernoulli means; the loss is the reconstruction cost plus the KL term.
+# :width: 480px
+#
+# The VAE in one picture: the encoder proposes $q_\phi(z \mid x)$, the sampler draws $z$ by the reparameterization trick (Q1.11), the decoder gives the Bernoulli means, and the loss is the negative ELBO (Q1.9).
+# ```
 
 # %% tags=["parameters"]
 # Parameters (papermill: -p quick True, or set GENGEN_QUICK=1)
@@ -44,7 +52,7 @@ import matplotlib.pyplot as plt
 import torch
 from myst_nb import glue
 
-from gengen_lib import baselines, data, figures, plots, pretrained as shipped, runs, runtime, vae, widgets
+from gengen_lib import alt_text, baselines, data, figures, plots, pretrained as shipped, runs, runtime, vae, widgets
 
 runtime.check_flags(pretrained=pretrained)
 runtime.check_positive_ints(is_samples=is_samples)
@@ -115,7 +123,8 @@ z = torch.randn(6, model.z_dim, generator=g)                  # step 1: z ~ N(0,
 with torch.no_grad():
     pi = torch.sigmoid(model.decode(z))                        # step 2: all 784 probabilities
 x = (torch.rand(pi.shape, generator=g) < pi).float()           # step 3: independent coin flips
-fig = plots.show_grids({"step 2: pixel means f(z)": pi, "step 3: binary samples x": x}, nrow=6, size=4.6)
+fig = plots.show_grids({"step 2: pixel means f(z)": pi, "step 3: binary samples x": x}, nrow=6, size=4.6,
+                       finding="Each binary sample is a noisy copy of the grey-level means above it.")
 
 z_moved = z.clone()
 z_moved[:, 0] += 1.0
@@ -222,13 +231,21 @@ glue("naive_gain_low", gain.min().item(), display=False)
 glue("naive_gain_high", gain.max().item(), display=False)
 glue("naive_gap_low", gap.min().item(), display=False)
 glue("naive_gap_high", gap.max().item(), display=False)
+decades = gap / gain.clamp(min=1e-6)  # further tenfold increases of L needed if each kept buying what the last one did
+glue("naive_decades_low", decades.min().item(), display=False)
+glue("naive_decades_high", decades.max().item(), display=False)
+glue("naive_factor_low", 10 ** decades.min().item(), display=False)
+glue("naive_factor_high", 10 ** decades.max().item(), display=False)
 
 # %% [markdown]
 # The naive curve creeps upwards, always below the importance-sampling value: the last tenfold
 # increase of $L$ bought only {glue:text}`naive_gain_low:.1f` to {glue:text}`naive_gain_high:.1f`
 # nats, while {glue:text}`naive_gap_low:.0f` to {glue:text}`naive_gap_high:.0f` nats are still
-# missing. Closing such gaps would take astronomically many samples; importance sampling with
-# the encoder gets there with a few thousand.
+# missing. Even if every further tenfold increase kept buying as much as the last one (it buys
+# less each time), closing the gaps would take {glue:text}`naive_decades_low:.1f` to
+# {glue:text}`naive_decades_high:.1f` more of them, that is {glue:text}`naive_factor_low:,.0f` to
+# {glue:text}`naive_factor_high:,.0f` times as many samples as the largest $L$ here, and more in
+# truth. Importance sampling with the encoder gets there with a few thousand.
 #
 # (q1-5)=
 # ## Q1.5 The KL divergence between two Gaussians
@@ -458,8 +475,9 @@ print(f"the two mean gradients agree: differences of {z_scores.median():.1f} sta
 # so over 100 epochs the model sees 100 binary versions of every digit and memorises none of
 # them. Evaluation is unchanged: validation and test images keep one fixed binarization, so the
 # likelihoods below compare with the report's and with the literature's "statically binarized"
-# numbers. With the fixed training binarization (`dynamic_binarization=False`) the same model
-# ends with a training ELBO several nats above its validation ELBO and a worse test likelihood.
+# numbers. With the fixed training binarization (`dynamic_binarization=False`) the model can
+# memorise its 50,000 binary images instead; the course ships no such model, so how far its
+# training ELBO would pull away from the validation ELBO is yours to measure.
 # ```
 
 # %% tags=["nbval-ignore-output"]
@@ -498,20 +516,36 @@ print(f"  uniform model (every pixel 1/2):   {random_model_ll:8.2f}   (-784 ln 2
 print(f"  per-pixel marginal model:          {marginal_ll:8.2f}")
 
 # %% tags=["nbval-ignore-output", "hide-input"]
-fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
+fig, axes = plt.subplot_mosaic([["a", "a"], ["b", "c"]], figsize=(plots.COLUMN_INCHES, 6.2), layout="constrained")
+ax1, ax2, ax3 = axes["a"], axes["b"], axes["c"]
 plots.plot_curves(ax1, {"train ELBO": history.curve("elbo"), "validation ELBO": history.curve("valid_elbo")},
                   ylabel="ELBO [nats per image]")
-ax1.set_title(f"(a) ELBO per epoch (uniform model: {random_model_ll:.1f},\nper-pixel marginals: {marginal_ll:.1f})", fontsize=10)
+ax1.set_title(f"(a) ELBO per epoch (uniform model: {random_model_ll:.1f}, per-pixel marginals: {marginal_ll:.1f})")
 for ax, key, sign, title in [(ax2, "reconstruction", -1, "(b) reconstruction, -E[log p(x|z)]"),
                              (ax3, "kl", 1, "(c) KL(q(z|x) || p(z))")]:
     step, value = plots.log_binned([sign * v for v in history.steps[key]])
     ax.plot(step, value, color="tab:red" if key == "kl" else "tab:blue")
     ax.set_xscale("log")
     ax.set_xlabel("training step (log scale)")
-    ax.set_ylabel("nats per image (mean over log-spaced bins)")
-    ax.set_title(title, fontsize=10)
+    ax.set_ylabel("nats per image")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
 ax3.set_ylim(bottom=0)
+kl_steps = [v for v in history.steps["kl"]]
+early = torch.tensor(kl_steps[:100])
+spike_step = int(early.argmax())
+glue("kl_spike", early.max().item(), display=False)
+glue("kl_spike_step", spike_step + 1, display=False)
+glue("kl_dip", early[spike_step:].min().item(), display=False)
+glue("kl_dip_step", spike_step + int(early[spike_step:].argmin()) + 1, display=False)
+elbo, valid_elbo = history.curve("elbo"), history.curve("valid_elbo")
+alt_text.describe(fig, f"Three panels. (a) Training and validation ELBO in nats per image for each of {len(elbo)} "
+                       f"epochs, ending at {elbo[-1]:.1f} (train) and {valid_elbo[-1]:.1f} (validation), far above "
+                       f"the uniform model's {random_model_ll:.1f} and the per-pixel marginals' {marginal_ll:.1f}. "
+                       f"(b) The reconstruction cost and (c) the KL term per training step on a log axis: the "
+                       f"reconstruction cost falls from {-history.steps['reconstruction'][0]:.0f} nats while the KL "
+                       f"term rises from {kl_steps[0]:.1f} to a peak of {max(kl_steps):.1f} and ends at "
+                       f"{kl_steps[-1]:.1f} nats.")  # fmt: skip
 plots.glue_figure("fig-vae-curves", fig)
 
 # %% [markdown]
@@ -527,21 +561,29 @@ plots.glue_figure("fig-vae-curves", fig)
 # set. Panels (b) and (c) show the two terms trading off, step by step on a logarithmic axis so
 # that the first hundred steps are visible: the KL term *rises* from near zero as the encoder
 # learns to put information about each image into its code, and that information buys a much
-# larger drop in reconstruction cost. A KL term stuck at zero would signal "posterior
+# larger drop in reconstruction cost. Before that steady rise, panel (c) shows a transient:
+# around step {glue:text}`kl_spike_step` the KL term jumps to {glue:text}`kl_spike:.0f` nats, and
+# by step {glue:text}`kl_dip_step` it is back at {glue:text}`kl_dip:.0f`. A likely reading: Adam's
+# first steps are about equally large for every weight, so the untrained encoder's means and
+# variances swing away from the prior before the decoder can use them, and the KL gradient
+# pulls them back; after that the code carries only information the reconstruction pays for.
+# A KL term stuck at zero would signal "posterior
 # collapse", the decoder ignoring $z$; with pixels independent given $z$ the decoder has no
 # way to model digits without it, and the curve shows it does not collapse.
 #
 # (q1-14)=
 # ## Q1.14 Samples during training
 #
-# Means $f_\theta(z)$ (top row of each panel: what the decoder "thinks") and binary samples
-# (bottom row: what the model actually generates), for the same 16 prior draws before
+# Means $f_\theta(z)$ (upper half of each panel: what the decoder "thinks") and binary samples
+# (lower half: what the model actually generates), for the same 16 prior draws before
 # training, halfway and at the end:
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 snap = history.snapshots
 fig = plots.show_grids({f"{when} (means, then samples)": snap[when] for when in ("start", "half", "end") if when in snap},
-                       nrow=8, size=4.0)
+                       nrow=8, size=4.0, finding="Grey noise at the start, recognisable digits halfway, "
+                       "sharper strokes at the end; in each panel the upper half holds means, the lower half "
+                       "binary samples of the same codes.")  # fmt: skip
 plots.glue_figure("fig-vae-samples", fig)
 
 # %% [markdown]
@@ -605,9 +647,11 @@ steps = torch.linspace(-2, 2, 9)
 with torch.no_grad():
     walk = torch.cat([decode_means(model)(center + steps[:, None] * d) for d in directions])
 fig = plots.show_grids({"principal directions 1 to 5 (rows), -2 to +2 standard deviations (columns)": walk},
-                       nrow=len(steps), size=6.0)
+                       nrow=len(steps), size=6.0, finding="Each row morphs one digit shape into another along "
+                       "one direction of the codes' spread.")  # fmt: skip
 
 # %% tags=["nbval-ignore-output", "remove-output"]
+# Sliders that run Python: they react in JupyterLab (make lab) only, so this page shows no output here.
 widgets_2d = widgets.latent_explorer(decode_means(model_2d), torch.eye(2))
 widgets_20d = widgets.latent_explorer(decode_means(model), directions, origin=center,
                                       names=[f"PC {i + 1}" for i in range(5)])

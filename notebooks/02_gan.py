@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt
 import torch
 from myst_nb import glue
 
-from gengen_lib import figures, gan, latent, plots, pretrained as shipped, quality, runs, runtime, widgets
+from gengen_lib import alt_text, figures, gan, latent, plots, pretrained as shipped, quality, runs, runtime, widgets
 
 runtime.check_flags(pretrained=pretrained)
 runtime.check_positive_ints(n_eval=n_eval)
@@ -51,6 +51,14 @@ if quick:  # CI: the quick settings (a subset of the data, one epoch) and small 
 # |---|---|---|
 # | generator $G$ | a noise vector $z \sim \mathcal{N}(0, I_{100})$ | an image $G(z) \in [-1, 1]^{784}$ |
 # | discriminator $D$ | an image in data space, real (from the training set) or fake (from $G$) | one number $D(x) \in (0, 1)$: the probability that $x$ is real |
+#
+# ```{figure} ../book/diagrams/gan.svg
+# :name: diagram-gan
+# :alt: Diagram: noise z into the generator G gives a fake image; a real image comes from the training set; both go to the discriminator D, which outputs the probability of real. D maximises log D(x) + log(1 - D(G(z))), G minimises -log D(G(z)).
+# :width: 480px
+#
+# The two players: $G$ turns noise into images, $D$ scores real and generated images, and each is trained against the other (Q2.2, Q2.4).
+# ```
 #
 # ```{admonition} Correction
 # :class: warning
@@ -205,7 +213,8 @@ for name, s in [("real training images", real_train), ("real test images", real_
     print(f"  {name:<22} MNIST-FID {s['fid']:8.2f}   score {s['classifier_score']:5.2f}   class entropy {s['class_entropy']:.3f}")
 
 # %% tags=["nbval-ignore-output"]
-sample_quality = quality.sample_quality_callback(meter, n=500 if quick else 2000, seed=seed)  # scored after every epoch
+n_scored = 500 if quick else 2000
+sample_quality = quality.sample_quality_callback(meter, n=n_scored, seed=seed)  # scored after every epoch
 settings = {
     "a": gan.GANSettings.for_mode(quick, dropout=0.0, real_target="one", seed=seed),
     "b": gan.GANSettings.for_mode(quick, dropout=0.3, real_target="noisy", seed=seed),
@@ -252,7 +261,8 @@ plots.glue_figure("fig-gan-losses", fig)
 # %% tags=["nbval-ignore-output", "hide-input"]
 for k, (model, history) in trained.items():
     fig = plots.show_grids({f"({k}) {when}": history.snapshots[when] for when in ("start", "half", "end")
-                            if when in history.snapshots}, nrow=8, size=3.6)
+                            if when in history.snapshots}, nrow=8, size=3.6,
+                           finding="From noise at the start to digit-like images at the end.")  # fmt: skip
     plots.glue_figure(f"fig-gan-samples-{k}", fig)
 
 # %% [markdown]
@@ -270,26 +280,35 @@ for k, (model, history) in trained.items():
 # ```
 
 # %% tags=["nbval-ignore-output", "hide-input"]
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.6))
+fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(plots.COLUMN_INCHES, 5.6), sharex=True, layout="constrained")
 for k, (model, history) in trained.items():
     ax1.plot(range(1, len(history.epochs) + 1), history.curve("fid"), "o-", ms=3, label=titles[k])
     ax2.plot(range(1, len(history.epochs) + 1), history.curve("class_entropy"), "o-", ms=3, label=titles[k])
-ax1.axhline(real_test["fid"], ls="--", color="gray", lw=1)
+# The floor is real *training* images scored against the test set (real test images against themselves score 0).
+ax1.axhline(real_train["fid"], ls="--", color="gray", lw=1)
+ax1.annotate(f"real training images: {real_train['fid']:.2f}", (1, real_train["fid"]), xytext=(2, 4),
+             textcoords="offset points", color="dimgray")  # fmt: skip
 ax1.set_yscale("log")
 ax1.set_ylabel("MNIST-FID (lower is better)")
 ax2.axhline(math.log(10), ls="--", color="gray", lw=1)
-ax2.annotate("ln 10: all classes equally often", (1, math.log(10)), xytext=(2, -12), textcoords="offset points", fontsize=8)
-ax2.set_ylabel("entropy of the class histogram [nats]")
+ax2.annotate("ln 10: all classes equally often", (1, math.log(10)), xytext=(2, -14), textcoords="offset points",
+             color="dimgray")  # fmt: skip
+ax2.set_ylabel("class-histogram entropy [nats]")
+ax2.set_xlabel("epoch")
 for ax in (ax1, ax2):
-    ax.set_xlabel("epoch")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-fig.tight_layout()
+fig.legend(*ax1.get_legend_handles_labels(), loc="outside lower center")  # one legend, below: it hides no curve
+fids = {k: history.curve("fid") for k, (model, history) in trained.items()}
+fig = alt_text.describe(fig, f"Two panels against the training epoch, one line per setting. Top: MNIST-FID of {n_scored:,} samples "
+                             "on a log axis, " + "; ".join(f"{titles[k]} from {f[0]:.0f} to {f[-1]:.1f}" for k, f in fids.items())
+                             + f", above the floor of real training images, {real_train['fid']:.2f} (dashed). Bottom: the "
+                             f"entropy of the class histogram in nats, near its maximum ln 10 = {math.log(10):.2f} (dashed) "
+                             f"when all digits appear equally often.")  # fmt: skip
 
 # %% tags=["nbval-ignore-output", "hide-input"]
 final = {k: meter.summary(model.sample(n_eval, generator=torch.Generator(device=device).manual_seed(seed + 1)).cpu())
          for k, (model, history) in trained.items()}
-fig, ax = plt.subplots(figsize=(8, 3))
+fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 3.2), layout="constrained")
 width = 0.4
 for i, (k, s) in enumerate(final.items()):
     ax.bar([c + (i - 0.5) * width for c in range(10)], s["class_counts"], width, label=titles[k])
@@ -297,13 +316,22 @@ ax.axhline(n_eval / 10, ls="--", color="gray", lw=1)
 ax.set_xticks(range(10))
 ax.set_xlabel("class predicted by the MNIST classifier")
 ax.set_ylabel(f"samples (of {n_eval:,})")
-ax.legend(fontsize=8)
+fig.legend(loc="outside lower center", ncols=len(final))  # below the axes: it hides no bar
 ax.set_title("class histogram of the final samples")
-fig.tight_layout()
+alt_text.describe(fig, f"Bar chart of how many of {n_eval:,} final samples the MNIST classifier assigns to each digit "
+                       f"0 to 9, two bars per digit (one per setting), with a dashed line at an even tenth, "
+                       f"{n_eval // 10:,}. " + "; ".join(f"{titles[k]}: largest class {s['largest_class_share']:.1%}"
+                                                          for k, s in final.items()) + ".")  # fmt: skip
+better = min(final, key=lambda k: final[k]["fid"])  # the setting the comparison page shows
+glue("gan_final_fid", final[better]["fid"], display=False)
+glue("gan_final_largest", final[better]["largest_class_share"], display=False)
+glue("gan_largest_share_low", min(s["largest_class_share"] for s in final.values()), display=False)
+glue("gan_largest_share_high", max(s["largest_class_share"] for s in final.values()), display=False)
 
 # %% [markdown]
-# In our full run neither setting collapsed within its 20 epochs: every digit appears, none
-# takes much more than its tenth of the samples, and the plain setting (a) ends with the lower
+# In our full run neither setting collapsed within its 20 epochs: every digit appears, the
+# largest class takes {glue:text}`gan_largest_share_low:.1%` to {glue:text}`gan_largest_share_high:.1%`
+# of the samples (an even share is 10%), and the plain setting (a) ends with the lower
 # MNIST-FID (see the results table below). The report saw (a) collapse; the outcome of a GAN
 # run depends on the seed and the number of epochs, which is why measuring it matters.
 #
@@ -370,6 +398,7 @@ glue("best_setting", best, display=False)
 # the same with the notebook's kernel.
 
 # %% tags=["nbval-ignore-output", "remove-output"]
+# Sliders that run Python: they react in JupyterLab (make lab) only, so this page shows no output here.
 widgets.interpolation_explorer(decode, z_dim=100, interpolate={"spherical": latent.slerp, "linear": latent.lerp})
 
 # %% [markdown]

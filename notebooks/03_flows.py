@@ -35,8 +35,9 @@ import math
 
 import matplotlib.pyplot as plt
 import torch
+from myst_nb import glue
 
-from gengen_lib import data, figures, flows, plots, pretrained as shipped, quality, runs, runtime, toy, widgets
+from gengen_lib import alt_text, data, figures, flows, plots, pretrained as shipped, quality, runs, runtime, toy, widgets
 
 runtime.check_flags(pretrained=pretrained)
 quick, device = runtime.notebook_setup(quick, seed)
@@ -156,6 +157,14 @@ print("same image, non-zero determinant at both: locally invertible, globally no
 # \log \lvert \det J \rvert = \sum_j (1 - b_j)\, s_j(b \odot x) \qquad \text{(a sum of } m \text{ terms: } O(m)).
 # $$
 #
+# ```{figure} ../book/diagrams/coupling.svg
+# :name: diagram-coupling
+# :alt: Diagram: the input is split by the mask into a kept half and another half; the kept half passes unchanged and feeds a network giving s and t; the other half becomes x_b times exp(s) plus t; log |det J| is the sum of s.
+# :width: 480px
+#
+# An affine coupling layer: split, then scale and shift one half by amounts the other half decides. Inverting it needs only $s$ and $t$ of the kept half, never the network's inverse.
+# ```
+#
 # The networks $s$ and $t$ can be arbitrarily complex: they are never inverted. The inverse
 # is $x = b \odot y + (1 - b) \odot (y - t(b \odot y)) \odot e^{-s(b \odot y)}$, as cheap as
 # the forward pass.
@@ -190,8 +199,14 @@ print(f"entries above the diagonal (sorted J):    {J_sorted.triu(1).abs().max().
 fig = figures.jacobian_matrix(J_sorted)
 
 # %% tags=["nbval-ignore-output", "hide-input"]
-fig = figures.determinant_timings([64, 128, 256, 512, 1024] if quick else [64, 128, 256, 512, 1024, 2048])
-print("slogdet time grows ~m^3 (x8 per doubling when large); the coupling's sum stays at the cost of a function call")
+dims = [64, 128, 256, 512, 1024] if quick else [64, 128, 256, 512, 1024, 2048]
+fig, seconds = figures.determinant_timings(dims)
+general, coupling_sum = seconds.values()
+print("slogdet: x" + ", x".join(f"{b / a:.1f}" for a, b in zip(general[-3:], general[-2:])),
+      f"over the last two doublings of m (m^3 alone would give x8); from m = {dims[0]} to {dims[-1]} it grew "
+      f"x{general[-1] / general[0]:,.0f}")
+print(f"coupling's sum: x{coupling_sum[-1] / coupling_sum[0]:.1f} from m = {dims[0]} to {dims[-1]}, "
+      f"{coupling_sum[-1] * 1e6:.0f} µs at m = {dims[-1]}: small sums cost about one function call")
 
 # %% [markdown]
 # (q3-4)=
@@ -217,6 +232,14 @@ print("slogdet time grows ~m^3 (x8 per doubling when large); the coupling's sum 
 # so the log-likelihood of dequantized data is a **lower bound** on the discrete
 # log-likelihood (Theis et al., 2016): bits per dimension measured this way are an honest
 # upper bound on the bits a code based on the model would need.
+#
+# ```{figure} ../book/diagrams/dequantization.svg
+# :name: diagram-dequantization
+# :alt: Diagram: a pixel value k = 3 plus uniform noise lands in the cell from 3 to 4 of a number line; the cells tile 0 to 256; dividing by 256 gives y in [0, 1); P(k), the integral over the cell, is at least exp of the expected log-density there.
+# :width: 480px
+#
+# Dequantization: each integer owns a unit cell, and the density's integral over the cell is the discrete probability, bounded below by the dequantized log-likelihood (here $v = k + u$, $y = v/256$).
+# ```
 #
 # ```{admonition} Correction
 # :class: warning
@@ -323,7 +346,8 @@ print(f"inverse in forward order (report):   max |x - x_rec| = {(wrong - x6).abs
 #
 # The hidden width is our choice: the report does not give it, and 512 units keep a CPU epoch
 # within minutes (the results table below gives the measured time per epoch), while 1024 units
-# cost about three times as much per step. The last layer
+# would have {glue:text}`flow_width_ratio:.1f` times as many weights, and so about as many times the
+# multiply-adds per step. The last layer
 # of $s$ and $t$ starts at zero, so every coupling starts as the identity.
 #
 # The formula $b \odot x + (1 - b) \odot (\dots)$ suggests networks that take all 784 pixels
@@ -348,6 +372,14 @@ print(f"inverse in forward order (report):   max |x - x_rec| = {(wrong - x6).abs
 # scaling by $1/256$. A model that knows nothing, the uniform density on $[0, 256)^D$, scores
 # exactly 8 bits per dimension.
 #
+# ```{figure} ../book/diagrams/bits_per_dim.svg
+# :name: diagram-bits-per-dim
+# :alt: Diagram: integers k, plus uniform noise, divided by 256, through the logit step and the couplings to z; each step adds its term to the log-likelihood, and the negative total divided by 784 ln 2 is bits per dimension.
+# :width: 480px
+#
+# From an 8-bit image to bits per dimension: every step that changes the data adds its log-determinant, so the number means the same for any pre-processing.
+# ```
+#
 # ```{admonition} Correction
 # :class: warning
 # The report defines bpd as "the negative $\log_2$-probability per pixel" without saying of
@@ -358,8 +390,9 @@ print(f"inverse in forward order (report):   max |x - x_rec| = {(wrong - x6).abs
 # ```
 
 # %%
-print("uniform density on [0, 1]^784 (log p = 0):", flows.bits_per_dim(torch.zeros(1)).item(), "bits/dim")
-print("the same, forgetting the scaling by 1/256:", 0.0 / (784 * math.log(2)) + 0.0, "bits/dim")
+log_p = torch.zeros(1)  # the uniform density on [0, 1]^784
+print("uniform density on [0, 1]^784 (log p = 0):", flows.bits_per_dim(log_p).item(), "bits/dim")
+print("the same, forgetting the scaling by 1/256, -log p / (784 ln 2):", (0 - log_p / (784 * math.log(2))).item(), "bits/dim")
 logit = flows.LogitTransform(1e-6)
 y = data.dequantize(data.load_mnist("valid").images[:100], torch.Generator().manual_seed(0)).double()
 _, logit_log_det = logit(y)
@@ -372,6 +405,8 @@ print("(leaving it out would misstate bits/dim by that much)")
 # ones from `weights/` unless its `pretrained` parameter is `False`.
 
 # %% tags=["nbval-ignore-output"]
+wide, narrow = (runs.count_parameters(flows.build_flow(flows.FlowSettings(hidden=h))) for h in (1024, 512))
+glue("flow_width_ratio", wide / narrow, display=False)
 variants = {
     "learned scale": flows.FlowSettings.for_mode(quick, learned_scale=True, seed=seed),
     "fixed scale": flows.FlowSettings.for_mode(quick, learned_scale=False, seed=seed),
@@ -385,13 +420,17 @@ for name, (model, history) in trained.items():
           f"{runs.count_parameters(model):,} parameters")
 
 # %% tags=["nbval-ignore-output", "hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(plots.COLUMN_INCHES, 3.4), sharey=True, layout="constrained")
+bests = []
 for ax, (name, (model, history)) in zip(axes, trained.items()):
-    plots.plot_curves(ax, {"train (first 10,000 images)": history.curve("train_eval_bpd"),
+    plots.plot_curves(ax, {"train (first 10,000)": history.curve("train_eval_bpd"),
                            "validation": history.curve("valid_bpd")}, ylabel="bits per dimension")
     best_train, best_valid = min(history.curve("train_eval_bpd")), min(history.curve("valid_bpd"))
+    bests.append(f"{name}: best {best_train:.3f} (train) and {best_valid:.3f} (validation)")
     ax.set_title(f"({'ab'[list(trained).index(name)]}) {name}: best {best_train:.3f} / {best_valid:.3f}")
-fig.tight_layout()
+alt_text.describe(fig, "Two panels, one per flow: bits per dimension of the first 10,000 training images and of the "
+                       "validation images against the epoch; both curves fall and stay close together. "
+                       + "; ".join(bests) + ".")  # fmt: skip
 plots.glue_figure("fig-flow-bpd", fig)
 
 # %% [markdown]
@@ -405,7 +444,8 @@ plots.glue_figure("fig-flow-bpd", fig)
 # %% tags=["nbval-ignore-output", "hide-input"]
 for name, (model, history) in trained.items():
     fig = plots.show_grids({f"{name}: {when}": history.snapshots[when] for when in ("start", "half", "end")
-                            if when in history.snapshots}, nrow=8, size=3.6)
+                            if when in history.snapshots}, nrow=8, size=3.6,
+                           finding="From noise at the start to digit shapes at the end.")  # fmt: skip
     plots.glue_figure(f"fig-flow-samples-{name.split()[0]}", fig)
 
 # %% [markdown]
@@ -431,7 +471,8 @@ model = trained["learned scale"][0].cpu()
 temps = [0.5, 0.7, 0.85, 1.0]
 with torch.no_grad():
     panels = {f"T = {t}": model.sample(32, generator=torch.Generator().manual_seed(seed), temperature=t) for t in temps}
-fig = plots.show_grids(panels, nrow=8, size=3.2)
+fig = plots.show_grids(panels, nrow=8, size=3.2, rows=2, finding="The same codes at each temperature: the lower "
+                       "the temperature, the cleaner and less varied the digits.")  # fmt: skip
 
 # %% [markdown]
 # **Sample quality on the same yardstick as the GAN** (the MNIST classifier of the GAN
@@ -474,6 +515,7 @@ print("below 1e-4:", error < 1e-4)
 # validation digits, decoded by the inverse flow.
 
 # %% tags=["nbval-ignore-output", "remove-output"]
+# Sliders that run Python: they react in JupyterLab (make lab) only, so this page shows no output here.
 two_digits = data.dequantize(data.load_mnist("valid").images[:2], torch.Generator().manual_seed(0))
 widgets.flow_explorer(model, two_digits, noise=flows.chapter_noise(seed=seed))
 

@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 import torch
 from myst_nb import glue
 
-from gengen_lib import flows, gan, plots, pretrained as shipped, quality, runs, runtime, vae
+from gengen_lib import alt_text, flows, gan, plots, pretrained as shipped, quality, runs, runtime, vae
 
 runtime.check_flags(pretrained=pretrained)
 runtime.check_positive_ints(n_samples=n_samples)
@@ -76,7 +76,8 @@ glue("best_gan", best_gan, display=False)
 def draw(name, n, offset=0, **options):
     return models[name][0].sample(n, generator=torch.Generator().manual_seed(seed + offset), **options)
 
-fig = plots.show_grids({name: draw(name, 64) for name in models}, nrow=8, size=4.0, title="64 samples from each model")
+fig = plots.show_grids({name: draw(name, 64) for name in models}, nrow=8, size=4.0, title="64 samples from each model",
+                       finding="Fixed seeds; the VAE shows its decoder's means.")  # fmt: skip
 
 # %% [markdown]
 # ## Sample quality on one yardstick
@@ -101,7 +102,7 @@ for name, s in [("real training images", real)] + list(scores.items()):
     print(f"{name:<24}{s['fid']:10.2f}{s['classifier_score']:8.2f}{s['class_entropy']:15.3f}{s['largest_class_share']:15.1%}")
 
 # %% tags=["nbval-ignore-output", "hide-input"]
-fig, ax = plt.subplots(figsize=(9, 3.2))
+fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 3.2), layout="constrained")
 names = ["VAE", "GAN", "RealNVP"]
 width = 0.27
 for i, name in enumerate(names):
@@ -110,9 +111,23 @@ ax.axhline(n_samples / 10, ls="--", color="gray", lw=1)
 ax.set_xticks(range(10))
 ax.set_xlabel("digit predicted by the classifier")
 ax.set_ylabel(f"samples (of {n_samples:,})")
-ax.legend()
+fig.legend(loc="outside lower center", ncols=len(names))  # below the axes: it hides no bar
 ax.set_title("class histograms of the samples")
-fig.tight_layout()
+alt_text.describe(fig, f"Bar chart of how many of {n_samples:,} samples of each model the classifier assigns to each "
+                       f"digit 0 to 9, three bars per digit, with a dashed line at an even tenth. Largest class: "
+                       + "; ".join(f"{name} {scores[name]['largest_class_share']:.1%} (digit "
+                                   f"{int(torch.as_tensor(scores[name]['class_counts']).argmax())})" for name in names)
+                       + ".")  # fmt: skip
+glue("comparison_gan_fid", scores["GAN"]["fid"], display=False)
+glue("comparison_gan_largest", scores["GAN"]["largest_class_share"], display=False)
+
+# %% [markdown]
+# Each chapter scores its own draw of samples, so its numbers differ from these by the
+# metric's sampling noise: the GAN chapter's 10,000 final samples of its better setting,
+# {glue:text}`02_gan.ipynb::best_setting`, give MNIST-FID {glue:text}`02_gan.ipynb::gan_final_fid:.2f` and a
+# largest class of {glue:text}`02_gan.ipynb::gan_final_largest:.1%`; the 10,000 here
+# (other seeds), {glue:text}`comparison_gan_fid:.2f` and {glue:text}`comparison_gan_largest:.1%`.
+# Differences of this size between two draws of the same model say nothing about the model.
 
 # %% [markdown]
 # ## Likelihoods, where they exist

@@ -5,6 +5,8 @@
 #   .vendor/requirejs/     requirejs (the AMD loader html-manager's embed-amd.js needs)
 #   .vendor/eslint/        eslint, the linter of the explorers' JavaScript (`make lint`): every package
 #                          at the version and sha512 recorded in scripts/eslint/package-lock.json
+#   .vendor/axe-core/      axe-core (MPL-2.0), the accessibility checker the browser tests inject
+#                          into every page (tests/test_accessibility.py); it is not shipped with the book
 #
 # html-manager 1.0.6 is the version myst-nb 1.4 embeds by default (nb_ipywidgets_js) and
 # satisfies ipywidgets 8.1.9's range ^1.0.1. requirejs 2.3.8 is the current release (myst-nb's
@@ -22,6 +24,7 @@ VENDOR=.vendor
 PACKAGES=(
   "html-manager @jupyter-widgets/html-manager@1.0.6 f8c9fe45af30c881eb61a5297e67fd03776c2e4b7f36ec333d037cb2d85dc410f7e5557970e25ba6680c84d476ee7feb98fde62b211ed0f58226bb59ad74d70d"
   "requirejs requirejs@2.3.8 eff71348b39d6243413497033167fe96e16f32b8959bb798c69e017050ac017d30178db557271ee525cfd7b73e25de68b5728635e848a27165c905d2a302fa33"
+  "axe-core axe-core@4.14.1 1477dafa598d8d065f273d6af302aa203c02e83131707b7fa648cd41bd3d6b734f8c22a0dab86ee6a6f64b8afbe804b214d36db85a2826965edfb3a0b9d546b5"
 )
 
 vendor_one() {

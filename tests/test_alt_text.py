@@ -1,0 +1,103 @@
+"""Specification of figure descriptions and figure text sizes: what reaches the page's <img alt>."""
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from docutils import nodes  # noqa: E402
+
+from gengen_lib import alt_text, figures, plots, vae  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_ext"))
+import figure_alt  # noqa: E402
+
+COLUMN_PX = 688  # the book's column on a 1280 px screen
+SMALLEST_PX = 11  # the smallest text a reader should have to read there
+
+
+@pytest.fixture(autouse=True)
+def _style():
+    with plt.rc_context(plots.STYLE):
+        yield
+    plt.close("all")
+
+
+def shown_text_px(fig, column_px: int = COLUMN_PX) -> float:
+    """CSS pixels of the figure's smallest text when the page shows it (never wider than its natural size)."""
+    natural_px = fig.get_figwidth() * fig.dpi
+    return alt_text.smallest_text(fig) * min(column_px, natural_px)
+
+
+def test_a_description_is_attached_and_refused_when_empty():
+    fig, _ = plt.subplots()
+    assert alt_text.describe(fig, "A line.\n  It rises.") is fig
+    assert alt_text.description(fig) == "A line. It rises."
+    with pytest.raises(ValueError, match="fix: describe"):
+        alt_text.describe(fig, "  ")
+
+
+def test_smallest_text_is_font_size_over_figure_width():
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title("big", fontsize=20)
+    ax.text(0.5, 0.5, "small", fontsize=9)
+    assert alt_text.smallest_text(fig) == pytest.approx(9 / (5 * 72))
+
+
+def test_a_displayed_figure_carries_its_description_and_text_size_in_the_output_metadata():
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.pylabtools import select_figure_formats
+
+    shell = InteractiveShell.instance()
+    select_figure_formats(shell, {"png"})
+    assert alt_text.install(shell) and alt_text.install(shell), "installing twice is harmless"
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1], [0, 2])
+    alt_text.describe(fig, "A straight line from (0, 0) to (1, 2).")
+    data, metadata = shell.display_formatter.format(fig)
+    assert "image/png" in data
+    assert metadata["image/png"]["alt"] == "A straight line from (0, 0) to (1, 2)."
+    assert metadata["image/png"]["gengen_smallest_text"] == pytest.approx(alt_text.smallest_text(fig), rel=1e-4)
+    select_figure_formats(shell, {"png"})  # what the inline backend does again when it loads
+    shell.events.trigger("pre_run_cell", None)
+    assert shell.display_formatter.format(fig)[1]["image/png"]["alt"], "the next cell's figures are described again"
+
+
+def test_the_book_writes_the_output_alt_metadata_into_the_image_and_keeps_an_alt_given_in_the_page():
+    render = figure_alt._render_image_with_alt(lambda self, data: [nodes.image(uri="x.png", **data.given)])
+    data = SimpleNamespace(mime_type="image/png", output_metadata={"image/png": {"alt": "A rising line."}}, given={})
+    assert render(None, data)[0]["alt"] == "A rising line."
+    data.given = {"alt": "said in the page"}
+    assert render(None, data)[0]["alt"] == "said in the page"
+    data.output_metadata = {}
+    data.given = {}
+    assert "alt" not in render(None, data)[0]
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda: figures.generator_losses(),
+        lambda: figures.kl_heatmap(vae.kl_standard_normal, n=21)[0],
+        lambda: figures.determinant_timings([8, 16])[0],
+        lambda: figures.naive_vs_importance([1, 10], {1: -torch.rand(3, 4) - 100, 10: -torch.rand(3, 4) - 95},
+                                            -torch.rand(4) - 90, k=50),  # fmt: skip
+        lambda: plots.show_grids({"start": torch.rand(16, 784), "end": torch.rand(16, 784)}, nrow=4,
+                                 finding="The end images are digits."),  # fmt: skip
+    ],
+    ids=["generator_losses", "kl_heatmap", "determinant_timings", "naive_vs_importance", "show_grids"],
+)
+def test_course_figures_describe_themselves_in_numbers_and_fit_the_column_with_legible_text(draw):
+    fig = draw()
+    text = alt_text.description(fig)
+    assert text and any(ch.isdigit() for ch in text), f"the description should give numbers: {text!r}"
+    assert fig.get_figwidth() <= plots.COLUMN_INCHES + 1e-9, "drawn for the column: never shrunk on a wide screen"
+    assert shown_text_px(fig) >= SMALLEST_PX, f"smallest text {shown_text_px(fig):.1f} px at 1280 px"
