@@ -7,6 +7,8 @@ import random
 
 import torch
 
+from . import figure_fingerprint
+
 QUICK_ENV = "GENGEN_QUICK"
 
 
@@ -67,7 +69,9 @@ def notebook_setup(quick: bool, seed: int = 0, figure_format: str = "retina") ->
 
     Checks ``seed``, lets ``GENGEN_QUICK`` switch quick mode on or off (so nbval and
     papermill can choose it), picks the device, seeds Python's and torch's generators,
-    sets the inline figure format, and prints one line saying which mode and device run.
+    sets the inline figure format, makes each figure's text a fingerprint of its content (what
+    nbval compares: :mod:`gengen_lib.figure_fingerprint`), and prints one line saying which mode
+    and device run.
     """
     check_seed(seed)
     quick = quick_mode(default=quick)
@@ -79,5 +83,6 @@ def notebook_setup(quick: bool, seed: int = 0, figure_format: str = "retina") ->
         set_matplotlib_formats(figure_format)
     except ImportError:  # outside Jupyter: nothing to set
         pass
+    figure_fingerprint.register()
     print(f"mode: {'quick' if quick else 'full'}; device: {describe_device(device)}")
     return quick, device
