@@ -1,7 +1,7 @@
-"""Repository-wide pytest hooks: how long each notebook took under ``pytest --nbval``.
+"""pytest hooks for the notebooks: how long each one took under ``pytest --nbval``.
 
-(The fixtures of the unit tests are in ``tests/conftest.py``; a hook here also sees the
-notebooks' cells, which ``tests/conftest.py`` does not.)
+(The fixtures of the unit tests are in ``tests/conftest.py``; this one, beside the notebooks, sees their
+cells, which ``tests/conftest.py`` does not.)
 """
 
 from __future__ import annotations
