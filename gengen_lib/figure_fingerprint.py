@@ -149,7 +149,8 @@ def fingerprint(fig) -> str:
     left_out = getattr(fig, "_fingerprint_leaves_out", None)
     panels = [(_panel_name(ax, i + 1), describe_axes(ax, with_data=not left_out)) for i, ax in enumerate(fig.axes)]
     whole = _digest([suptitle, f"{width:.2f}x{height:.2f}"] + [line for _, lines in panels for line in lines])
-    head = f"figure {name[:100]!r} ({width:.1f} x {height:.1f} in, {len(panels)} panels): {whole}"
+    count = f"{len(panels)} panel" + ("" if len(panels) == 1 else "s")
+    head = f"figure {name[:100]!r} ({width:.1f} x {height:.1f} in, {count}): {whole}"
     if left_out:
         head += f" (its numbers are not compared: {left_out})"
     listed = [f"  {label}: {_digest(lines)}" for label, lines in panels[:MAX_PANELS_LISTED]]
