@@ -160,7 +160,11 @@ def fingerprint(fig) -> str:
 
 
 def register() -> None:
-    """Make every figure's ``text/plain`` its :func:`fingerprint` in the running IPython (no-op outside it)."""
+    """Make every figure's ``text/plain`` its :func:`fingerprint` in the running IPython (no-op outside it).
+
+    Call it after any ``%config InlineBackend.figure_format``: choosing a format resets every
+    formatter of figures, this one included.
+    """
     try:
         from IPython import get_ipython
     except ImportError:
