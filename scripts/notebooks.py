@@ -10,6 +10,7 @@ compares. This script keeps the two in step:
     python scripts/notebooks.py execute [NAME ...]   .py -> papermill (full mode) -> .ipynb, only on success
     python scripts/notebooks.py diff [NAME ...]      execute, show how the outputs differ from the stored ones,
                                                      store nothing (add --store to store them after the diff)
+    python scripts/notebooks.py compared [NAME ...]  how many cells that print, and figures, nbval compares
     python scripts/notebooks.py normalize [NAME ...] strip volatile metadata, stable cell ids
 
 Written notebooks carry no per-cell timestamps or papermill state; cell ids are derived
@@ -209,9 +210,27 @@ def output_diff(stored: nbformat.NotebookNode, fresh: nbformat.NotebookNode, nam
     return lines
 
 
+def compared(nb: nbformat.NotebookNode) -> dict[str, int]:
+    """Counts over the stored outputs: code cells that print, those nbval compares, figures, figures compared."""
+    printing = [c for c in nb.cells if c.cell_type == "code" and c.outputs]
+    checked = [c for c in printing if IGNORED_TAG not in c.metadata.get("tags", [])]
+
+    def figures(cells, fingerprinted=False):
+        """PNG outputs (displayed or glued); ``fingerprinted``: only those whose compared text is a fingerprint."""
+        count = 0
+        for out in (out for c in cells for out in c.outputs):
+            for key in (k for k in out.get("data", {}) if k.endswith("image/png")):
+                text = out.data.get(key.replace("image/png", "text/plain"), "")
+                count += text.startswith("figure ") or not fingerprinted
+        return count
+
+    return {"printing": len(printing), "compared": len(checked), "figures": figures(printing),
+            "figures compared": figures(checked, fingerprinted=True)}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python scripts/notebooks.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["sync", "check", "execute", "diff", "normalize"])
+    parser.add_argument("command", choices=["sync", "check", "execute", "diff", "compared", "normalize"])
     parser.add_argument("names", nargs="*", help="notebook stems, e.g. 01_vae (default: all)")
     parser.add_argument("--store", action="store_true", help="diff: store the executed notebooks after the diff")
     args = parser.parse_args(argv)
@@ -220,6 +239,12 @@ def main(argv: list[str] | None = None) -> int:
         for p in problems:
             print(f"error: {p}; fix: python scripts/notebooks.py sync", file=sys.stderr)
         return 1 if problems else 0
+    if args.command == "compared":
+        for name in names(args.names):
+            counts = compared(nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4))
+            print(f"{name:<15} {counts['compared']:>3} of {counts['printing']:>3} cells that print, "
+                  f"{counts['figures compared']:>3} of {counts['figures']:>3} figures compared")  # fmt: skip
+        return 0
     for name in names(args.names):
         if args.command == "sync":
             sync(name)

@@ -49,3 +49,17 @@ def test_cell_ids_depend_only_on_content():
     first, again = sources.normalize(nb), sources.normalize(sources.read_source(NAMES[0]))
     assert [c.id for c in first.cells] == [c.id for c in again.cells]
     assert len({c.id for c in first.cells}) == len(first.cells)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nbval_compares_nine_in_ten_cells_that_print_and_every_figure(name):
+    counts = sources.compared(nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4))
+    assert counts["compared"] >= 0.9 * counts["printing"], f"{name}: {counts}"
+    assert counts["figures compared"] == counts["figures"], f"{name}: a figure without a fingerprint: {counts}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_cell_left_out_of_the_comparison_says_why(name):
+    for cell in sources.read_source(name).cells:
+        if sources.IGNORED_TAG in cell.metadata.get("tags", []):
+            assert f"# {sources.IGNORED_TAG}: " in cell.source, f"{name}: say why in the cell: {cell.source[:80]!r}"
