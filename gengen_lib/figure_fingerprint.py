@@ -163,7 +163,8 @@ def register() -> None:
     """Make every figure's ``text/plain`` its :func:`fingerprint` in the running IPython (no-op outside it).
 
     Call it after any ``%config InlineBackend.figure_format``: choosing a format resets every
-    formatter of figures, this one included.
+    formatter of figures, this one included (so does the inline backend's first import, which
+    this function therefore makes first).
     """
     try:
         from IPython import get_ipython
@@ -172,6 +173,10 @@ def register() -> None:
     shell = get_ipython()
     if shell is None:
         return
+    try:  # its first import sets the figure formatters of the shell, which would drop this one
+        import matplotlib_inline.backend_inline  # noqa: F401
+    except ImportError:
+        pass
     from matplotlib.figure import Figure
 
     shell.display_formatter.formatters["text/plain"].for_type(Figure, lambda fig, p, cycle: p.text(fingerprint(fig)))
