@@ -168,23 +168,27 @@ def execute(name: str, env: dict[str, str]) -> None:
     write(run(name, env), NOTEBOOKS / f"{name}.ipynb")
 
 
+def sanitized(text: str, patterns: list[tuple[str, str]]) -> str:
+    """``text`` with nbval's sanitize patterns applied, as nbval applies them to each output."""
+    for regex, replace in patterns:
+        text = re.sub(regex, replace, text)
+    return text
+
+
 def output_text(cell: nbformat.NotebookNode, patterns: list[tuple[str, str]]) -> list[str]:
     """The lines a code cell's outputs show as text, as nbval compares them (sanitized; figures by fingerprint)."""
     parts = []
     for out in cell.get("outputs", []):
         if out.output_type == "stream":
-            parts.append(out.text)
+            parts.append(sanitized(out.text, patterns))
         elif out.output_type == "error":
             parts.append(f"{out.ename}: {out.evalue}")
         else:
             data = out.get("data", {})
             for key in ("text/plain", GLUE_PREFIX + "text/plain"):
                 if key in data:
-                    parts.append(("glued: " if key.startswith(GLUE_PREFIX) else "") + data[key])
-    text = "\n".join(p.rstrip("\n") for p in parts)
-    for regex, replace in patterns:
-        text = re.sub(regex, replace, text)
-    return text.splitlines()
+                    parts.append(("glued: " if key.startswith(GLUE_PREFIX) else "") + sanitized(data[key], patterns))
+    return "\n".join(p.rstrip("\n") for p in parts).splitlines()
 
 
 def output_diff(stored: nbformat.NotebookNode, fresh: nbformat.NotebookNode, name: str,
