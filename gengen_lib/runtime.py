@@ -7,6 +7,8 @@ import random
 
 import torch
 
+from . import figure_fingerprint
+
 QUICK_ENV = "GENGEN_QUICK"
 
 
@@ -76,6 +78,7 @@ def setup_figures(figure_format: str = "retina") -> None:
 
     plots.use_style()
     alt_text.install()
+    figure_fingerprint.register()  # last: choosing a figure format resets the figure formatters
 
 
 def notebook_setup(quick: bool, seed: int = 0, figure_format: str = "retina") -> tuple[bool, torch.device]:

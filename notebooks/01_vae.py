@@ -45,7 +45,7 @@ pretrained = True  # use the shipped models in weights/; False trains them (minu
 seed = 0
 is_samples = 5000
 
-# %% tags=["nbval-ignore-output"]
+# %%
 import math
 
 import matplotlib.pyplot as plt
@@ -110,14 +110,14 @@ n_live = 100 if quick else 300  # test images for the live importance-sampling e
 # directory) shows the three steps for a few draws, and checks the claim about $z$: changing
 # only the first latent coordinate changes pixels all over the image.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 settings = vae.VAESettings.for_mode(quick, z_dim=20, seed=seed)
 model, history = shipped.load_or_train("vae", settings, pretrained=pretrained, device=device, quiet=quick)
 model = model.cpu()
 source = "the shipped weights" if shipped.shipped_name(settings) and pretrained else "this run"
 print(f"{len(history.epochs)} epochs, {history.seconds / 60:.1f} min of training (from {source})")
 
-# %% tags=["nbval-ignore-output", "hide-input"]
+# %% tags=["hide-input"]
 g = torch.Generator().manual_seed(seed)
 z = torch.randn(6, model.z_dim, generator=g)                  # step 1: z ~ N(0, I)
 with torch.no_grad():
@@ -210,7 +210,7 @@ for L in [1, 10, 100, 1000]:
 # On the trained VAE the same picture, far worse: both estimators for four test digits, each
 # repeated 20 times at every sample size so that the spread is visible.
 
-# %% tags=["nbval-ignore-output", "hide-input"]
+# %% tags=["hide-input"]
 test_x = data.binarize(data.load_mnist("test").images)[:n_test]
 digits = test_x[:4]
 sizes = [1, 10, 100, 1000] if quick else [1, 10, 100, 1000, 10_000]
@@ -220,7 +220,7 @@ naive = {L: torch.stack([vae.prior_log_likelihood(model, digits, samples=L) for 
 is_ref = vae.log_likelihood(model, digits, k=is_samples)
 fig = figures.naive_vs_importance(sizes, naive, is_ref, k=is_samples)
 
-# %% tags=["nbval-ignore-output"]
+# %%
 L_max = sizes[-1]
 gap = (is_ref - naive[L_max].mean(0))
 print(f"with L = {L_max:,} prior samples the naive estimate is still below the importance-sampling one by "
@@ -336,7 +336,7 @@ print(f"smallest KL on the grid: {kl_min:.4f} nats at mu = {mu_min:.2f}, sigma =
 # tighter bound (in expectation it lies between the ELBO and $\log p(x)$), so the difference
 # between the two is a lower bound on the gap:
 
-# %% tags=["nbval-ignore-output"]
+# %%
 live = vae.test_set_metrics(model, settings, k=is_samples, n=n_live, seed=seed, cache=False)
 if pretrained and shipped.shipped_name(settings):  # the whole test set, measured once: python -m gengen_lib evaluate vae
     test_metrics, where = shipped.manifest()[shipped.shipped_name(settings)]["metrics"], "weights/manifest.json"
@@ -399,7 +399,7 @@ glue("test_gap", test_metrics["ll"] - test_metrics["elbo"], display=False)
 #
 # This is `VAE.elbo_terms` in `gengen_lib/vae.py`. On a batch of test images:
 
-# %% tags=["nbval-ignore-output"]
+# %%
 torch.manual_seed(seed)
 parts = model.elbo_terms(test_x[:5])
 for i in range(5):
@@ -430,7 +430,7 @@ for i in range(5):
 # Both estimate the same vector. How noisy is each? For one test digit, 10,000 single-sample
 # gradient estimates with respect to the encoder outputs $(\mu, \log \sigma^2)$:
 
-# %% tags=["nbval-ignore-output"]
+# %%
 g = torch.Generator().manual_seed(seed)
 x0 = test_x[0]
 grads = {name: vae.reconstruction_gradients(model, x0, 2000 if quick else 10_000, name, g)
@@ -480,7 +480,7 @@ print(f"the two mean gradients agree: differences of {z_scores.median():.1f} sta
 # training ELBO would pull away from the validation ELBO is yours to measure.
 # ```
 
-# %% tags=["nbval-ignore-output"]
+# %%
 print(model)
 print(f"parameters: {runs.count_parameters(model):,}")
 
@@ -515,7 +515,7 @@ print("log-likelihood of a validation image, in nats:")
 print(f"  uniform model (every pixel 1/2):   {random_model_ll:8.2f}   (-784 ln 2)")
 print(f"  per-pixel marginal model:          {marginal_ll:8.2f}")
 
-# %% tags=["nbval-ignore-output", "hide-input"]
+# %% tags=["hide-input"]
 fig, axes = plt.subplot_mosaic([["a", "a"], ["b", "c"]], figsize=(plots.COLUMN_INCHES, 6.2), layout="constrained")
 ax1, ax2, ax3 = axes["a"], axes["b"], axes["c"]
 plots.plot_curves(ax1, {"train ELBO": history.curve("elbo"), "validation ELBO": history.curve("valid_elbo")},
@@ -578,7 +578,7 @@ plots.glue_figure("fig-vae-curves", fig)
 # (lower half: what the model actually generates), for the same 16 prior draws before
 # training, halfway and at the end:
 
-# %% tags=["nbval-ignore-output", "hide-input"]
+# %% tags=["hide-input"]
 snap = history.snapshots
 fig = plots.show_grids({f"{when} (means, then samples)": snap[when] for when in ("start", "half", "end") if when in snap},
                        nrow=8, size=4.0, finding="Grey noise at the start, recognisable digits halfway, "
@@ -608,13 +608,13 @@ plots.glue_figure("fig-vae-samples", fig)
 # covers the prior's mass evenly), and decode each point to its pixel means. On the right,
 # the posterior means of test images, coloured by their label.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 settings_2d = vae.VAESettings.for_mode(quick, z_dim=2, seed=seed)
 model_2d, history_2d = shipped.load_or_train("vae", settings_2d, pretrained=pretrained, device=device, quiet=quick)
 model_2d = model_2d.cpu()
 print(f"2-d model: validation ELBO {history_2d.epochs[-1]['valid_elbo']:.2f} nats after {len(history_2d.epochs)} epochs")
 
-# %% tags=["nbval-ignore-output", "hide-input"]
+# %% tags=["hide-input"]
 codes, labels = vae.encode_means(model_2d, test_x), data.load_mnist("test").labels[:n_test]
 fig = figures.latent_manifold(lambda z: torch.sigmoid(model_2d.decode(z)), vae.latent_grid(20), codes, labels)
 plots.glue_figure("fig-vae-manifold", fig)
@@ -640,7 +640,7 @@ plots.glue_figure("fig-vae-manifold", fig)
 # this page, or run this notebook in JupyterLab (`make lab`), where sliders for both models
 # appear under the figure.
 
-# %% tags=["nbval-ignore-output", "hide-input"]
+# %% tags=["hide-input"]
 center, directions = vae.principal_directions(model, test_x, k=5)[:2]
 decode_means = lambda net: (lambda z: torch.sigmoid(net.decode(z)))
 steps = torch.linspace(-2, 2, 9)
@@ -651,6 +651,7 @@ fig = plots.show_grids({"principal directions 1 to 5 (rows), -2 to +2 standard d
                        "one direction of the codes' spread.")  # fmt: skip
 
 # %% tags=["nbval-ignore-output", "remove-output"]
+# nbval-ignore-output: a live widget; its view has a random id and is not stored, so there is nothing to compare
 # Sliders that run Python: they react in JupyterLab (make lab) only, so this page shows no output here.
 widgets_2d = widgets.latent_explorer(decode_means(model_2d), torch.eye(2))
 widgets_20d = widgets.latent_explorer(decode_means(model), directions, origin=center,
@@ -664,7 +665,7 @@ W.HBox([widgets_2d, widgets_20d], layout=W.Layout(gap="40px"))
 # All numbers in nats per image on the test set (10,000 binarized images in full mode),
 # produced by the cells above.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 last = history.epochs[-1]
 rows = [
     ("latent dimension", f"{settings.z_dim}"),

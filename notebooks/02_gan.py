@@ -28,7 +28,7 @@ pretrained = True  # use the shipped GANs and classifier in weights/; False trai
 seed = 0
 n_eval = 10_000
 
-# %% tags=["nbval-ignore-output"]
+# %%
 import math
 
 import matplotlib.pyplot as plt
@@ -197,14 +197,14 @@ for kind in gan.REAL_TARGETS:
 # identical statistics), a **classifier score** (the Inception Score's formula; between 1 and
 # 10), and the **class histogram** (mode collapse shows up as a missing or dominant digit).
 
-# %% tags=["nbval-ignore-output"]
+# %%
 classifier_settings = quality.ClassifierSettings.for_mode(quick)
 classifier = shipped.load_or_train("classifier", classifier_settings, pretrained=pretrained)[0]
 meter = quality.SampleQualityMeter(classifier)
 test_set = quality.load_mnist("test")
 print(f"classifier test accuracy: {quality.accuracy(classifier, quality.intensities(test_set.images), test_set.labels):.2%}")
 
-# %% tags=["nbval-ignore-output"]
+# %%
 real_test = meter.summary(quality.intensities(quality.load_mnist("test").images))
 real_train = meter.summary(quality.intensities(quality.load_mnist("train").images[:10_000]))
 noise = meter.summary(torch.rand(10_000, 784, generator=torch.Generator().manual_seed(0)))
@@ -212,7 +212,7 @@ print("sanity check of the metric (10,000 images each):")
 for name, s in [("real training images", real_train), ("real test images", real_test), ("uniform noise", noise)]:
     print(f"  {name:<22} MNIST-FID {s['fid']:8.2f}   score {s['classifier_score']:5.2f}   class entropy {s['class_entropy']:.3f}")
 
-# %% tags=["nbval-ignore-output"]
+# %%
 n_scored = 500 if quick else 2000
 sample_quality = quality.sample_quality_callback(meter, n=n_scored, seed=seed)  # scored after every epoch
 settings = {
@@ -240,7 +240,7 @@ print(f"L_G (non-saturating) at D = 1/2: {gan.generator_loss(half, 'non_saturati
 print(f"L_G (minimax) at D = 1/2:        {gan.generator_loss(half, 'minimax'):.6f}  -log 2")
 
 
-# %% tags=["nbval-ignore-output", "hide-input"]
+# %% tags=["hide-input"]
 titles = {"a": "(a) no dropout, real targets 1", "b": "(b) dropout 0.3, noisy real targets U[0.7, 1.2]"}
 fig = figures.gan_losses({k: history for k, (model, history) in trained.items()}, titles)
 plots.glue_figure("fig-gan-losses", fig)
@@ -258,7 +258,7 @@ plots.glue_figure("fig-gan-losses", fig)
 # The same 64 noise vectors decoded before training, halfway and at the end, for both
 # settings; then the sample-quality metrics after every epoch.
 
-# %% tags=["nbval-ignore-output", "hide-input"]
+# %% tags=["hide-input"]
 for k, (model, history) in trained.items():
     fig = plots.show_grids({f"({k}) {when}": history.snapshots[when] for when in ("start", "half", "end")
                             if when in history.snapshots}, nrow=8, size=3.6,
@@ -279,7 +279,7 @@ for k, (model, history) in trained.items():
 # The same for setting (b), dropout 0.3 and noisy real targets.
 # ```
 
-# %% tags=["nbval-ignore-output", "hide-input"]
+# %% tags=["hide-input"]
 fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(plots.COLUMN_INCHES, 5.6), sharex=True, layout="constrained")
 for k, (model, history) in trained.items():
     ax1.plot(range(1, len(history.epochs) + 1), history.curve("fid"), "o-", ms=3, label=titles[k])
@@ -305,7 +305,7 @@ fig = alt_text.describe(fig, f"Two panels against the training epoch, one line p
                              f"entropy of the class histogram in nats, near its maximum ln 10 = {math.log(10):.2f} (dashed) "
                              f"when all digits appear equally often.")  # fmt: skip
 
-# %% tags=["nbval-ignore-output", "hide-input"]
+# %% tags=["hide-input"]
 final = {k: meter.summary(model.sample(n_eval, generator=torch.Generator(device=device).manual_seed(seed + 1)).cpu())
          for k, (model, history) in trained.items()}
 fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 3.2), layout="constrained")
@@ -365,7 +365,7 @@ print("   t   |lerp|   |slerp|")
 for ti, a, b in zip(t.tolist(), latent.lerp(z0, z1, t).norm(dim=-1).tolist(), latent.slerp(z0, z1, t).norm(dim=-1).tolist()):
     print(f"{ti:5.3f}  {a:6.3f}   {b:6.3f}")
 
-# %% tags=["nbval-ignore-output", "hide-input"]
+# %% tags=["hide-input"]
 best = min(final, key=lambda k: final[k]["fid"])  # the setting with the better samples
 generator = trained[best][0].cpu().generator.eval()
 decode = lambda z: (generator(z) + 1) / 2
@@ -398,6 +398,7 @@ glue("best_setting", best, display=False)
 # the same with the notebook's kernel.
 
 # %% tags=["nbval-ignore-output", "remove-output"]
+# nbval-ignore-output: a live widget; its view has a random id and is not stored, so there is nothing to compare
 # Sliders that run Python: they react in JupyterLab (make lab) only, so this page shows no output here.
 widgets.interpolation_explorer(decode, z_dim=100, interpolate={"spherical": latent.slerp, "linear": latent.lerp})
 
@@ -407,7 +408,7 @@ widgets.interpolation_explorer(decode, z_dim=100, interpolate={"spherical": late
 # Scores of 10,000 fresh samples per setting (full mode), against the 10,000 real test
 # images; the real-data rows show the metric's floor.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 rows = [("real training images (floor)", real_train)] + [(titles[k], final[k]) for k in final]
 width = max(len(name) for name, _ in rows)
 print(f"{'':<{width}}{'MNIST-FID':>10}{'score':>7}{'class entropy':>15}{'largest class':>15}")

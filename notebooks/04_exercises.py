@@ -388,7 +388,7 @@ exercises.check_training_step(training_step)
 # far longer on all 50,000 images, does better still. In quick mode it trains for three
 # short epochs on 3,000 images, and the target is $-190$.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 # check: run this cell, do not edit it
 exercises.check_tiny_vae(training_step, quick=quick)
 
@@ -1436,5 +1436,5 @@ exercises.check_hutchinson_divergence(hutchinson_divergence)
 # sampler's distance to the exact value for one, ten and a thousand samples, the
 # Jensen-Shannon divergences, the agreement with autograd, and the two bits/dim values.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 print(exercises.reference_results(quick=quick))

@@ -27,7 +27,7 @@ pretrained = True  # the shipped models of the three chapters; False uses (or tr
 seed = 0
 n_samples = 10_000
 
-# %% tags=["nbval-ignore-output"]
+# %%
 import math
 
 import matplotlib.pyplot as plt
@@ -42,7 +42,7 @@ quick, device = runtime.notebook_setup(quick, seed)
 if quick:
     n_samples = 1000
 
-# %% tags=["nbval-ignore-output"]
+# %%
 settings = {  # the chapters' models (their quick versions in quick mode)
     "VAE": vae.VAESettings.for_mode(quick, z_dim=20),
     "GAN (a)": gan.GANSettings.for_mode(quick, dropout=0.0, real_target="one"),
@@ -51,7 +51,7 @@ settings = {  # the chapters' models (their quick versions in quick mode)
     "classifier": quality.ClassifierSettings.for_mode(quick),
 }
 
-# %% tags=["nbval-ignore-output"]
+# %%
 load = lambda kind, name, **kw: shipped.load_or_train(kind, settings[name], pretrained=pretrained, quiet=True, **kw)
 classifier = load("classifier", "classifier")[0]
 meter = quality.SampleQualityMeter(classifier)
@@ -72,7 +72,7 @@ glue("best_gan", best_gan, display=False)
 # around them. The GAN (the setting of its chapter with the lower MNIST-FID, here
 # {glue:text}`best_gan`) and the flow (learned scale, $T = 1$) produce grey levels directly.
 
-# %% tags=["nbval-ignore-output", "hide-input"]
+# %% tags=["hide-input"]
 def draw(name, n, offset=0, **options):
     return models[name][0].sample(n, generator=torch.Generator().manual_seed(seed + offset), **options)
 
@@ -87,7 +87,7 @@ fig = plots.show_grids({name: draw(name, 64) for name in models}, nrow=8, size=4
 # {glue:text}`real_fid:.2f` rather than 0, because 10,000 images are a finite sample of the
 # digit distribution), the classifier score (between 1 and 10), and the class histogram.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 scores = {}
 for name in models:
     x = torch.cat([draw(name, 1000, offset=1 + i) for i in range(n_samples // 1000)])
@@ -101,7 +101,7 @@ print(f"{'':<24}{'MNIST-FID':>10}{'score':>8}{'class entropy':>15}{'largest clas
 for name, s in [("real training images", real)] + list(scores.items()):
     print(f"{name:<24}{s['fid']:10.2f}{s['classifier_score']:8.2f}{s['class_entropy']:15.3f}{s['largest_class_share']:15.1%}")
 
-# %% tags=["nbval-ignore-output", "hide-input"]
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 3.2), layout="constrained")
 names = ["VAE", "GAN", "RealNVP"]
 width = 0.27
@@ -139,7 +139,7 @@ glue("comparison_gan_largest", scores["GAN"]["largest_class_share"], display=Fal
 #   dimension.
 # * **GAN:** none. Its density is implicit; there is nothing to evaluate at a test image.
 
-# %% tags=["nbval-ignore-output"]
+# %%
 if pretrained and shipped.shipped_name(settings["VAE"]):  # measured once: python -m gengen_lib evaluate vae
     vae_metrics = shipped.manifest()[shipped.shipped_name(settings["VAE"])]["metrics"]
 else:
@@ -174,7 +174,7 @@ print("GAN    : no likelihood")
 #
 # ## Cost
 
-# %% tags=["nbval-ignore-output"]
+# %%
 print(f"{'':<10}{'parameters':>12}{'epochs':>8}{'s/epoch':>9}{'total':>10}{'images/s':>10}")
 for name, (model, history) in models.items():
     ips = sum(e["images_per_s"] for e in history.epochs) / len(history.epochs)

@@ -338,7 +338,7 @@ fig = plots.show_grids(panels, nrow=4, size=2.6, finding="The same 16 noise draw
 plots.glue_figure("fig-fm-solvers", fig)
 
 # %% tags=["nbval-ignore-output"]
-# wall times vary from machine to machine
+# nbval-ignore-output: wall-clock times, which differ from run to run and machine to machine
 for name, s in seconds.items():
     print(f"{name:<20} {1000 * s / 16:6.1f} ms per sample on {runtime.describe_device(device)}")
 

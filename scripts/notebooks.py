@@ -8,6 +8,9 @@ compares. This script keeps the two in step:
     python scripts/notebooks.py sync [NAME ...]      .py -> .ipynb, keeping the outputs of unchanged cells
     python scripts/notebooks.py check                exit 1 if a .py and its .ipynb disagree on any cell
     python scripts/notebooks.py execute [NAME ...]   .py -> papermill (full mode) -> .ipynb, only on success
+    python scripts/notebooks.py diff [NAME ...]      execute, show how the outputs differ from the stored ones,
+                                                     store nothing (add --store to store them after the diff)
+    python scripts/notebooks.py compared [NAME ...]  how many cells that print, and figures, nbval compares
     python scripts/notebooks.py normalize [NAME ...] strip volatile metadata, stable cell ids
 
 Written notebooks carry no per-cell timestamps or papermill state; cell ids are derived
@@ -19,22 +22,29 @@ from __future__ import annotations
 
 import argparse
 import copy
+import difflib
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import jupytext
 import nbformat
 from jupytext.combine import combine_inputs_with_outputs
+from nbval.plugin import get_sanitize_patterns
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 TEXT_FORMAT = "py:percent"
 KEPT_CELL_METADATA = ("tags",)
 KEPT_PAPERMILL_METADATA = ("duration", "parameters")
+SANITIZE = ROOT / "tests" / "sanitize.cfg"
+GLUE_PREFIX = "application/papermill.record/"
+IGNORED_TAG = "nbval-ignore-output"
 
 
 def names(selected: list[str] | None = None) -> list[str]:
@@ -138,27 +148,107 @@ def disagreements(name: str) -> list[str]:
     return problems
 
 
-def execute(name: str, env: dict[str, str]) -> None:
-    """Run the text source with papermill; the stored notebook is replaced only on success."""
+def run(name: str, env: dict[str, str], parameters: dict[str, object] | None = None) -> nbformat.NotebookNode:
+    """The notebook of ``notebooks/NAME.py`` executed with papermill (normalized, not stored).
+
+    ``env`` is added to the kernel's environment; ``parameters`` are papermill's ``-p NAME VALUE``.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / f"{name}.ipynb", Path(tmp) / f"{name}.out.ipynb"
         nbformat.write(normalize(read_source(name)), src)
         papermill = Path(sys.executable).parent / "papermill"
         command = [str(papermill), str(src), str(out), "--cwd", str(NOTEBOOKS), "-k", "python3"]
+        command += [arg for key, value in (parameters or {}).items() for arg in ("-p", key, str(value))]
         subprocess.run(command, check=True, env={**os.environ, **env})
-        write(nbformat.read(out, as_version=4), NOTEBOOKS / f"{name}.ipynb")
+        return normalize(nbformat.read(out, as_version=4))
+
+
+def execute(name: str, env: dict[str, str]) -> None:
+    """Run the text source with papermill; the stored notebook is replaced only on success."""
+    write(run(name, env), NOTEBOOKS / f"{name}.ipynb")
+
+
+def sanitized(text: str, patterns: list[tuple[str, str]]) -> str:
+    """``text`` with nbval's sanitize patterns applied, as nbval applies them to each output."""
+    for regex, replace in patterns:
+        text = re.sub(regex, replace, text)
+    return text
+
+
+def output_text(cell: nbformat.NotebookNode, patterns: list[tuple[str, str]]) -> list[str]:
+    """The lines a code cell's outputs show as text, as nbval compares them (sanitized; figures by fingerprint)."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            parts.append(sanitized(out.text, patterns))
+        elif out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}")
+        else:
+            data = out.get("data", {})
+            for key in ("text/plain", GLUE_PREFIX + "text/plain"):
+                if key in data:
+                    parts.append(("glued: " if key.startswith(GLUE_PREFIX) else "") + sanitized(data[key], patterns))
+    return "\n".join(p.rstrip("\n") for p in parts).splitlines()
+
+
+def output_diff(stored: nbformat.NotebookNode, fresh: nbformat.NotebookNode, name: str,
+                compared_only: bool = False) -> list[str]:  # fmt: skip
+    """A unified diff of each code cell's text outputs (stored -> fresh), headed by the cell's number
+    (nbval's numbering: code cells from 0) and its first line; empty when no output changed.
+
+    ``compared_only``: leave out the cells nbval does not compare (tagged ``nbval-ignore-output``).
+    """
+    patterns = get_sanitize_patterns(SANITIZE.read_text())
+    stored_cells = {c.id: c for c in stored.cells if c.cell_type == "code"}
+    lines = []
+    for number, cell in enumerate(c for c in fresh.cells if c.cell_type == "code"):
+        if compared_only and IGNORED_TAG in cell.metadata.get("tags", []):
+            continue
+        before = stored_cells.get(cell.id)
+        old, new = output_text(before, patterns) if before else [], output_text(cell, patterns)
+        if old == new:
+            continue
+        first = cell.source.strip().splitlines()[0] if cell.source.strip() else "(empty)"
+        label = f"notebooks/{name}.ipynb::Cell {number}  {first[:70]}"
+        lines += difflib.unified_diff(old, new, f"stored   {label}", f"executed {label}", n=1, lineterm="")
+    return lines
+
+
+def compared(nb: nbformat.NotebookNode) -> dict[str, int]:
+    """Counts over the stored outputs: code cells that print, those nbval compares, figures, figures compared."""
+    printing = [c for c in nb.cells if c.cell_type == "code" and c.outputs]
+    checked = [c for c in printing if IGNORED_TAG not in c.metadata.get("tags", [])]
+
+    def figures(cells, fingerprinted=False):
+        """PNG outputs (displayed or glued); ``fingerprinted``: only those whose compared text is a fingerprint."""
+        count = 0
+        for out in (out for c in cells for out in c.outputs):
+            for key in (k for k in out.get("data", {}) if k.endswith("image/png")):
+                text = out.data.get(key.replace("image/png", "text/plain"), "")
+                count += text.startswith("figure ") or not fingerprinted
+        return count
+
+    return {"printing": len(printing), "compared": len(checked), "figures": figures(printing),
+            "figures compared": figures(checked, fingerprinted=True)}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python scripts/notebooks.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["sync", "check", "execute", "normalize"])
+    parser.add_argument("command", choices=["sync", "check", "execute", "diff", "compared", "normalize"])
     parser.add_argument("names", nargs="*", help="notebook stems, e.g. 01_vae (default: all)")
+    parser.add_argument("--store", action="store_true", help="diff: store the executed notebooks after the diff")
     args = parser.parse_args(argv)
     if args.command == "check":
         problems = [p for n in names(args.names) for p in disagreements(n)]
         for p in problems:
             print(f"error: {p}; fix: python scripts/notebooks.py sync", file=sys.stderr)
         return 1 if problems else 0
+    if args.command == "compared":
+        for name in names(args.names):
+            counts = compared(nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4))
+            print(f"{name:<15} {counts['compared']:>3} of {counts['printing']:>3} cells that print, "
+                  f"{counts['figures compared']:>3} of {counts['figures']:>3} figures compared")  # fmt: skip
+        return 0
     for name in names(args.names):
         if args.command == "sync":
             sync(name)
@@ -167,11 +257,20 @@ def main(argv: list[str] | None = None) -> int:
             write(nbformat.read(path, as_version=4), path)
         else:
             print(f"== {name} (full mode)", flush=True)
+            start = time.monotonic()
             try:
-                execute(name, {"GENGEN_QUICK": "0"})
+                fresh = run(name, {"GENGEN_QUICK": "0"})
             except subprocess.CalledProcessError:
                 print(f"error: notebooks/{name} failed; the stored notebook is unchanged", file=sys.stderr)
                 return 1
+            print(f"== {name} executed in {time.monotonic() - start:.0f} s", flush=True)
+            if args.command == "diff":
+                path = NOTEBOOKS / f"{name}.ipynb"
+                changes = output_diff(nbformat.read(path, as_version=4), fresh, name) if path.exists() else []
+                print("\n".join(changes) if changes else f"no output of notebooks/{name}.ipynb changed")
+                if not args.store:
+                    continue
+            write(fresh, NOTEBOOKS / f"{name}.ipynb")
     return 0
 
 

@@ -49,3 +49,30 @@ def test_cell_ids_depend_only_on_content():
     first, again = sources.normalize(nb), sources.normalize(sources.read_source(NAMES[0]))
     assert [c.id for c in first.cells] == [c.id for c in again.cells]
     assert len({c.id for c in first.cells}) == len(first.cells)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nbval_compares_nine_in_ten_cells_that_print_and_every_figure(name):
+    counts = sources.compared(nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4))
+    assert counts["compared"] >= 0.9 * counts["printing"], f"{name}: {counts}"
+    assert counts["figures compared"] == counts["figures"], f"{name}: a figure without a fingerprint: {counts}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_cell_left_out_of_the_comparison_says_why(name):
+    for cell in sources.read_source(name).cells:
+        if sources.IGNORED_TAG in cell.metadata.get("tags", []):
+            assert f"# {sources.IGNORED_TAG}: " in cell.source, f"{name}: say why in the cell: {cell.source[:80]!r}"
+
+
+def test_the_output_diff_names_the_cell_and_shows_the_number_that_moved_and_nothing_else():
+    stored = nbformat.read(ROOT / "notebooks" / "06_running.ipynb", as_version=4)
+    fresh = sources.normalize(stored)
+    code = [c for c in fresh.cells if c.cell_type == "code" and c.outputs]
+    code[-1].outputs[0].text = code[-1].outputs[0].text.replace(" 14 s", " 15 s")  # a duration: sanitized
+    assert sources.output_diff(stored, fresh, "06_running") == []
+    code[0].outputs[0].text = code[0].outputs[0].text.replace("100", "101", 1)  # a number that moved
+    diff = sources.output_diff(stored, fresh, "06_running")
+    assert diff[0].startswith("--- stored   notebooks/06_running.ipynb::Cell ")
+    assert [line[0] for line in diff if line[:1] in "+-" and line[:3] not in ("---", "+++")] == ["-", "+"]
+    assert "101" in next(line for line in diff if line.startswith("+") and not line.startswith("+++"))
