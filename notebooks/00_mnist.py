@@ -33,7 +33,7 @@ import torch
 
 from myst_nb import glue
 
-from gengen_lib import alt_text, baselines, data, figure_fingerprint, plots, runtime, widgets
+from gengen_lib import alt_text, baselines, data, plots, runtime, widgets
 
 runtime.check_seed(seed)
 runtime.check_positive_ints(n_show=n_show)
