@@ -102,7 +102,9 @@ def log_likelihood(
 
     The k decoder passes run in blocks of about ``chunk_rows`` (sample, image) rows, so
     memory stays bounded (about chunk_rows x 784 floats) and each block's logits are still
-    in cache when the Bernoulli log-likelihood, x.l - softplus(l), is summed.
+    in cache when the Bernoulli log-likelihood, x.l - softplus(l), is summed. The noise is
+    drawn one sample (an (N, D) draw) at a time, so the result does not depend on
+    ``chunk_rows`` (torch's normal draws of different sizes are not prefixes of each other).
     """
     with torch.no_grad():
         mu, logvar = model.encode(x)
@@ -111,7 +113,9 @@ def log_likelihood(
         log_w = []
         for start in range(0, k, per_block):
             m = min(per_block, k - start)
-            eps = torch.randn(m, *mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            eps = torch.stack(
+                [torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype) for _ in range(m)]
+            )
             z = torch.addcmul(mu, std, eps)  # (m, N, D)
             logits = model.decode(z)
             log_px_z = torch.einsum("mnd,nd->mn", logits, x) - F.softplus(logits).sum(-1)
