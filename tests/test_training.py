@@ -191,3 +191,77 @@ def test_an_unwritable_output_directory_is_refused(tmp_path):
     blocked.write_text("")
     with pytest.raises(CheckpointError, match="cannot write checkpoints"):
         run(blocked / "run", epochs=1)
+
+
+def test_the_half_snapshot_is_the_model_after_half_of_the_epochs(tmp_path):
+    """Of a 4-epoch run, 'half' is what a 2-epoch run of the same seed shows at its end."""
+    _, four = run(epochs=4)
+    _, two = run(epochs=2)
+    assert torch.equal(four.snapshots["half"], two.snapshots["end"])
+    assert not torch.equal(four.snapshots["half"], four.snapshots["end"])
+
+
+class Normed(nn.Module):
+    """A model with BatchNorm and dropout: eval mode changes what it computes and what it updates."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_evaluation_and_snapshots_run_in_eval_mode_and_change_nothing():
+    torch.manual_seed(0)
+    model = Normed()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x = torch.randn(32, 4, generator=torch.Generator().manual_seed(1))
+    seen, stats = [], []
+
+    def step(batch):
+        (xb,) = batch
+        loss = model(xb).pow(2).mean()
+        training.optimizer_step(opt, loss)
+        return {"loss": loss.item()}
+
+    def look():
+        seen.append(model.training)
+        before = model.net[1].running_mean.clone()
+        out = model(torch.randn(5, 4) * 10)
+        stats.append(torch.equal(before, model.net[1].running_mean))
+        return {"out": out.mean().item()}
+
+    fit(model, {"sgd": opt}, step, (x,), epochs=2, batch_size=8, evaluate=look,
+        snapshot=lambda: torch.tensor([look()["out"]]), quiet=True)  # fmt: skip
+    assert seen and not any(seen), "evaluate and snapshot must see the model in eval mode"
+    assert all(stats), "evaluating must not move BatchNorm's running statistics"
+    assert model.training, "training mode is restored after each evaluation"
+
+
+def test_a_resume_restores_every_named_random_stream(tmp_path):
+    """A step that draws from two named generators resumes to the uninterrupted run's weights."""
+
+    def noisy_run(directory, epochs):
+        torch.manual_seed(0)
+        model = Tiny()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        noise, mask = torch.Generator().manual_seed(5), torch.Generator().manual_seed(6)
+        x = torch.randn(48, 4, generator=torch.Generator().manual_seed(1))
+
+        def step(batch):
+            (xb,) = batch
+            xb = xb + torch.randn(xb.shape, generator=noise) * (torch.rand(xb.shape, generator=mask) < 0.5)
+            loss = model(xb).pow(2).mean()
+            training.optimizer_step(opt, loss)
+            return {"loss": loss.item()}
+
+        fit(model, {"adam": opt}, step, (x,), epochs=epochs, batch_size=16, checkpoint_dir=directory, quiet=True,
+            generators={"noise": noise, "mask": mask})  # fmt: skip
+        return model
+
+    straight = noisy_run(tmp_path / "straight", 2)
+    noisy_run(tmp_path / "resumed", 1)
+    resumed = noisy_run(tmp_path / "resumed", 2)
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
