@@ -36,8 +36,10 @@ from .checkpoints import (
     CheckpointError,
     RunLock,
     check_finite_weights,
+    check_restorable,
     read_checkpoint,
     remove_stale_temporaries,
+    saved_epoch,
     sync_history,
     write_atomically,
     write_checkpoint,
@@ -207,6 +209,7 @@ def _restore(path, tensors, state, parts: TrainingParts, config) -> tuple[int, H
             f"checkpoint {path} does not fit this model ({first[-1].strip()}), probably written by another version "
             "of the code; fix: choose another output directory or delete the old run"
         ) from None
+    check_restorable(path, tensors, state, model, optimizers, generators)
     check_finite_weights(path, model)
     for name, optimizer in optimizers.items():
         plain = state["optimizers"][name]
@@ -283,7 +286,9 @@ def fit(
     ``skip_nonfinite=True`` the batch is skipped and counted. ``generators`` names the
     random streams that ``step`` draws from besides torch's global one (e.g. the
     dequantization noise); they are checkpointed so that a resumed run is bit-identical.
-    With ``checkpoint_dir`` the folder is locked for the whole run (:class:`RunLock`).
+    With ``checkpoint_dir`` the folder is locked for the whole run (:class:`RunLock`); a
+    finished run is loaded without the lock and without writing, so many processes (a class
+    sharing ``GENGEN_RUNS``, parallel notebooks) may load it at once, even from a read-only folder.
     """
     n = len(train_data[0])
     _check_settings(epochs, batch_size, n)
@@ -293,6 +298,8 @@ def fit(
     if checkpoint_dir is None:
         return loop.run(None, resume=False)
     directory = Path(checkpoint_dir)
+    if resume and saved_epoch(directory) is not None and saved_epoch(directory) >= epochs:
+        return loop.run(directory, resume=True)  # finished: read-only, no lock needed
     _check_writable(directory)
     with RunLock(directory):
         remove_stale_temporaries(directory)
@@ -343,7 +350,9 @@ class _Loop:
                     save_checkpoint(directory, self.parts, history, epoch, self.config)
                 done = epoch
         except KeyboardInterrupt:
-            saved = f"epoch {done} is saved in {directory}" if directory is not None and done else "nothing was saved"
+            # Ask the file, not `done`: a Ctrl-C may land after a save and before `done` moves on.
+            on_disk = saved_epoch(directory) if directory is not None else None
+            saved = f"epoch {on_disk} is saved in {directory}" if on_disk else "nothing was saved"
             raise TrainingInterrupted(f"interrupted: {saved}") from None
         finally:
             bar.close()

@@ -310,8 +310,8 @@ def test_ctrl_c_says_what_was_saved(tmp_path, monkeypatch, capsys):
     assert code == 130 and err.strip() == "interrupted: nothing was saved; run the same command again to resume"
 
 
-def test_a_checkpoint_of_the_previous_format_still_loads(tmp_path, capsys):
-    """Runs trained before checkpoints carried a digest resume as before."""
+def test_a_checkpoint_of_an_older_format_is_refused_in_one_line(tmp_path, capsys):
+    """Formats whose digest does not cover the whole file cannot be verified (a downgrade would turn the check off)."""
     from safetensors.torch import load_file, save_file
 
     out = tmp_path / "vae"
@@ -320,4 +320,5 @@ def test_a_checkpoint_of_the_previous_format_still_loads(tmp_path, capsys):
     with open(path, "rb") as f:
         metadata = __import__("json").loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]
     save_file(load_file(str(path)), str(path), {"format": "gengen-checkpoint-1", "state": metadata["state"]})
-    assert run("train", "vae", *TINY, "--epochs", 2, "--out", out, capsys=capsys)[0] == 0
+    code, _, err = run("train", "vae", *TINY, "--epochs", 2, "--out", out, capsys=capsys)
+    assert code == 1 and err.count("\n") == 1 and "old format gengen-checkpoint-1" in err and "delete it" in err
