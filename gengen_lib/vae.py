@@ -267,7 +267,8 @@ def test_set_metrics(
 ) -> dict:  # pragma: no mutate block (evaluation recipe: runs cache, timing)
     """Test-set ELBO and importance-sampled log-likelihood (nats per image) with its standard error.
 
-    Uses the first ``n`` fixed-seed binarized test images (all 10,000 when None). The IS
+    Uses the first ``n`` fixed-seed binarized test images (all 10,000 when None; with one
+    image the standard error is None, not NaN, so the result stays valid JSON). The IS
     estimate costs k decoder passes per image, so with ``cache`` it is computed once per
     trained run and stored in the run directory.
     """
@@ -283,7 +284,7 @@ def test_set_metrics(
         return {
             "elbo": elbos.mean().item(),
             "ll": ll.mean().item(),
-            "ll_sem": (ll.std() / len(ll) ** 0.5).item(),
+            "ll_sem": (ll.std() / len(ll) ** 0.5).item() if len(ll) > 1 else None,  # one image: no spread (null)
             "seconds": time.perf_counter() - start,
             "n": len(x),
             "k": k,

@@ -374,3 +374,12 @@ def test_posterior_means_of_many_images_are_the_encoder_means_batch_by_batch():
     means = vae.encode_means(model, x, batch_size=3)
     assert means.shape == (7, 3) and not means.requires_grad
     assert torch.allclose(means, model.encode(x)[0])
+
+
+def test_the_metrics_of_one_image_are_valid_json_without_a_standard_error():
+    import json
+
+    model = vae.VAE(z_dim=2, hidden=8)
+    metrics = vae.test_set_metrics(model, vae.VAESettings.quick(z_dim=2, hidden=8), k=2, n=1, cache=False)
+    assert metrics["n"] == 1 and metrics["ll_sem"] is None
+    json.dumps(metrics, allow_nan=False)
