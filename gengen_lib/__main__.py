@@ -18,11 +18,15 @@ import json
 import os
 import sys
 
-import torch
+try:  # importing torch takes seconds: a Ctrl-C then is one line too, not a traceback
+    import torch
 
-from . import flows, gan, pretrained, quality, runtime, vae
-from .data import DataError
-from .training import CheckpointError, NonFiniteError
+    from . import flows, gan, pretrained, quality, runtime, vae
+    from .data import DataError
+    from .training import CheckpointError, NonFiniteError
+except KeyboardInterrupt:
+    print("interrupted: nothing was saved", file=sys.stderr)
+    raise SystemExit(130) from None
 
 
 def _positive_int(text: str) -> int:
@@ -237,9 +241,8 @@ def _ship(args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
+        runtime.configure_threads(getattr(args, "threads", None))  # else GENGEN_THREADS or the usable CPUs
         result = {"train": _train, "evaluate": _evaluate, "ship": _ship}[args.command](args)
     except (DataError, CheckpointError, NonFiniteError, pretrained.PretrainedError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -25,6 +25,7 @@ import hashlib
 import json
 import math
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -59,11 +60,11 @@ def corrupted(path: Path, what: str) -> CheckpointError:
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data``: an exclusive temporary file beside it, fsync, rename.
 
-    The temporary file is created with O_EXCL | O_NOFOLLOW, so a file or symlink planted
-    under its name is never followed or overwritten. On any error the temporary file is
+    The temporary file, ``.tmp-<pid>-<random>-<name>``, is created with O_EXCL | O_NOFOLLOW,
+    so a file or symlink planted under its name is never followed or overwritten. On any error the temporary file is
     removed and the old ``path`` is untouched.
     """
-    tmp = path.with_name(f"{TEMPORARY_PREFIX}{os.getpid()}-{path.name}")
+    tmp = path.with_name(f"{TEMPORARY_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{path.name}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(tmp, flags, 0o644)
     try:

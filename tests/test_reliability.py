@@ -322,3 +322,22 @@ def test_a_checkpoint_of_an_older_format_is_refused_in_one_line(tmp_path, capsys
     save_file(load_file(str(path)), str(path), {"format": "gengen-checkpoint-1", "state": metadata["state"]})
     code, _, err = run("train", "vae", *TINY, "--epochs", 2, "--out", out, capsys=capsys)
     assert code == 1 and err.count("\n") == 1 and "old format gengen-checkpoint-1" in err and "delete it" in err
+
+
+# Ctrl-C while `python -m gengen_lib` is still importing torch (which takes seconds).
+INTERRUPT_IMPORT = """
+import builtins, runpy, sys
+real_import = builtins.__import__
+def interrupted_import(name, *args, **kwargs):
+    if name == "torch":
+        raise KeyboardInterrupt
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = interrupted_import
+sys.argv = ["gengen_lib", "train", "vae", "--quick"]
+runpy.run_module("gengen_lib", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_ctrl_c_while_torch_is_imported_is_one_line():
+    done = subprocess.run([sys.executable, "-c", INTERRUPT_IMPORT], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 130 and done.stderr == "interrupted: nothing was saved\n", done.stderr
