@@ -7,6 +7,7 @@ import math
 import torch
 
 from .flows import RealNVP
+from .runtime import torch_threads
 from .training import History, fit, optimizer_step
 
 
@@ -28,7 +29,13 @@ def two_moons(n: int, noise: float = 0.08, generator: torch.Generator | None = N
 def train_toy_flow(
     data: torch.Tensor, n_pairs: int = 4, hidden: int = 64, epochs: int = 30, seed: int = 0
 ) -> tuple[RealNVP, History]:
-    """A small RealNVP on 2-d points (no logit step), trained by maximum likelihood."""
+    """A small RealNVP on 2-d points (no logit step), trained by maximum likelihood on one CPU thread
+    (:func:`~gengen_lib.runtime.torch_threads`: the weights are the same with any number of threads)."""
+    with torch_threads(1):
+        return _train_toy_flow(data, n_pairs, hidden, epochs, seed)
+
+
+def _train_toy_flow(data: torch.Tensor, n_pairs: int, hidden: int, epochs: int, seed: int) -> tuple[RealNVP, History]:
     torch.manual_seed(seed)
     model = RealNVP(n_pairs=n_pairs, hidden=hidden, dim=2, logit_alpha=None, image_shape=None)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)

@@ -67,7 +67,12 @@ def cli_process(out, *python_args, command=KILLABLE):
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def finish(process, timeout=300):
+# Ceilings on waiting for an event (a process ends, a checkpoint appears), not deadlines: under load
+# (CI beside other jobs) the GAN's first epoch, which first trains the metrics' classifier, took minutes.
+EVENT_CEILING_S = 3600.0
+
+
+def finish(process, timeout=EVENT_CEILING_S):
     _, err = process.communicate(timeout=timeout)
     return process.returncode, err
 
@@ -90,7 +95,7 @@ def assert_same_tensors(path, reference_path):
         assert torch.equal(got[key], want[key]), key
 
 
-def kill_when(condition, process, timeout=120.0):
+def kill_when(condition, process, timeout=EVENT_CEILING_S):
     start = time.monotonic()
     while not condition():
         assert process.poll() is None, f"the run ended before it could be killed: {process.stderr.read()}"
@@ -237,8 +242,8 @@ def test_a_second_process_on_the_same_run_folder_is_refused_naming_the_holder(tm
     out.mkdir()
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from gengen_lib.checkpoints import RunLock\n"
-         f"with RunLock(__import__('pathlib').Path({str(out)!r})):\n    print('locked', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
+         f"with RunLock(__import__('pathlib').Path({str(out)!r})):\n    print('locked', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,  # holds the lock until killed, however slow we are
     )  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "locked"
