@@ -19,14 +19,18 @@ import json
 import os
 import sys
 
-import torch
+try:  # importing torch takes seconds: a Ctrl-C then is one line too, not a traceback
+    import torch
 
-from . import instructor, options, pretrained, runtime, vae
-from .checkpoints import CheckpointError
-from .data import DataError
-from .families import FAMILIES, SHIPPED
-from .options import count, positive_int
-from .training import NonFiniteError
+    from . import instructor, options, pretrained, runtime, vae
+    from .checkpoints import CheckpointError
+    from .data import DataError
+    from .families import FAMILIES, SHIPPED
+    from .options import count, positive_int
+    from .training import NonFiniteError
+except KeyboardInterrupt:
+    print("interrupted: nothing was saved", file=sys.stderr)
+    raise SystemExit(130) from None
 
 
 def _device(text: str) -> torch.device:
@@ -198,9 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     _refuse_other_options(parser, args, unknown)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
+        runtime.configure_threads(getattr(args, "threads", None))  # else GENGEN_THREADS or the usable CPUs
         result = ({"train": _train, "evaluate": _evaluate, "ship": _ship}.get(args.command) or args.handler)(args)
     except (DataError, CheckpointError, NonFiniteError, pretrained.PretrainedError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -125,6 +125,16 @@ MNIST_BYTES = 17_051_982  # the size of the file whose sha256 is MNIST_SHA256
 def _read_pickle(path: Path):  # pragma: no mutate block (file IO)
     if not path.is_file():
         raise DataError(f"MNIST file not found at {path}; fix: {INSTALL_HINT}")
+    try:
+        return _verified_pickle(path)
+    except OSError as e:  # e.g. a GENGEN_MNIST_PATH the user may not read
+        raise DataError(
+            f"MNIST file {path} cannot be read ({e.strerror or e}); fix: make it readable (chmod a+r) "
+            "or point GENGEN_MNIST_PATH at a readable copy"
+        ) from None
+
+
+def _verified_pickle(path: Path):  # pragma: no mutate block (file IO)
     size = path.stat().st_size
     if size != MNIST_BYTES:  # checked before hashing: a wrong 10 GB file is refused at once
         raise DataError(
@@ -143,6 +153,8 @@ def _read_pickle(path: Path):  # pragma: no mutate block (file IO)
             return restricted_load(f)
     except pickle.UnpicklingError as e:
         raise DataError(f"MNIST file {path} is not a plain pickle of arrays: {e}") from None
+    except PermissionError:
+        raise
     except (EOFError, OSError, zlib.error, OverflowError, MemoryError, TypeError, ValueError, IndexError) as e:
         raise DataError(f"MNIST file {path} is truncated or unreadable ({type(e).__name__}: {e}"[:300]
                         + "); fix: reinstall it") from None
@@ -150,8 +162,12 @@ def _read_pickle(path: Path):  # pragma: no mutate block (file IO)
 
 def _to_uint8_images(x: np.ndarray) -> torch.Tensor:  # pragma: no mutate block (file IO)
     """The pickle stores k/256 as float32; recover k exactly."""
-    k = np.rint(np.asarray(x, dtype=np.float64) * 256.0)
-    if k.min() < 0 or k.max() > 255:
+    try:
+        k = np.rint(np.asarray(x, dtype=np.float64) * 256.0)
+    except (OverflowError, TypeError, ValueError) as e:
+        raise DataError(f"MNIST file holds images that are not numbers ({type(e).__name__}); "
+                        "it is not the expected file") from None
+    if not np.isfinite(k).all() or k.min() < 0 or k.max() > 255:
         raise DataError("MNIST file holds pixel values outside [0, 255/256]; it is not the expected file")
     return torch.from_numpy(k.astype(np.uint8).reshape(-1, *IMAGE_SHAPE))
 
@@ -164,7 +180,7 @@ def _load_all(path: str) -> dict[str, MNISTSplit]:
             name: MNISTSplit(_to_uint8_images(x), torch.from_numpy(np.asarray(y, dtype=np.int64)))
             for name, (x, y) in zip(SPLITS, parts, strict=True)
         }
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise DataError(f"MNIST file {path} does not hold three (images, labels) pairs: {e}") from None
     for name, split in splits.items():
         if len(split) != SPLIT_SIZES[name]:

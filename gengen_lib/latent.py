@@ -41,11 +41,12 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float, eps: floa
 
     This is a variant of Shoemake's slerp, which rotates between *unit* vectors: for two
     codes of equal norm the two agree and every point keeps that norm, and codes of
-    different lengths are handled too. The angle comes from ``atan2(sin, cos)``, accurate
-    at every angle (``arccos`` of the cosine loses digits near 0 and pi). Antiparallel
-    endpoints, where the great circle is not unique, turn through a fixed orthogonal
-    direction; a zero endpoint takes the direction of the other one (the path is then the
-    straight line, as for ``lerp``).
+    different lengths are handled too. The angle comes from ``atan2(sin, cos)`` (``arccos``
+    of the cosine loses digits near 0 and pi), and the path ends on z1 at every angle:
+    t = 0 gives z0 and t = 1 gives z1 to rounding. Endpoints less than ``eps`` radians
+    from antiparallel, where the great circle is not (numerically) unique, turn through a
+    fixed orthogonal direction; a zero endpoint takes the direction of the other one (the
+    path is then the straight line, as for ``lerp``).
     """
     t = _as_column(t, z0)
     n0, n1 = z0.norm(dim=-1, keepdim=True), z1.norm(dim=-1, keepdim=True)
@@ -56,11 +57,14 @@ def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor | float, eps: floa
     rest = u1 - cos * u0  # the part of u1 orthogonal to u0; its length is sin(omega)
     sin = rest.norm(dim=-1, keepdim=True)
     omega = torch.atan2(sin, cos)
-    usable = sin > eps
+    # Near parallel, `rest` is small but still points the right way (any rounding in it moves the
+    # path by less than the angle itself); near antiparallel it points nowhere in particular.
+    usable = (sin > 0) & ((cos >= 0) | (sin > eps))
     w = torch.where(usable, rest / torch.where(usable, sin, torch.ones_like(sin)), _orthogonal_unit(u0))
     w = w - (w * u0).sum(-1, keepdim=True) * u0  # re-orthogonalise: rounding in `rest` is amplified by 1/sin
     w = w / w.norm(dim=-1, keepdim=True)
-    direction = torch.cos(t * omega) * u0 + torch.sin(t * omega) * w
+    end = torch.cos(omega) * u0 + torch.sin(omega) * w  # u1 up to rounding, or up to ~eps near antiparallel
+    direction = torch.cos(t * omega) * u0 + torch.sin(t * omega) * w + t * (u1 - end)
     return direction * ((1 - t) * n0 + t * n1)
 
 

@@ -4,8 +4,11 @@ Every model a chapter uses was trained once with the CLI and packed here: float1
 (computation stays float32; every number in the book is measured on the rounded weights),
 the per-epoch history, per-step curves and the start / half / end sample snapshots, so no
 figure needs a retraining. ``weights/manifest.json`` records, for each file, its sha256,
-the settings, the command and commit that trained it, and its measured metrics. Loading
-verifies the checksum and refuses a mismatch in one line.
+the settings, the command and commit that trained it, and its measured metrics. Each file
+also names itself and its settings in its own metadata (since format 2), so two files
+swapped together with their checksums are caught. Loading verifies the manifest, the
+checksum, the name and settings and that every weight is finite, and refuses a problem in
+one line: a damaged manifest never falls back to a silent 100-epoch training.
 
     model, history = pretrained.load_or_train("vae", vae.VAESettings(), pretrained=True)
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -38,7 +42,9 @@ from .training import History
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MANIFEST_NAME = "manifest.json"
-FORMAT = "gengen-pretrained-1"
+FORMAT = "gengen-pretrained-2"  # 2: the file names itself and its settings in its metadata
+OLD_FORMATS = ("gengen-pretrained-1",)  # without them: loaded with every check but the name and settings
+MANIFEST_FIX = "fix: git checkout -- weights/manifest.json (or train your own with pretrained=False)"
 STORAGE_DTYPE = torch.float16
 
 
@@ -54,11 +60,51 @@ def shipped_name(settings) -> str | None:
     return None
 
 
-def manifest(weights_dir: Path = WEIGHTS_DIR) -> dict:
+def manifest(weights_dir: Path = WEIGHTS_DIR, missing_ok: bool = False) -> dict:
+    """name -> entry of ``weights/manifest.json``, checked; :class:`PretrainedError` in one line if it
+    is missing (unless ``missing_ok``: packing into a new folder), not a file, not JSON, or malformed."""
     path = weights_dir / MANIFEST_NAME
-    if not path.exists():
+    if missing_ok and not (path.exists() or path.is_symlink()):
         return {}
-    return json.loads(path.read_text())
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise PretrainedError(f"weights/{MANIFEST_NAME} is missing; {MANIFEST_FIX}") from None
+    except IsADirectoryError:
+        raise PretrainedError(f"weights/{MANIFEST_NAME} is not a file; {MANIFEST_FIX}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise PretrainedError(f"weights/{MANIFEST_NAME} cannot be read ({_reason(e)}); {MANIFEST_FIX}") from None
+    try:
+        book = json.loads(text)
+    except ValueError as e:
+        raise PretrainedError(f"weights/{MANIFEST_NAME} is not valid JSON ({_reason(e)}); {MANIFEST_FIX}") from None
+    _check_manifest(book)
+    return book
+
+
+def _reason(e: BaseException) -> str:
+    """The first line of an error's message (its OS reason when it has one)."""
+    text = str(e).strip().splitlines()
+    return getattr(e, "strerror", None) or (text[0][:200] if text else type(e).__name__)
+
+
+def _check_manifest(book) -> None:
+    """Every entry names a plain file in weights/ and its sha256."""
+
+    def need(condition: bool, what: str) -> None:
+        if not condition:
+            raise PretrainedError(f"weights/{MANIFEST_NAME} {what}; {MANIFEST_FIX}")
+
+    need(isinstance(book, dict), f"is not a JSON object of models (it is a {type(book).__name__})")
+    need(len(book) > 0, "lists no models")
+    for name, entry in book.items():
+        need(isinstance(entry, dict), f"entry {name!r} is not an object")
+        file = entry.get("file")
+        need(isinstance(file, str) and re.fullmatch(r"[\w][\w.-]*\.safetensors", file) is not None,
+             f"entry {name!r} has no valid 'file' (got {file!r})")  # fmt: skip
+        digest = entry.get("sha256")
+        need(isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest) is not None,
+             f"entry {name!r} has no valid 'sha256' (got {digest!r})")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------
@@ -76,14 +122,12 @@ def _history(tensors: dict[str, torch.Tensor], state: dict) -> History:
 
 def load(name: str, device: torch.device | str = "cpu", weights_dir: Path = WEIGHTS_DIR) -> tuple[nn.Module, History]:
     """The shipped model ``name`` (float32, eval mode, on ``device``) and its training history."""
-    entry = manifest(weights_dir).get(name)
-    if entry is None and name in SHIPPED:
-        kind = SHIPPED[name][0].name
-        raise PretrainedError(f"{name} is not shipped yet (weights/manifest.json has no entry); fix: train it with "
-                              f"pretrained=False or python -m gengen_lib train {kind}, then pack it with "
-                              f"python -m gengen_lib ship {name}")  # fmt: skip
+    book = manifest(weights_dir)
+    entry = book.get(name)
+    if name in SHIPPED and entry is None:
+        raise PretrainedError(f"weights/{MANIFEST_NAME} has no entry for {name!r}; {MANIFEST_FIX}")
     if entry is None or name not in SHIPPED:
-        known = ", ".join(sorted(manifest(weights_dir))) or "none"
+        known = ", ".join(sorted(book)) or "none"
         raise PretrainedError(
             f"no shipped model named {name!r} (shipped: {known}); fix: train it with pretrained=False"
         )
@@ -97,16 +141,41 @@ def load(name: str, device: torch.device | str = "cpu", weights_dir: Path = WEIG
         tensors = load_file(str(path))
         with open(path, "rb") as f:
             header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
-        state = json.loads(header["__metadata__"]["state"])
-    except (SafetensorError, OSError, ValueError, KeyError) as e:
-        raise PretrainedError(f"weights/{entry['file']} cannot be read ({e}); {fix}") from None
-    family, settings = SHIPPED[name]
+        metadata = header["__metadata__"]
+        state = json.loads(metadata["state"])
+        family, settings = SHIPPED[name]
+        _check_identity(entry["file"], name, settings, metadata, fix)
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
+        raise PretrainedError(f"weights/{entry['file']} cannot be read ({_reason(e)}); {fix}") from None
     model = family.build(settings)
     weights = {k.removeprefix("model/"): v for k, v in tensors.items() if k.startswith("model/")}
     reference = model.state_dict()
+    for key, value in weights.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise PretrainedError(f"weights/{entry['file']} holds NaN or inf in {key}; {fix}")
     weights = {k: v.to(reference[k].dtype) if k in reference else v for k, v in weights.items()}
-    model.load_state_dict(weights, strict=True)
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as e:
+        raise PretrainedError(f"weights/{entry['file']} does not fit the {name} model ({_reason(e)}); {fix}") from None
     return model.to(device).eval(), _history(tensors, state)
+
+
+def _check_identity(file: str, name: str, settings, metadata: dict, fix: str) -> None:
+    """A file of format 2 must be the model its manifest entry names, with the shipped settings."""
+    if metadata.get("format") in OLD_FORMATS:
+        return  # packed before files named themselves: the sha256 is all there is
+    if metadata.get("format") != FORMAT:
+        raise PretrainedError(f"weights/{file} is not a gengen pretrained file; {fix}")
+    if metadata.get("name") != name:
+        raise PretrainedError(
+            f"weights/{file} holds the model {metadata.get('name')!r}, not {name!r} (the manifest's entries were "
+            f"swapped or edited); fix: git checkout -- weights/"
+        )
+    if json.loads(metadata.get("settings", "null")) != settings_dict(settings):
+        raise PretrainedError(
+            f"weights/{file} was trained with other settings than the shipped {name}; fix: git checkout -- weights/"
+        )
 
 
 def load_or_train(kind: str, settings, pretrained: bool = True, **train_options) -> tuple[nn.Module, History]:
@@ -117,7 +186,7 @@ def load_or_train(kind: str, settings, pretrained: bool = True, **train_options)
     ``quiet``, and for GANs ``evaluate``).
     """
     name = shipped_name(settings) if pretrained else None
-    if name is not None and name in manifest():
+    if name is not None:  # a damaged or incomplete manifest is an error, never a silent training
         return load(name, train_options.get("device") or "cpu")
     return families.family(kind).train(settings, **train_options)
 
@@ -160,6 +229,9 @@ def pack(
     """
     family, settings = SHIPPED[name]
     run = Path(run) if run is not None else run_dir(family.name, settings)
+    if not (run / CHECKPOINT_NAME).exists():
+        raise PretrainedError(f"there is no trained run of {name} in {run}; fix: python -m gengen_lib train "
+                              f"{family.name} {command_line(settings)}".strip())  # fmt: skip
     tensors, state = read_checkpoint(run / CHECKPOINT_NAME)
     # The model as its recipe returns it from the finished run (for most families the checkpoint's
     # weights; flow matching also removes its weight average's initial bias).
@@ -175,7 +247,8 @@ def pack(
     record = {"epochs": history["epochs"], "skipped_batches": history.get("skipped_batches", 0)}
     weights_dir.mkdir(parents=True, exist_ok=True)
     path = weights_dir / f"{name}.safetensors"
-    write_atomically(path, save(out, metadata={"format": FORMAT, "state": json.dumps(record)}))
+    identity = {"name": name, "settings": json.dumps(settings_dict(settings))}
+    write_atomically(path, save(out, metadata={"format": FORMAT, "state": json.dumps(record), **identity}))
     entry = {
         "file": path.name,
         "sha256": sha256_of(path),
@@ -191,7 +264,7 @@ def pack(
         "metrics": metrics or {},
         **({"note": note} if note else {}),
     }
-    _write_manifest({**manifest(weights_dir), name: entry}, weights_dir)
+    _write_manifest({**manifest(weights_dir, missing_ok=True), name: entry}, weights_dir)
     return entry
 
 

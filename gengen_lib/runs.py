@@ -17,7 +17,13 @@ from typing import ClassVar
 
 from torch import nn
 
+from .checkpoints import write_atomically
+
 RUNS_ENV = "GENGEN_RUNS"
+
+
+class CacheError(ValueError):
+    """A cached result cannot be read or stored; the message says which file and the fix."""
 
 
 def runs_root() -> Path:
@@ -82,14 +88,27 @@ def cached_json(path: Path, compute):
     """Return the JSON stored at ``path``, or ``compute()`` it and store it there first.
 
     For expensive evaluations of a finished run (e.g. a test-set likelihood) that a
-    notebook would otherwise redo on every execution.
+    notebook would otherwise redo on every execution. The file is written atomically
+    through an exclusive temporary file (a symlink planted at ``path`` or beside it is never
+    followed); a damaged cache, a planted link or a full disk is a one-line :class:`CacheError`.
     """
     path = Path(path)
+    fix = "fix: delete it to compute it again"
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        raise CacheError(f"the cached result {path} is not a regular file; {fix}")
     if path.exists():
-        return json.loads(path.read_text())
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            reason = getattr(e, "strerror", None) or str(e).splitlines()[0]
+            raise CacheError(f"the cached result {path} is damaged ({reason}); {fix}") from None
     value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value))
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, json.dumps(value).encode())
+    except OSError as e:
+        raise CacheError(
+            f"cannot store the result in {path} ({e.strerror}); fix: free disk space or make the runs folder "
+            "writable (GENGEN_RUNS), then run again"
+        ) from None
     return value

@@ -12,6 +12,7 @@ from .family import Family, MeasureOptions
 from .flow_matching import FlowMatchingModel, MLPVelocity, conditional_flow_matching_loss
 from .flows import RealNVP
 from .runs import RunSettings
+from .runtime import torch_threads
 from .training import History, fit, fit_run, optimizer_step
 
 
@@ -94,7 +95,8 @@ def load_or_train_toy_flow(
         return {"nll": nll.item()}
 
     options.setdefault("quiet", True)
-    history = fit_run("toy-flow", settings, model, {"adam": optimizer}, step, (moons_points(settings),), **options)
+    with torch_threads(1):  # the same weights with any number of threads, and no spinning on a busy machine
+        history = fit_run("toy-flow", settings, model, {"adam": optimizer}, step, (moons_points(settings),), **options)
     return model.eval(), history
 
 
@@ -138,8 +140,9 @@ def train_toy_flow_matching(
         model.update_average(ema_decay)
         return {"loss": loss.item()}
 
-    history = fit(model, {"adam": optimizer}, step, (data,), epochs=epochs, batch_size=256, seed=seed, quiet=True,
-                  generators={"noise": noise})  # fmt: skip
+    with torch_threads(1):  # a small MLP: one thread is as fast, and never waits for a second one on a busy machine
+        history = fit(model, {"adam": optimizer}, step, (data,), epochs=epochs, batch_size=256, seed=seed,
+                      quiet=True, generators={"noise": noise})  # fmt: skip
     model.eval()
     return model, history
 

@@ -38,6 +38,7 @@ from .checkpoints import (
     load_checkpoint,
     remove_stale_temporaries,
     save_checkpoint,
+    saved_epoch,
     write_atomically,
 )
 from .data import batches, num_batches
@@ -155,7 +156,9 @@ def fit(
     ``skip_nonfinite=True`` the batch is skipped and counted. ``generators`` names the
     random streams that ``step`` draws from besides torch's global one (e.g. the
     dequantization noise); they are checkpointed so that a resumed run is bit-identical.
-    With ``checkpoint_dir`` the folder is locked for the whole run (:class:`RunLock`).
+    With ``checkpoint_dir`` the folder is locked for the whole run (:class:`RunLock`); a
+    finished run is loaded without the lock and without writing, so many processes (a class
+    sharing ``GENGEN_RUNS``, parallel notebooks) may load it at once, even from a read-only folder.
     """
     n = len(train_data[0])
     _check_settings(epochs, batch_size, n)
@@ -165,6 +168,8 @@ def fit(
     if checkpoint_dir is None:
         return loop.run(None, resume=False)
     directory = Path(checkpoint_dir)
+    if resume and saved_epoch(directory) is not None and saved_epoch(directory) >= epochs:
+        return loop.run(directory, resume=True)  # finished: read-only, no lock needed
     _check_writable(directory)
     with RunLock(directory):
         remove_stale_temporaries(directory)
@@ -216,7 +221,9 @@ class _Loop:
                     save_checkpoint(directory, self.parts, history, epoch, self.config)
                 done = epoch
         except KeyboardInterrupt:
-            saved = f"epoch {done} is saved in {directory}" if directory is not None and done else "nothing was saved"
+            # Ask the file, not `done`: a Ctrl-C may land after a save and before `done` moves on.
+            on_disk = saved_epoch(directory) if directory is not None else None
+            saved = f"epoch {on_disk} is saved in {directory}" if on_disk else "nothing was saved"
             raise TrainingInterrupted(f"interrupted: {saved}") from None
         finally:
             bar.close()

@@ -82,7 +82,7 @@ CHROMIUM_ARGS = [
 ]
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 LOCAL_SCHEMES = {"file", "data", "blob", "about"}
-TIMEOUT_MS = 30_000
+TIMEOUT_MS = 600_000  # a ceiling for events (a page loaded, a canvas drawn), not a deadline: CI may run under load
 
 
 def is_local(url: str) -> bool:

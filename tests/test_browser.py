@@ -139,6 +139,7 @@ def test_page_works_offline(browser, server, rel, scheme):
     url = server + rel if scheme == "http" else (HTML / rel).as_uri()
     target = resolve_redirect(rel)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)  # a generous ceiling on every wait: a busy machine is slow, not broken
     # Let nothing leave the machine: record every request, abort the external ones.
     context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
     page = context.new_page()
@@ -169,6 +170,7 @@ def test_page_reads_well_on_a_phone_and_in_dark_mode(browser, server, rel):
     """At 390 px the page does not scroll sideways; in dark mode figures keep a light background."""
     target = resolve_redirect(rel)
     context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
+    context.set_default_timeout(TIMEOUT_MS)  # a generous ceiling on every wait: a busy machine is slow, not broken
     context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
     page = context.new_page()
     try:
@@ -188,6 +190,7 @@ def test_page_reads_well_on_a_phone_and_in_dark_mode(browser, server, rel):
 
 def open_page(browser, server, rel):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)  # a generous ceiling on every wait: a busy machine is slow, not broken
     context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
     page = context.new_page()
     page.goto(server + rel, wait_until="load", timeout=TIMEOUT_MS)

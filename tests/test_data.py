@@ -240,3 +240,38 @@ def test_batches_of_one_are_allowed():
 def test_the_number_of_batches_rounds_up_or_drops_the_rest():
     assert [data.num_batches(n, 4) for n in (0, 1, 4, 5, 8, 9)] == [0, 1, 1, 2, 2, 3]
     assert [data.num_batches(n, 4, drop_last=True) for n in (0, 1, 4, 5, 8, 9)] == [0, 0, 1, 1, 2, 2]
+
+
+def _pickled_splits(path, images):
+    """A gzipped pickle of three (images, labels) pairs of the right sizes, with the given train images."""
+    import pickle
+
+    import numpy as np
+
+    splits = [(images, np.zeros(50_000, dtype=np.int64))]
+    splits += [(np.zeros((n, 784), dtype=np.float32), np.zeros(n, dtype=np.int64)) for n in (10_000, 10_000)]
+    with gzip.open(path, "wb") as f:
+        pickle.dump(tuple(splits), f, protocol=2)
+
+
+@pytest.mark.parametrize("pixel", [10**400, float("nan"), float("inf")], ids=["10**400", "nan", "inf"])
+def test_images_that_are_not_pixel_levels_are_a_one_line_data_error(tmp_path, monkeypatch, pixel):
+    import numpy as np
+
+    odd = tmp_path / "mnist.pkl.gz"
+    images = np.zeros((50_000, 784), dtype=object if isinstance(pixel, int) else np.float32)
+    images[0, 0] = pixel
+    _pickled_splits(odd, images)
+    trust(odd, monkeypatch)
+    with pytest.raises(data.DataError) as e:
+        _load_from(odd)
+    assert "\n" not in str(e.value) and "not the expected file" in str(e.value)
+
+
+def test_a_file_that_cannot_be_read_names_the_fix(tmp_path, monkeypatch, mnist_path):
+    def denied(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(data, "sha256_of", denied)
+    with pytest.raises(data.DataError, match=r"cannot be read \(Permission denied\); fix: make it readable"):
+        _load_from(mnist_path)

@@ -130,6 +130,7 @@ def explorer_page(browser, server, request):
         pytest.fail(f"{HTML / PAGE} is missing: add 'book/explorer' to _toc.yml and build the book")
     url = server + PAGE if request.param == "http" else (HTML / PAGE).as_uri()
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)  # a generous ceiling on every wait: a busy machine is slow, not broken
     context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
     page = context.new_page()
     log = PageLog(page)

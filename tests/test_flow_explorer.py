@@ -248,6 +248,7 @@ def open_flow_page(browser, server, scheme="http", width=1280, dark=False):
         pytest.fail(f"{HTML / PAGE} is missing: add 'book/flow_explorer' to _toc.yml and build the book")
     url = server + PAGE if scheme == "http" else (HTML / PAGE).as_uri()
     context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme="dark" if dark else "light")
+    context.set_default_timeout(TIMEOUT_MS)  # a generous ceiling on every wait: a busy machine is slow, not broken
     context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
     page = context.new_page()
     log = PageLog(page)
@@ -261,7 +262,7 @@ def open_flow_page(browser, server, scheme="http", width=1280, dark=False):
 
 def load_mnist_flow(page):
     page.get_by_role("button", name=re.compile("load the flow")).click()
-    page.wait_for_selector(f"{MNIST}[data-loaded]", timeout=120_000)
+    page.wait_for_selector(f"{MNIST}[data-loaded]", timeout=TIMEOUT_MS)
 
 
 @pytest.fixture(params=["http", "file"])
@@ -368,7 +369,9 @@ def test_every_control_changes_the_drawing(browser, server):
         page.mouse.down()
         page.mouse.move(box["x"] + box["width"] / 4, box["y"] + box["height"] / 4, steps=8)
         page.mouse.up()
-        page.wait_for_timeout(100)
+        page.wait_for_function(  # the drag's last event has been handled (an event, not a clock)
+            "root => Math.abs(parseFloat(document.querySelector(root + ' [data-role=\"x1\"]').value) + 1.5) < 0.05",
+            arg=MOONS, timeout=TIMEOUT_MS)  # fmt: skip
         x1 = float(page.locator(f'{MOONS} [data-role="x1"]').input_value())
         x2 = float(page.locator(f'{MOONS} [data-role="x2"]').input_value())
         assert (x1, x2) == (pytest.approx(-1.5, abs=0.05), pytest.approx(1.5, abs=0.05))

@@ -204,3 +204,36 @@ def test_samples_map_the_tanh_output_from_minus_one_to_one_onto_zero_to_one():
         model.generator.net[-2].bias.fill_(math.atanh(0.5))  # every pixel tanh(.) = 0.5
     x = model.sample(3, generator=torch.Generator().manual_seed(0))
     assert x.shape == (3, 1, 28, 28) and torch.allclose(x, torch.full_like(x, 0.75))
+
+
+def test_fake_images_are_labelled_zero_whatever_the_real_targets():
+    """Label smoothing is one-sided: the real targets may be 0.9 or noisy, the fake target stays 0."""
+    real_logits, fake_logits = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([-3.0, 1.0, 0.0])
+    for targets in (torch.ones(3), torch.full((3,), 0.9), torch.tensor([0.7, 1.2, 0.95])):
+        real_part = torch.nn.functional.binary_cross_entropy_with_logits(real_logits, targets)
+        fake_part = torch.nn.functional.softplus(fake_logits).mean()  # BCE against 0: -log(1 - sigmoid(l))
+        loss = gan.discriminator_loss(real_logits, fake_logits, targets)
+        assert loss.item() == pytest.approx((real_part + fake_part).item(), rel=1e-6), targets
+
+
+def _training_gan() -> gan.GAN:
+    """A GAN in training mode whose BatchNorm has seen one batch (so its running statistics are not 0 and 1)."""
+    torch.manual_seed(0)
+    model = gan.GAN(z_dim=100)
+    model.train()
+    with torch.no_grad():
+        model.generator(torch.randn(32, 100) * 3)
+    return model
+
+
+def test_sampling_uses_the_running_statistics_so_a_code_gives_the_same_image_in_any_batch():
+    model = _training_gan()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    z_rows = torch.randn(64, 100, generator=torch.Generator().manual_seed(5))
+    big = model.sample(64, generator=torch.Generator().manual_seed(5))
+    small = model.sample(8, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(z_rows[:8], torch.randn(8, 100, generator=torch.Generator().manual_seed(5)))
+    assert torch.allclose(small, big[:8], atol=1e-6), "an image must not depend on the other codes in its batch"
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), f"sampling changed {key}"
+    assert model.generator.training, "sampling gives the model back in the mode it found it"

@@ -167,6 +167,7 @@ def set_walk(page, seed_a: int, seed_b: int, method: str, t: float) -> float:
 def open_walk(browser, url: str, **context_options):
     """(context, page, log) with the walk mounted; requests to other hosts are recorded and aborted."""
     context = browser.new_context(**({"viewport": {"width": 1280, "height": 900}} | context_options))
+    context.set_default_timeout(TIMEOUT_MS)  # a generous ceiling on every wait: a busy machine is slow, not broken
     context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
     page = context.new_page()
     log = PageLog(page)

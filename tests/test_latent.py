@@ -104,3 +104,41 @@ def test_seed_s_is_the_first_standard_normal_draws_of_a_generator_seeded_with_s(
     assert code.shape == (100,) and code.dtype == torch.float32
     assert torch.equal(code, torch.randn(100, generator=torch.Generator().manual_seed(7)))
     assert torch.equal(code, code_from_seed(7, 100)) and not torch.equal(code, code_from_seed(8, 100))
+
+
+def pair_of_norms_2_and_1(theta: float, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """z0 = 2u and a unit z1 at angle theta from it (the shape of the endpoint bug once found)."""
+    z0, z1 = pair_at_angle(theta, norm=1.0, dtype=torch.float64)
+    return (2 * z0).to(dtype), z1.to(dtype)
+
+
+ANGLES = [1e-8, 1e-7, 9.9e-7, 1e-6, 2e-6, 1e-4, 5e-3, 0.5, 3.0, math.pi - 5e-3, math.pi - 2e-6, math.pi - 1e-7]
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-13), (torch.float32, 3e-7)])
+@pytest.mark.parametrize("theta", ANGLES)
+def test_the_path_starts_on_z0_and_ends_on_z1_at_every_angle(theta, dtype, tolerance):
+    z0, z1 = pair_of_norms_2_and_1(theta, dtype)
+    path = slerp(z0, z1, torch.tensor([0.0, 1.0], dtype=dtype))
+    assert (path[0] - z0).norm() / z0.norm() < tolerance
+    assert (path[1] - z1).norm() / z1.norm() < tolerance, f"misses z1 at theta = {theta}"
+
+
+@pytest.mark.parametrize("theta", [1e-5, 5e-3, 0.5, math.pi - 5e-3, math.pi - 1e-5])
+def test_the_midpoint_is_on_the_great_circle_except_within_eps_of_antiparallel(theta):
+    """Shoemake's sin formula is exact in float64 at these angles; the fallback turn is for < eps only."""
+    z0, z1 = pair_at_angle(theta, norm=1.0, dtype=torch.float64)
+    exact = (math.sin(theta / 2) / math.sin(theta)) * (z0 + z1)
+    assert (slerp(z0, z1, 0.5) - exact).norm() < 1e-9, f"off the great circle at theta = {theta}"
+
+
+def test_a_nearly_parallel_row_does_not_disturb_the_other_rows_of_a_batch():
+    """Each row is re-orthogonalised on its own, in float32 too."""
+    g = torch.Generator().manual_seed(3)
+    z0, z1 = torch.randn(2, 4, 64, generator=g)
+    near0, near1 = pair_at_angle(3e-5, d=64, dtype=torch.float32)
+    z0[1], z1[1] = near0, near1
+    batch = slerp(z0, z1, 0.5)
+    for row in range(4):
+        alone = slerp(z0[row], z1[row], 0.5)
+        assert (batch[row] - alone).norm() / alone.norm() < 1e-6, row

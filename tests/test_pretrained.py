@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -91,15 +90,106 @@ def test_the_recorded_command_names_the_options_that_differ_from_the_defaults(tm
     assert entry["command"] == "python -m gengen_lib train vae --epochs 1 --z-dim 2"
 
 
-def test_a_shipped_name_without_weights_yet_trains_through_the_runs_cache(monkeypatch):
-    trained = []
-    record = lambda settings, **options: trained.append((settings, options)) or "run"  # noqa: E731
-    stub = dataclasses.replace(vae.FAMILY, train=record)
-    monkeypatch.setattr(pretrained, "manifest", lambda weights_dir=pretrained.WEIGHTS_DIR: {})
-    monkeypatch.setattr(pretrained.families, "family", lambda kind: stub)
-    settings = vae.VAESettings(z_dim=2)
-    assert pretrained.load_or_train("vae", settings, pretrained=True, quiet=True) == "run"
-    assert trained == [(settings, {"quiet": True})]
-    with pytest.raises(pretrained.PretrainedError, match="vae-z2 is not shipped yet.*ship vae-z2") as e:
-        pretrained.load("vae-z2")
+# --- a damaged manifest or file is one line, never a silent training --------------------------
+
+from gengen_lib.data import sha256_of  # noqa: E402
+
+
+def copy_of(packed, tmp_path):
+    """A scratch weights folder with the packed vae-z20 and its manifest."""
+    weights, _, _, entry = packed
+    out = tmp_path / "weights"
+    out.mkdir()
+    for name in ("manifest.json", entry["file"]):
+        (out / name).write_bytes((weights / name).read_bytes())
+    return out
+
+
+def set_entry(weights, name, **changes):
+    book = json.loads((weights / "manifest.json").read_text())
+    book[name] = {**book.get(name, book["vae-z20"]), **changes}
+    (weights / "manifest.json").write_text(json.dumps(book))
+
+
+MANIFESTS = {
+    "deleted": None,
+    "empty": "",
+    "a list": "[]",
+    "no models": "{}",
+    "truncated": '{"vae-z20": {"file": "vae-z20.safet',
+    "an entry without a file": '{"vae-z20": {"sha256": "' + "0" * 64 + '"}}',
+    "an entry without a sha256": '{"vae-z20": {"file": "vae-z20.safetensors"}}',
+    "a file outside weights/": '{"vae-z20": {"file": "../runs/x.safetensors", "sha256": "' + "0" * 64 + '"}}',
+    "a directory": "DIR",
+}
+
+
+@pytest.mark.parametrize("text", MANIFESTS.values(), ids=MANIFESTS.keys())
+def test_a_damaged_manifest_is_one_line_with_the_fix(packed, tmp_path, text):
+    weights = copy_of(packed, tmp_path)
+    path = weights / "manifest.json"
+    path.unlink()
+    if text == "DIR":
+        path.mkdir()
+    elif text is not None:
+        path.write_text(text)
+    with pytest.raises(pretrained.PretrainedError, match=r"weights/manifest.json .*fix: git checkout") as e:
+        pretrained.load("vae-z20", weights_dir=weights)
     assert "\n" not in str(e.value)
+
+
+def test_a_manifest_without_the_asked_model_names_it(packed, tmp_path):
+    weights = copy_of(packed, tmp_path)
+    with pytest.raises(pretrained.PretrainedError, match="has no entry for 'vae-z2'.*fix: git checkout"):
+        pretrained.load("vae-z2", weights_dir=weights)
+
+
+def test_asking_for_a_shipped_model_never_falls_back_to_training(monkeypatch):
+    def broken(name, device="cpu"):
+        raise pretrained.PretrainedError("weights/manifest.json is missing")
+
+    monkeypatch.setattr(pretrained, "load", broken)
+    monkeypatch.setattr(vae, "load_or_train_vae", lambda *a, **k: pytest.fail("it trained"))
+    with pytest.raises(pretrained.PretrainedError, match="missing"):
+        pretrained.load_or_train("vae", vae.VAESettings(z_dim=20), pretrained=True)
+
+
+def test_two_files_swapped_together_with_their_checksums_are_caught(packed, tmp_path):
+    weights = copy_of(packed, tmp_path)
+    (weights / "vae-z2.safetensors").write_bytes((weights / "vae-z20.safetensors").read_bytes())
+    set_entry(weights, "vae-z2", file="vae-z2.safetensors", sha256=sha256_of(weights / "vae-z2.safetensors"))
+    with pytest.raises(pretrained.PretrainedError, match="holds the model 'vae-z20', not 'vae-z2'"):
+        pretrained.load("vae-z2", weights_dir=weights)
+
+
+def _rewrite(weights, file, edit_tensors=None, metadata=None):
+    from safetensors.torch import load_file, save
+
+    path = weights / file
+    with open(path, "rb") as f:
+        old = json.loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]
+    tensors = load_file(str(path))
+    if edit_tensors:
+        edit_tensors(tensors)
+    path.write_bytes(save(tensors, metadata=metadata(old) if metadata else old))
+    set_entry(weights, "vae-z20", sha256=sha256_of(path))
+
+
+def test_nan_weights_with_a_matching_checksum_are_refused(packed, tmp_path):
+    weights = copy_of(packed, tmp_path)
+    _rewrite(weights, "vae-z20.safetensors", lambda t: t["model/decoder.0.weight"].fill_(float("nan")))
+    with pytest.raises(pretrained.PretrainedError, match="holds NaN or inf in decoder.0.weight"):
+        pretrained.load("vae-z20", weights_dir=weights)
+
+
+def test_a_file_of_the_first_format_without_its_name_still_loads(packed, tmp_path):
+    weights = copy_of(packed, tmp_path)
+    _rewrite(weights, "vae-z20.safetensors",
+             metadata=lambda old: {"format": "gengen-pretrained-1", "state": old["state"]})  # fmt: skip
+    model, _ = pretrained.load("vae-z20", weights_dir=weights)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_packing_a_model_that_was_never_trained_names_the_command(tmp_path):
+    with pytest.raises(pretrained.PretrainedError, match="no trained run of vae-z2 .*fix: python -m gengen_lib train"):
+        pretrained.pack("vae-z2", run=tmp_path / "none", weights_dir=tmp_path / "weights")
