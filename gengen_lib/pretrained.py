@@ -215,6 +215,13 @@ def _end_snapshot(model: nn.Module) -> torch.Tensor:
         return model.eval().sample(64, generator=torch.Generator().manual_seed(3)).cpu()
 
 
+def _run_settings(family, state: dict):
+    """The settings a checkpoint was trained with (its recorded config), with the epochs it reached."""
+    names = {f.name for f in dataclasses.fields(family.settings)} - {"epochs"}
+    recorded = {k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items() if k in names}
+    return family.settings(**recorded, epochs=state["epoch"])
+
+
 def pack(
     name: str,
     metrics: dict | None = None,
@@ -235,8 +242,7 @@ def pack(
     tensors, state = read_checkpoint(run / CHECKPOINT_NAME)
     # The model as its recipe returns it from the finished run (for most families the checkpoint's
     # weights; flow matching also removes its weight average's initial bias).
-    model, _ = family.train(dataclasses.replace(settings, epochs=state["epoch"]), out_dir=run, quiet=True,
-                            device="cpu")  # fmt: skip
+    model, _ = family.train(_run_settings(family, state), out_dir=run, quiet=True, device="cpu")
     out = {f"model/{k}": _storage(v) for k, v in model.state_dict().items()}
     snapshots = {k: v for k, v in tensors.items() if k.startswith("snapshot/")}
     if "snapshot/end" not in snapshots:

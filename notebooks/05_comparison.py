@@ -13,10 +13,10 @@
 # ---
 
 # %% [markdown]
-# # Comparing the three models
+# # Comparing the models
 #
-# Three models, trained on the same 50,000 digits, each answering a different question. This
-# chapter puts them side by side using only numbers measured by the code of the previous
+# The report's three models, and the flow-matching model of the chapter beyond it, trained
+# on the same 50,000 digits, each answering a different question. This chapter puts them side by side using only numbers measured by the code of the previous
 # chapters (the shipped models of `weights/`, not retrained), and
 # says what each number can and cannot compare.
 
@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 import torch
 from myst_nb import glue
 
-from gengen_lib import alt_text, flows, gan, plots, pretrained as shipped, quality, runs, runtime, vae
+from gengen_lib import alt_text, flow_matching, flows, gan, plots, pretrained as shipped, quality, runs, runtime, vae
 
 runtime.check_flags(pretrained=pretrained)
 runtime.check_positive_ints(n_samples=n_samples)
@@ -48,6 +48,7 @@ settings = {  # the chapters' models (their quick versions in quick mode)
     "GAN (a)": gan.GANSettings.for_mode(quick, dropout=0.0, real_target="one"),
     "GAN (b)": gan.GANSettings.for_mode(quick),
     "RealNVP": flows.FlowSettings.for_mode(quick),
+    "flow matching": flow_matching.FlowMatchingSettings.for_mode(quick),
     "classifier": quality.ClassifierSettings.for_mode(quick),
 }
 
@@ -58,7 +59,8 @@ meter = quality.SampleQualityMeter(classifier)
 callback = quality.sample_quality_callback(meter, n=500 if quick else 2000, seed=seed)
 gans = {name: load("gan", name, evaluate=callback) for name in ("GAN (a)", "GAN (b)")}
 best_gan = min(gans, key=lambda name: gans[name][1].epochs[-1]["fid"])  # the GAN chapter's better setting
-models = {"VAE": load("vae", "VAE"), "GAN": gans[best_gan], "RealNVP": load("flow", "RealNVP")}
+models = {"VAE": load("vae", "VAE"), "GAN": gans[best_gan], "RealNVP": load("flow", "RealNVP"),
+          "flow matching": load("flow_matching", "flow matching")}
 models = {name: (model.cpu(), history) for name, (model, history) in models.items()}
 print("loaded:", ", ".join(f"{k} ({len(h.epochs)} epochs)" for k, (m, h) in models.items()), f"; the GAN is {best_gan}")
 glue("best_gan", best_gan, display=False)
@@ -89,13 +91,18 @@ fig = plots.show_grids({name: draw(name, 64) for name in models}, nrow=8, size=4
 
 # %%
 scores = {}
-for name in models:
+for name in ["VAE", "GAN", "RealNVP"]:
     x = torch.cat([draw(name, 1000, offset=1 + i) for i in range(n_samples // 1000)])
     scores[name] = meter.summary(x)
 vae_binary = torch.cat([draw("VAE", 1000, offset=100 + i, binary=True) for i in range(n_samples // 1000)])
 scores["VAE (binary samples)"] = meter.summary(vae_binary)
 real = meter.summary(quality.intensities(quality.load_mnist("train").images[:n_samples]))
 glue("real_fid", real["fid"], display=False)
+# Flow matching: 10,000 samples take 20 velocity evaluations each, minutes on a CPU, so its scores are the
+# ones measured on the same 10,000 test digits when the model was packed (weights/manifest.json).
+fm_entry = shipped.manifest().get("flow-matching", {}) if pretrained and not quick else {}
+if "fid" in fm_entry.get("metrics", {}):
+    scores["flow matching (packed)"] = fm_entry["metrics"]
 
 print(f"{'':<24}{'MNIST-FID':>10}{'score':>8}{'class entropy':>15}{'largest class':>15}")
 for name, s in [("real training images", real)] + list(scores.items()):
@@ -103,10 +110,10 @@ for name, s in [("real training images", real)] + list(scores.items()):
 
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 3.2), layout="constrained")
-names = ["VAE", "GAN", "RealNVP"]
-width = 0.27
+names = [name for name in scores if name != "VAE (binary samples)"]
+width = 0.8 / len(names)
 for i, name in enumerate(names):
-    ax.bar([c + (i - 1) * width for c in range(10)], scores[name]["class_counts"], width, label=name)
+    ax.bar([c + (i - (len(names) - 1) / 2) * width for c in range(10)], scores[name]["class_counts"], width, label=name)
 ax.axhline(n_samples / 10, ls="--", color="gray", lw=1)
 ax.set_xticks(range(10))
 ax.set_xlabel("digit predicted by the classifier")
@@ -114,7 +121,7 @@ ax.set_ylabel(f"samples (of {n_samples:,})")
 fig.legend(loc="outside lower center", ncols=len(names))  # below the axes: it hides no bar
 ax.set_title("class histograms of the samples")
 alt_text.describe(fig, f"Bar chart of how many of {n_samples:,} samples of each model the classifier assigns to each "
-                       f"digit 0 to 9, three bars per digit, with a dashed line at an even tenth. Largest class: "
+                       f"digit 0 to 9, {len(names)} bars per digit, with a dashed line at an even tenth. Largest class: "
                        + "; ".join(f"{name} {scores[name]['largest_class_share']:.1%} (digit "
                                    f"{int(torch.as_tensor(scores[name]['class_counts']).argmax())})" for name in names)
                        + ".")  # fmt: skip
@@ -137,6 +144,8 @@ glue("comparison_gan_largest", scores["GAN"]["largest_class_share"], display=Fal
 #   recorded in `weights/manifest.json`; the VAE chapter checks it against a live estimate).
 # * **RealNVP:** the exact log-density of *dequantized 8-bit* images, reported in bits per
 #   dimension.
+# * **Flow matching:** the log-density of the same dequantized images, from an ODE solve with
+#   an unbiased estimate of the divergence (its chapter, section FM.6), in the same unit.
 # * **GAN:** none. Its density is implicit; there is nothing to evaluate at a test image.
 
 # %%
@@ -153,6 +162,10 @@ train_b, valid_b = data.binarize(data.load_mnist("train").images), data.binarize
 marginal_bpd = baselines.nats_to_bits_per_dim(baselines.bernoulli_nll(valid_b, baselines.pixel_marginals(train_b)).mean().item())
 print(f"         baselines on binary data: uniform 1.0000 bits/dim, per-pixel marginals {marginal_bpd:.4f} bits/dim")
 print(f"RealNVP: {flow_best_valid:.3f} bits/dim on dequantized 8-bit validation images (uniform: 8.000)")
+if "test_bpd" in fm_entry.get("metrics", {}):
+    fm_bpd = fm_entry["metrics"]["test_bpd"]
+    print(f"flow matching: {fm_bpd['bpd']:.3f} ± {fm_bpd['bpd_sem']:.3f} bits/dim on the first {fm_bpd['n']:,} "
+          "dequantized 8-bit test images (ODE likelihood, Hutchinson's trace)")
 print("GAN    : no likelihood")
 
 # %% [markdown]
@@ -192,3 +205,6 @@ print("device of this notebook run:", runtime.describe_device(device), "(times p
 # * **RealNVP:** exact likelihood and exact inversion in both directions, at the price of
 #   keeping every layer invertible and the dimension constant; its samples are sharper than
 #   the VAE's but less convincing than the GAN's.
+# * **Flow matching:** a likelihood like the flow's without invertible layers, trained by a
+#   plain regression; sampling and likelihoods cost an ODE solve (tens of network
+#   evaluations), the price of its freedom.
