@@ -263,7 +263,7 @@ def saved_epoch(directory: Path) -> int | None:
         with open(Path(directory) / CHECKPOINT_NAME, "rb") as f:
             header = json.loads(f.read(min(int.from_bytes(f.read(8), "little"), MAX_CHECKPOINT_BYTES)))
         epoch = json.loads(header["__metadata__"]["state"])["epoch"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
 

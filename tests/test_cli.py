@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import TINY, TINY_FLOW
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from gengen_lib import checkpoints, data
@@ -218,12 +217,7 @@ def test_a_checkpoint_with_other_settings_names_the_differences(cli, run_dir):
 
 def test_a_checkpoint_of_another_shape_is_refused_and_kept(cli, run_dir):
     """Same settings, other layer sizes: what a checkpoint written by an older version of the code looks like."""
-    path = run_dir / checkpoints.CHECKPOINT_NAME
-    with safe_open(str(path), "pt") as f:
-        metadata = f.metadata()
-    state = json.loads(metadata["state"])
-    state["config"]["hidden"] = 32
-    save_file(load_file(str(path)), str(path), {**metadata, "state": json.dumps(state)})
+    _edit_state(run_dir / checkpoints.CHECKPOINT_NAME, lambda state: state["config"].update(hidden=32))
     before = files(run_dir)
     code, err = cli("train", "vae", *TINY, "--hidden", 32, "--out", run_dir)
     assert code == 1 and "does not fit this model (size mismatch for" in err
@@ -231,12 +225,16 @@ def test_a_checkpoint_of_another_shape_is_refused_and_kept(cli, run_dir):
 
 
 def _edit_state(path, edit):
-    """Rewrite the checkpoint's JSON state with ``edit(state)``; tensors and digest unchanged."""
+    """Rewrite the checkpoint's JSON state with ``edit(state)`` and a digest recomputed over it (the digest
+    covers the state, so an edit that keeps the old one is refused for that; these edits test the schema)."""
+    from gengen_lib.checkpoints import tensor_digest
+
     with open(path, "rb") as f:
         metadata = json.loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]
     state = json.loads(metadata["state"])
     edit(state)
-    save_file(load_file(str(path)), str(path), {**metadata, "state": json.dumps(state)})
+    tensors, text = load_file(str(path)), json.dumps(state)
+    save_file(tensors, str(path), {**metadata, "state": text, "digest": tensor_digest(tensors, text)})
 
 
 def _edit_tensors(path, edit):
