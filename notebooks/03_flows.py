@@ -198,11 +198,12 @@ print(f"log|det J| from slogdet of the Jacobian:  {torch.linalg.slogdet(J)[1].it
 print(f"entries above the diagonal (sorted J):    {J_sorted.triu(1).abs().max().item():.1e}")
 fig = figures.jacobian_matrix(J_sorted)
 
-# %% tags=["nbval-ignore-output", "hide-input"]
-# nbval-ignore-output: wall-clock timings, which differ from run to run and machine to machine (the figure is
-# compared by its form only)
+# %% tags=["hide-input"]
 dims = [64, 128, 256, 512, 1024] if quick else [64, 128, 256, 512, 1024, 2048]
-fig, seconds = figures.determinant_timings(dims)
+fig, seconds = figures.determinant_timings(dims)  # wall-clock times: the figure is compared by its form only
+
+# %% tags=["nbval-ignore-output", "hide-input"]
+# nbval-ignore-output: wall-clock timings, which differ from run to run and machine to machine
 general, coupling_sum = seconds.values()
 print("slogdet: x" + ", x".join(f"{b / a:.1f}" for a, b in zip(general[-3:], general[-2:])),
       f"over the last two doublings of m (m^3 alone would give x8); from m = {dims[0]} to {dims[-1]} it grew "

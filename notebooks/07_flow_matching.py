@@ -361,8 +361,8 @@ if curve:
                   for m in sorted({p["method"] for p in curve["points"]})}  # fmt: skip
     fig = fmfig.fid_against_evaluations(per_method, {"real test images": curve["real_fid"]})
     plots.glue_figure("fig-fm-fid-nfe", fig)
-    print(f"FID on {curve['samples']:,} samples per point (smaller than the 10,000 of the headline figure, "
-          "so every value is biased upwards by about the same amount)")
+    print(f"FID on {curve['samples']:,} samples per point (fewer than the {entry['samples']:,} of the headline "
+          "figure, so every value is biased upwards by about the same amount; the real images too)")
     for p in curve["points"]:
         print(f"  {p['method']:<9} {p['nfe']:>3} evaluations: FID {p['fid']:6.1f}")
 else:
