@@ -275,6 +275,8 @@ def ode_log_prob(
     ``exact``: the trace by autograd (small D); otherwise Hutchinson's estimator with one
     Rademacher vector per example, held fixed along the path (so the estimate is unbiased).
     """
+    if t == 0:  # nothing to integrate: p_0 is the standard normal
+        return standard_normal_log_prob(x1.flatten(1)), 0
     noise = None
     if not exact:
         noise = torch.randint(0, 2, x1.shape, generator=generator, device="cpu").to(x1) * 2 - 1
