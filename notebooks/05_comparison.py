@@ -131,7 +131,7 @@ glue("comparison_gan_largest", scores["GAN"]["largest_class_share"], display=Fal
 # %% [markdown]
 # Each chapter scores its own draw of samples, so its numbers differ from these by the
 # metric's sampling noise: the GAN chapter's 10,000 final samples of its better setting,
-# {glue:text}`02_gan.ipynb::best_setting`, give MNIST-FID {glue:text}`02_gan.ipynb::gan_final_fid:.2f` and a
+# {glue:text}`02_gan.ipynb::best_setting:s`, give MNIST-FID {glue:text}`02_gan.ipynb::gan_final_fid:.2f` and a
 # largest class of {glue:text}`02_gan.ipynb::gan_final_largest:.1%`; the 10,000 here
 # (other seeds), {glue:text}`comparison_gan_fid:.2f` and {glue:text}`comparison_gan_largest:.1%`.
 # Differences of this size between two draws of the same model say nothing about the model.
