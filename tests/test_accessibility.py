@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TIMEOUT_MS, is_local
+from support import ROOT, TIMEOUT_MS, is_local
 from test_browser import book_pages, resolve_redirect
 
 pytestmark = pytest.mark.browser

@@ -16,8 +16,8 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import HTML, SHOTS, TIMEOUT_MS, PageLog, is_local
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from support import HTML, SHOTS, TIMEOUT_MS, PageLog, is_local
 
 pytestmark = pytest.mark.browser
 

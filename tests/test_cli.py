@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, TINY_FLOW
 from safetensors.torch import load_file, save_file
+from support import TINY, TINY_FLOW
 
 from gengen_lib import checkpoints, data
 from gengen_lib.__main__ import main

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import HTML, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, numpy_document, read_digit
+from support import HTML, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, numpy_document, read_digit
 
 from gengen_lib.export import format as weight_format
 from gengen_lib.export import vae as export

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from conftest import ROOT
+from support import ROOT
 
 from gengen_lib.export import export_book_explorers
 from gengen_lib.export.format import BOOK_DIR

@@ -16,7 +16,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, numpy_document
+from support import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, numpy_document
 
 from gengen_lib import flows, pretrained, toy
 from gengen_lib.densities import standard_normal_log_prob

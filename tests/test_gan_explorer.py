@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, read_digit
+from support import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, read_digit
 
 from gengen_lib import latent, pretrained
 from gengen_lib.export import book

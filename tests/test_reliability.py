@@ -13,8 +13,8 @@ import time
 
 import pytest
 import torch
-from conftest import TINY, TINY_FLOW
 from safetensors.torch import load_file
+from support import TINY, TINY_FLOW
 
 from gengen_lib import vae
 from gengen_lib.__main__ import main
