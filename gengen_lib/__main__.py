@@ -4,6 +4,7 @@
     python -m gengen_lib train flow --fixed-scale
     python -m gengen_lib train gan --dropout 0 --real-target one
     python -m gengen_lib evaluate vae --k 5000
+    python -m gengen_lib evaluate flow_matching --n 1000
     python -m gengen_lib ship vae-z20          (maintainers: pack a finished run into weights/)
 
 Runs are stored under runs/ (or --out) by their settings; a repeated command resumes the
@@ -110,14 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = commands.add_parser(
         "evaluate", help="evaluate a trained model",
-        description="Test-set ELBO and importance-sampled log-likelihood of the VAE: the shipped model "
-        "(weights/), or with --trained the one trained under runs/.",
+        description="vae: test-set ELBO and importance-sampled log-likelihood (nats) of the shipped model "
+        "(weights/), or with --trained of the one trained under runs/. flow_matching: test-set bits/dim of the "
+        "shipped model by its likelihood ODE (rk4, Hutchinson's trace), with a standard error; --record "
+        "stores it in weights/manifest.json.",
     )  # fmt: skip
-    ev.add_argument("model", choices=["vae"])
-    ev.add_argument("--k", type=positive_int, default=5000, help="importance samples per test image")
+    ev.add_argument("model", choices=["vae", "flow_matching"])
+    ev.add_argument("--k", type=positive_int, default=5000, help="vae: importance samples per test image")
     ev.add_argument("--n", type=positive_int, help="number of test images (default: all 10,000)")
-    ev.add_argument("--z-dim", type=count, default=20)
-    ev.add_argument("--trained", action="store_true", help="evaluate the run trained under runs/, not the shipped one")
+    ev.add_argument("--z-dim", type=count, default=20, help="vae: the latent size of the model")
+    ev.add_argument("--trained", action="store_true",
+                    help="vae: evaluate the run trained under runs/, not the shipped one")  # fmt: skip
+    ev.add_argument("--record", action="store_true",
+                    help="flow_matching: store the test bits/dim in weights/manifest.json (maintainers)")  # fmt: skip
     ev.add_argument("--threads", type=_threads)
 
     ship = commands.add_parser(
@@ -148,6 +154,8 @@ def _train(args) -> dict:
 
 
 def _evaluate(args) -> dict:
+    if args.model == "flow_matching":
+        return _evaluate_flow_matching(args)
     settings = vae.VAESettings(z_dim=args.z_dim)
     name = pretrained.shipped_name(settings)
     if not args.trained and name in pretrained.manifest():
@@ -167,6 +175,25 @@ def _evaluate(args) -> dict:
                          f"fix: python -m gengen_lib train vae --z-dim {args.z_dim} (it resumes)")  # fmt: skip
     model, _ = vae.load_or_train_vae(settings, quiet=True)
     return vae.test_set_metrics(model, settings, k=args.k, n=args.n)
+
+
+def _evaluate_flow_matching(args) -> dict:
+    """Test-set bits/dim of the shipped flow-matching model (first ``--n`` images), recorded with ``--record``."""
+    from . import flow_matching
+
+    if args.trained:
+        raise ValueError("evaluate flow_matching measures the shipped model only; "
+                         "fix: python -m gengen_lib ship flow-matching packs and measures a trained run")  # fmt: skip
+    name = "flow-matching"
+    model, _ = pretrained.load(name)
+    print(f"evaluating the shipped model weights/{name}.safetensors", file=sys.stderr)
+    solver = flow_matching.LIKELIHOOD_SOLVER
+    result = {**flow_matching.bits_per_dim_on_test_images(model, args.n or 10_000, progress=True, **solver),
+              "solver": dict(solver)}  # fmt: skip
+    if args.record:
+        metrics = pretrained.manifest()[name].get("metrics", {})
+        pretrained.record_metrics(name, {**metrics, "test_bpd": result})
+    return result
 
 
 def _ship(args) -> dict:

@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from support import TINY, TINY_FLOW
 
-from gengen_lib import checkpoints, data
+from gengen_lib import checkpoints, data, flow_matching, pretrained
 from gengen_lib.__main__ import main
 from gengen_lib.families import FAMILIES
 
@@ -430,3 +430,21 @@ def test_an_option_of_another_family_is_refused_naming_this_familys_options(cli,
     assert code == 2 and err.startswith(f"error: {option} does not apply to {model} (an option of ")
     assert "--epochs" in err and f"fix: see python -m gengen_lib train {model} --help" in err
     assert not (tmp_path / model).exists()
+
+
+def test_evaluate_flow_matching_gives_test_bits_per_dim_with_a_standard_error_and_records_it(
+    capsys, monkeypatch
+):
+    recorded = {}
+    monkeypatch.setattr(pretrained, "record_metrics", lambda name, metrics: recorded.update({name: metrics}))
+    assert run("evaluate", "flow_matching", "--n", "3", "--record", "--threads", "1") == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["n"] == 3 and printed["solver"] == flow_matching.LIKELIHOOD_SOLVER
+    assert 0.5 < printed["bpd"] < 3.0 and printed["bpd_sem"] > 0  # dequantized MNIST: 1-2 bits/dim
+    kept = pretrained.manifest()["flow-matching"]["metrics"]
+    assert recorded["flow-matching"] == {**kept, "test_bpd": printed}, "the other metrics are kept"
+
+
+def test_evaluate_flow_matching_refuses_a_trained_run_naming_the_command_that_measures_it(cli):
+    code, err = cli("evaluate", "flow_matching", "--trained")
+    assert code == 1 and "fix: python -m gengen_lib ship flow-matching" in err
