@@ -136,7 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     ship.add_argument("--k", type=positive_int, default=5000, help="VAE: importance samples per test image")
     ship.add_argument("--n", type=positive_int, help="VAE: number of test images (default: all 10,000)")
     ship.add_argument("--threads", type=_threads)
+    ship.add_argument("--samples", type=positive_int, default=10_000,
+                      help="generators: samples scored for MNIST-FID and the class histogram")  # fmt: skip
     ship.add_argument("--note", default="", help="a remark for the manifest (e.g. why a run stopped early)")
+    ship.add_argument("--remeasure", action="store_true",
+                      help="measure the weights already in weights/ again (no run needed, nothing packed)")  # fmt: skip
     instructor.add_commands(commands)
     return parser
 
@@ -197,10 +201,14 @@ def _evaluate_flow_matching(args) -> dict:
 
 
 def _ship(args) -> dict:
+    import time
+
     shipped = {}
     for name in args.names:
-        entry = pretrained.pack(name, note=args.note)
-        pretrained.record_metrics(name, pretrained.measure(name, k=args.k, n=args.n))
+        entry = pretrained.manifest()[name] if args.remeasure else pretrained.pack(name, note=args.note)
+        start = time.perf_counter()
+        metrics = pretrained.measure(name, k=args.k, n=args.n, samples=args.samples)
+        pretrained.record_metrics(name, {**metrics, "measure_seconds": round(time.perf_counter() - start, 1)})
         shipped[name] = {"bytes": entry["bytes"], **pretrained.manifest()[name]["metrics"]}
     return shipped
 
