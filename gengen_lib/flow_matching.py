@@ -547,11 +547,13 @@ def bits_per_dim_on_test_images(
     return {"bpd": values.mean().item(), "bpd_sem": sem, "n": len(values)}
 
 
-def sample_batches(model: FlowMatchingModel, n: int, seed: int, batch_size: int = 500, **solver) -> torch.Tensor:
-    """``n`` images (n, 1, 28, 28) drawn in batches from one seeded generator."""
+def sample_batches(model: FlowMatchingModel, n: int, seed: int, batch_size: int = 500, progress: bool = False,
+                   **solver) -> torch.Tensor:  # fmt: skip
+    """``n`` images (n, 1, 28, 28) drawn in batches from one seeded generator (a progress bar if ``progress``)."""
     generator = torch.Generator().manual_seed(seed)
-    return torch.cat([model.sample(min(batch_size, n - start), generator=generator, **solver)
-                      for start in range(0, n, batch_size)])  # fmt: skip
+    starts = tqdm(range(0, n, batch_size), desc=f"sampling ({solver.get('method', 'midpoint')})", unit="batch",
+                  disable=not progress, file=sys.stderr)  # fmt: skip
+    return torch.cat([model.sample(min(batch_size, n - start), generator=generator, **solver) for start in starts])
 
 
 SHIPPED_SOLVER = {"method": "midpoint", "steps": 10}  # 20 velocity evaluations per sample
@@ -576,17 +578,18 @@ def measure(model: FlowMatchingModel, meter, samples: int = 10_000, curve_sample
     from .data import intensities
 
     start = time.perf_counter()
-    images = sample_batches(model, samples, seed, **SHIPPED_SOLVER)
+    images = sample_batches(model, samples, seed, progress=True, **SHIPPED_SOLVER)
     metrics = {**meter.summary(images), "solver": dict(SHIPPED_SOLVER), "samples": samples,
                "ms_per_sample": 1000 * (time.perf_counter() - start) / samples}  # fmt: skip
     points = []
     for method, steps in CURVE_SOLVERS:
-        drawn = sample_batches(model, curve_samples, seed + 1, method=method, steps=steps)
+        drawn = sample_batches(model, curve_samples, seed + 1, progress=True, method=method, steps=steps)
         nfe = steps * (2 if method == "midpoint" else 1)
         points.append({"method": method, "steps": steps, "nfe": nfe, "fid": meter.summary(drawn)["fid"]})
     real = meter.summary(intensities(load_mnist("valid").images[:curve_samples]))["fid"]
     metrics["fid_by_evaluations"] = {"samples": curve_samples, "real_fid": real, "points": points}
-    metrics["test_bpd"] = {**bits_per_dim_on_test_images(model, bpd_images, seed=seed, **LIKELIHOOD_SOLVER),
+    metrics["test_bpd"] = {**bits_per_dim_on_test_images(model, bpd_images, seed=seed, progress=True,
+                                                         **LIKELIHOOD_SOLVER),
                            "solver": dict(LIKELIHOOD_SOLVER)}
     return metrics
 
