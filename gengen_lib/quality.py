@@ -16,6 +16,7 @@ All inputs are images with values in [0, 1], shape (N, 784) or (N, 28, 28).
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import ClassVar
@@ -192,11 +193,19 @@ class SampleQualityMeter:
         }
 
 
-def sample_quality(model: nn.Module, meter: SampleQualityMeter, samples: int = 10_000, seed: int = 0) -> dict:
-    """:meth:`SampleQualityMeter.summary` of ``samples`` draws of ``model`` (in blocks of 1,000, from ``seed``)."""
+def sample_quality(model: nn.Module, meter: SampleQualityMeter, samples: int = 10_000, seed: int = 0,
+                   **sample_options) -> dict:  # fmt: skip
+    """:meth:`SampleQualityMeter.summary` of ``samples`` draws of ``model`` (in blocks of 1,000, from ``seed``).
+
+    The one measurement of a model's sample quality: packing records it in the manifest, and the chapters
+    call it with the same seed on the same shipped weights, so every page quotes the same numbers.
+    ``sample_options`` go to ``model.sample`` (e.g. ``binary=True`` for the VAE's coin flips).
+    """
+    model = copy.deepcopy(model).cpu()  # CPU draws from a CPU generator, whatever device the model is on
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        images = torch.cat([model.sample(1000, generator=generator).cpu() for _ in range(samples // 1000)])
+        images = torch.cat([model.sample(min(1000, samples - start), generator=generator, **sample_options).cpu()
+                            for start in range(0, samples, 1000)])  # fmt: skip
     return meter.summary(images)
 
 

@@ -306,8 +306,8 @@ fig = alt_text.describe(fig, f"Two panels against the training epoch, one line p
                              f"when all digits appear equally often.")  # fmt: skip
 
 # %% tags=["hide-input"]
-final = {k: meter.summary(model.sample(n_eval, generator=torch.Generator(device=device).manual_seed(seed + 1)).cpu())
-         for k, (model, history) in trained.items()}
+# the draws of weights/manifest.json (10,000 in blocks of 1,000 from the seed): the same numbers on every page
+final = {k: quality.sample_quality(model, meter, n_eval, seed=seed) for k, (model, history) in trained.items()}
 fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 3.2), layout="constrained")
 width = 0.4
 for i, (k, s) in enumerate(final.items()):

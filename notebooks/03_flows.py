@@ -487,11 +487,8 @@ classifier = shipped.load_or_train("classifier", classifier_settings, pretrained
 meter = quality.SampleQualityMeter(classifier)
 n_samples = 1000 if quick else 10_000
 scores = {}
-for name, (m, _) in trained.items():
-    with torch.no_grad():
-        x_s = torch.cat([m.cpu().sample(1000, generator=torch.Generator().manual_seed(seed + i))
-                         for i in range(n_samples // 1000)])
-    scores[name] = meter.summary(x_s)
+for name, (m, _) in trained.items():  # the draws of weights/manifest.json: the same numbers on every page
+    scores[name] = quality.sample_quality(m.cpu(), meter, n_samples, seed=seed)
     print(f"{name:<14} MNIST-FID {scores[name]['fid']:7.2f}  score {scores[name]['classifier_score']:.2f}  "
           f"class entropy {scores[name]['class_entropy']:.3f}  largest class {scores[name]['largest_class_share']:.1%}")
 
