@@ -259,8 +259,11 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
 
 def saved_epoch(directory: Path) -> int | None:
     """The epoch of the checkpoint in ``directory`` from its header alone, or None if there is none readable."""
+    path = Path(directory) / CHECKPOINT_NAME
     try:
-        with open(Path(directory) / CHECKPOINT_NAME, "rb") as f:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # opening a FIFO would wait for a writer forever
+            return None
+        with open(path, "rb") as f:
             header = json.loads(f.read(min(int.from_bytes(f.read(8), "little"), MAX_CHECKPOINT_BYTES)))
         epoch = json.loads(header["__metadata__"]["state"])["epoch"]
     except (OSError, ValueError, KeyError, TypeError, RecursionError):

@@ -66,6 +66,8 @@ def manifest(weights_dir: Path = WEIGHTS_DIR, missing_ok: bool = False) -> dict:
     path = weights_dir / MANIFEST_NAME
     if missing_ok and not (path.exists() or path.is_symlink()):
         return {}
+    if path.exists() and not path.is_file():  # a directory, or a FIFO whose read would wait forever
+        raise PretrainedError(f"weights/{MANIFEST_NAME} is not a file; {MANIFEST_FIX}")
     try:
         text = path.read_text()
     except FileNotFoundError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -121,6 +122,7 @@ MANIFESTS = {
     "an entry without a sha256": '{"vae-z20": {"file": "vae-z20.safetensors"}}',
     "a file outside weights/": '{"vae-z20": {"file": "../runs/x.safetensors", "sha256": "' + "0" * 64 + '"}}',
     "a directory": "DIR",
+    "a FIFO (reading it would wait forever)": "FIFO",
 }
 
 
@@ -131,6 +133,8 @@ def test_a_damaged_manifest_is_one_line_with_the_fix(packed, tmp_path, text):
     path.unlink()
     if text == "DIR":
         path.mkdir()
+    elif text == "FIFO":
+        os.mkfifo(path)
     elif text is not None:
         path.write_text(text)
     with pytest.raises(pretrained.PretrainedError, match=r"weights/manifest.json .*fix: git checkout") as e:
