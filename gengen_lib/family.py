@@ -47,6 +47,8 @@ class Family:
     ``training_extras(settings, quick, device, out_dir) -> dict``: more keyword arguments for
     ``train`` that the CLI must build (the GAN's per-epoch sample-quality scores), or None.
     ``exporter(out_dir) -> list[Path]``: writes the family's in-page explorer weights, or None.
+    ``sample_shape``: one sample of ``model.sample(n)``, whose output is ``(n, *sample_shape)``:
+    an MNIST image in [0, 1] by default, a point ``(2,)`` for the two-moons families.
     """
 
     name: str
@@ -58,3 +60,4 @@ class Family:
     shipped: Mapping[str, Any] = field(default_factory=dict)
     training_extras: Callable[[Any, bool, torch.device, Path | None], dict] | None = None
     exporter: Callable[[Path], list[Path]] | None = None
+    sample_shape: tuple[int, ...] = (1, 28, 28)

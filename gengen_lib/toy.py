@@ -165,4 +165,5 @@ FAMILY = Family(
     train=load_or_train_toy_flow,
     measure=_measure_toy_flow,
     shipped={"flow-moons": ToyFlowSettings()},
+    sample_shape=(2,),
 )

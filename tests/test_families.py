@@ -24,7 +24,6 @@ from gengen_lib.families import FAMILIES, SHIPPED
 from gengen_lib.runs import run_identity
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_RUN = ["--quick", "--train-subset", "256", "--quiet", "--threads", "1", "--device", "cpu"]
 
 
 @pytest.fixture(autouse=True)
@@ -34,9 +33,20 @@ def _scratch_runs(scratch_runs):
     torch.set_num_threads(1)
 
 
+def on_mnist(family) -> bool:
+    """Whether the family trains on MNIST images (``train_subset``), not on generated points."""
+    return "train_subset" in {f.name for f in dataclasses.fields(family.settings)}
+
+
 def tiny(family, **overrides):
-    """The family's quick settings on 256 training images."""
-    return family.settings.quick(train_subset=256, **overrides)
+    """The family's quick settings, on 256 training images where it trains on MNIST."""
+    return family.settings.quick(**({"train_subset": 256} if on_mnist(family) else {}), **overrides)
+
+
+def tiny_run(family) -> list[str]:
+    """The command-line options of :func:`tiny`: quick mode, one thread, the CPU, quiet."""
+    subset = ["--train-subset", "256"] if on_mnist(family) else []
+    return ["--quick", *subset, "--quiet", "--threads", "1", "--device", "cpu"]
 
 
 def run(*argv) -> int:
@@ -61,7 +71,7 @@ def test_a_record_is_complete_and_its_settings_explain_every_field(name):
     family = FAMILIES[name]
     assert family.name == name
     fields = {f.name for f in dataclasses.fields(family.settings)}
-    assert {"epochs", "batch_size", "seed", "train_subset"} <= fields, "fit_run reads these"
+    assert {"epochs", "batch_size", "seed"} <= fields, "fit_run reads these"
     assert set(family.settings.HELP) == fields | set(family.settings.ALIASES), "one help line per option"
     assert set(family.settings.QUICK) <= fields
     assert all(field in fields for field, _ in family.settings.ALIASES.values())
@@ -76,12 +86,15 @@ def test_shipped_names_are_unique_across_families():
 
 @pytest.mark.parametrize("name", [n for n, f in FAMILIES.items() if n != "classifier"])
 def test_a_generative_family_samples_reproducible_images_in_the_unit_interval(name):
+    """Images in [0, 1] for the MNIST families; points of the declared shape for the two-moons ones."""
+    family = FAMILIES[name]
     torch.manual_seed(0)
-    model = FAMILIES[name].build(tiny(FAMILIES[name])).eval()
+    model = family.build(tiny(family)).eval()
     first = model.sample(3, generator=torch.Generator().manual_seed(1))
     again = model.sample(3, generator=torch.Generator().manual_seed(1))
-    assert first.shape == (3, 1, 28, 28) and first.dtype == torch.float32
-    assert first.min() >= 0 and first.max() <= 1
+    assert first.shape == (3, *family.sample_shape) and first.dtype == torch.float32
+    if family.sample_shape == (1, 28, 28):
+        assert first.min() >= 0 and first.max() <= 1
     assert torch.equal(first, again)
 
 
@@ -144,13 +157,13 @@ def test_every_option_of_another_family_is_refused_naming_this_familys_options(n
 @pytest.mark.parametrize("name", FAMILIES)
 def test_the_command_line_trains_a_family_and_a_repeat_loads_the_finished_run(name, tmp_path, capsys, scratch_runs):
     out = tmp_path / name
-    assert run("train", name, *TINY_RUN, "--epochs", 1, "--out", out) == 0
+    assert run("train", name, *tiny_run(FAMILIES[name]), "--epochs", 1, "--out", out) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["epoch"] == 1
     _, state = read_checkpoint(out / CHECKPOINT_NAME)
     assert state["config"] == {"model": name, **run_identity(tiny(FAMILIES[name], epochs=1)), "epochs": None}
     before = (out / CHECKPOINT_NAME).read_bytes()
-    assert run("train", name, *TINY_RUN, "--epochs", 1, "--out", out) == 0
+    assert run("train", name, *tiny_run(FAMILIES[name]), "--epochs", 1, "--out", out) == 0
     assert json.loads(capsys.readouterr().out) == printed and (out / CHECKPOINT_NAME).read_bytes() == before
     assert not scratch_runs.exists() or not any(scratch_runs.iterdir()), "--out keeps everything in its folder"
 
