@@ -487,13 +487,15 @@
     }));
     var caption = fig.appendChild(el("figcaption"));
     var panel = root.appendChild(el("div", {"class": "gx-sliders gx-flow-controls"}));
-    var t = core.slider(panel, id + "-t", "t", 0, 1, times[1] - times[0], 0.5);
-    t.input.setAttribute("data-role", "time");
+    // The slider counts frames (0 .. times - 1), so that every frame, the last included, is reachable.
+    var t = core.slider(panel, id + "-t", "t", 0, times.length - 1, 1, Math.round((times.length - 1) / 2));
+    t.input.setAttribute("data-role", "frame");
     var status = root.appendChild(el("p", {"class": "gx-z gx-status"}));
     if (root.getAttribute("data-subtitle")) root.appendChild(el("p", {"class": "gx-sub"}, root.getAttribute("data-subtitle")));
     var redraw = core.redrawer(root, function (finished) {
-      var k = Math.round(Number(t.input.value) * (times.length - 1));
+      var k = Number(t.input.value);
       t.output.textContent = times[k].toFixed(2);
+      t.input.setAttribute("aria-valuetext", "t = " + times[k].toFixed(2));
       drawFrame(canvas, ink, seeds, times.length, k);
       caption.textContent = "x\u209c at t = " + times[k].toFixed(2) + " (frame " + (k + 1) + " of " + times.length +
         "), seeds " + doc.seeds[0] + "\u2013" + doc.seeds[seeds - 1];
@@ -507,10 +509,13 @@
     redraw.now();
   }
 
+  // Mounts a panel and keeps, for the tests, when it started (data-mount-at) and how long it took (data-mount-ms).
   function mount(root) {
-    var name = root.getAttribute("data-fm");
+    var name = root.getAttribute("data-fm"), t0 = performance.now();
     if (name === "mnist") mountMnist(root);
     else mountMoons(root, model(name));
+    root.setAttribute("data-mount-at", t0.toFixed(1));
+    root.setAttribute("data-mount-ms", (performance.now() - t0).toFixed(1));
   }
 
   window.GengenFMExplorer = {

@@ -72,6 +72,8 @@ EVALUATIONS_PER_STEP = {"euler": 1, "midpoint": 2, "rk4": 4}
 
 
 def _linears(velocity: MLPVelocity) -> list[nn.Linear]:
+    if not isinstance(velocity, MLPVelocity):
+        raise TypeError(f"expected a gengen_lib.flow_matching.MLPVelocity, got a {type(velocity).__name__}")
     modules = list(velocity.net)
     linears = [m for m in modules if isinstance(m, nn.Linear)]
     others = [m for m in modules if not isinstance(m, nn.Linear)]
