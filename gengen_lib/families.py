@@ -11,7 +11,9 @@ from . import flow_matching, flows, gan, quality, toy, vae
 from .family import Family
 
 FAMILIES: dict[str, Family] = {
-    f.name: f for f in (vae.FAMILY, gan.FAMILY, flows.FAMILY, toy.FAMILY, flow_matching.FAMILY, quality.FAMILY)
+    f.name: f
+    for f in (vae.FAMILY, gan.FAMILY, flows.FAMILY, toy.FAMILY, flow_matching.FAMILY, toy.FLOW_MATCHING_FAMILY,
+              quality.FAMILY)  # fmt: skip
 }
 
 # Every shipped model: its name -> (its family, the settings it was trained with).

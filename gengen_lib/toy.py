@@ -124,22 +124,29 @@ def chapter_moons_flow(
     return model, history, moons_points(settings)
 
 
+def _toy_flow_matching_recipe(model: FlowMatchingModel, lr: float, max_grad_norm: float, ema_decay: float, seed: int):
+    """The optimizer, the training step and its noise stream of a 2-d flow-matching model (one recipe
+    for :func:`train_toy_flow_matching` and :func:`load_or_train_toy_flow_matching`)."""
+    optimizer = torch.optim.Adam(model.net.parameters(), lr=lr)
+    noise = torch.Generator().manual_seed(seed + 1)
+
+    def step(batch):
+        (x,) = batch
+        loss = conditional_flow_matching_loss(model.net, x, noise)
+        optimizer_step(optimizer, loss, max_grad_norm=max_grad_norm)
+        model.update_average(ema_decay)
+        return {"loss": loss.item()}
+
+    return optimizer, step, noise
+
+
 def train_toy_flow_matching(
     data: torch.Tensor, hidden: int = 128, epochs: int = 200, seed: int = 0, ema_decay: float = 0.99
 ) -> tuple[FlowMatchingModel, History]:
     """A flow-matching model of 2-d points: an MLP velocity trained on the conditional loss (no ODE solve)."""
     torch.manual_seed(seed)
     model = FlowMatchingModel(MLPVelocity(data.shape[1], hidden), data.shape[1], image_shape=None, logit_alpha=None)
-    optimizer = torch.optim.Adam(model.net.parameters(), lr=2e-3)
-    noise = torch.Generator().manual_seed(seed + 1)
-
-    def step(batch):
-        (x,) = batch
-        loss = conditional_flow_matching_loss(model.net, x, noise)
-        optimizer_step(optimizer, loss, max_grad_norm=10.0)
-        model.update_average(ema_decay)
-        return {"loss": loss.item()}
-
+    optimizer, step, noise = _toy_flow_matching_recipe(model, 2e-3, 10.0, ema_decay, seed)
     with torch_threads(1):  # a small MLP: one thread is as fast, and never waits for a second one on a busy machine
         history = fit(model, {"adam": optimizer}, step, (data,), epochs=epochs, batch_size=256, seed=seed,
                       quiet=True, generators={"noise": noise})  # fmt: skip
@@ -147,9 +154,95 @@ def train_toy_flow_matching(
     return model, history
 
 
+@dataclass(frozen=True)
+class ToyFlowMatchingSettings(RunSettings):
+    """The two-moons flow-matching model of the book's flow-matching explorer: ``points`` two-moons
+    points (seed ``seed``), an MLP velocity ``hidden`` units wide, the recipe of
+    :func:`train_toy_flow_matching` (Adam at ``lr``, clipping, a weight average of decay ``ema_decay``).
+
+    The defaults are the flow-matching chapter's two-moons model (8,000 points, 150 epochs), shipped
+    as ``weights/flow-matching-moons``.
+    """
+
+    points: int = 8000
+    noise: float = 0.08
+    hidden: int = 128
+    lr: float = 2e-3
+    batch_size: int = 256
+    epochs: int = 150
+    ema_decay: float = 0.99
+    max_grad_norm: float = 10.0
+    seed: int = 0
+    train_subset: int | None = None
+
+    # The CI setting: 2,000 points, 3 epochs (a different run, so quick mode never loads the shipped model).
+    QUICK: ClassVar[dict] = {"points": 2000, "epochs": 3}
+    HELP: ClassVar[dict[str, str]] = {
+        "points": "two-moons training points",
+        "noise": "standard deviation of the Gaussian noise around the moons",
+        "hidden": "hidden units of each of the velocity MLP's three hidden layers",
+        "lr": "Adam learning rate",
+        "batch_size": "points per mini-batch",
+        "epochs": "passes over the points",
+        "ema_decay": "decay of the weights' moving average that sampling and densities use",
+        "max_grad_norm": "gradient norm clip",
+        "seed": "random seed, 0 to 2**63 - 1",
+        "train_subset": "train on the first N of the points only (default: all)",
+    }
+
+
+def build_toy_flow_matching(settings: ToyFlowMatchingSettings) -> FlowMatchingModel:
+    """An untrained flow-matching model of 2-d points (an MLP velocity, no logit step)."""
+    return FlowMatchingModel(MLPVelocity(2, settings.hidden), 2, image_shape=None, logit_alpha=None)
+
+
+def fm_moons_points(settings: ToyFlowMatchingSettings) -> torch.Tensor:
+    """The training points of the two-moons flow-matching model, (points or train_subset, 2), from ``settings.seed``."""
+    points = two_moons(settings.points, settings.noise, generator=torch.Generator().manual_seed(settings.seed))
+    return points[: settings.train_subset]
+
+
+def load_or_train_toy_flow_matching(
+    settings: ToyFlowMatchingSettings, device: torch.device | str | None = None, **options
+) -> tuple[FlowMatchingModel, History]:  # pragma: no mutate block (training recipe)
+    """Train (or resume, or load) the two-moons flow-matching model; returns (model, history).
+
+    The same model and recipe as :func:`train_toy_flow_matching` on :func:`fm_moons_points`, through the
+    runs cache; each epoch records ``loss``, the conditional flow-matching loss of its batches. On the
+    CPU unless ``device`` says otherwise. ``options`` go to :func:`~gengen_lib.training.fit_run`.
+    """
+    torch.manual_seed(settings.seed)
+    model = build_toy_flow_matching(settings).to(device or "cpu")
+    optimizer, step, noise = _toy_flow_matching_recipe(
+        model, settings.lr, settings.max_grad_norm, settings.ema_decay, settings.seed
+    )
+    options.setdefault("quiet", True)
+    with torch_threads(1):  # the same weights with any number of threads, and no spinning on a busy machine
+        history = fit_run("toy-flow-matching", settings, model, {"adam": optimizer}, step,
+                          (fm_moons_points(settings).to(device or "cpu"),), generators={"noise": noise},
+                          **options)  # fmt: skip
+    return model.eval(), history
+
+
+FM_NLL_SOLVER = {"method": "rk4", "steps": 20}
+
+
+def fm_held_out_nll(model: FlowMatchingModel, settings: ToyFlowMatchingSettings, n: int = 1000) -> float:
+    """Mean negative log-likelihood, nats per point, of ``n`` fresh points (seed + 1): the exact
+    divergence integrated by :data:`FM_NLL_SOLVER`."""
+    fresh = two_moons(n, settings.noise, generator=torch.Generator().manual_seed(settings.seed + 1))
+    log_p, _ = model.log_prob(fresh, exact=True, **FM_NLL_SOLVER)
+    return -log_p.mean().item()
+
+
 # ---------------------------------------------------------------------------------------
 # The family's record (gengen_lib.families)
 # ---------------------------------------------------------------------------------------
+
+
+def _measure_toy_flow_matching(model, settings: ToyFlowMatchingSettings, options: MeasureOptions) -> dict:
+    """The held-out negative log-likelihood, nats per point, and the solver it was integrated with."""
+    return {"valid_nll": fm_held_out_nll(model, settings), "solver": dict(FM_NLL_SOLVER)}
 
 
 def _measure_toy_flow(model: RealNVP, settings: ToyFlowSettings, options: MeasureOptions) -> dict:
@@ -165,5 +258,24 @@ FAMILY = Family(
     train=load_or_train_toy_flow,
     measure=_measure_toy_flow,
     shipped={"flow-moons": ToyFlowSettings()},
+    sample_shape=(2,),
+)
+
+
+def _export_explorer(out_dir):
+    from .export.flow_matching import export_book_flow_matching  # the book's explorer, imported only when exporting
+
+    return export_book_flow_matching(out_dir)
+
+
+FLOW_MATCHING_FAMILY = Family(
+    name="toy-flow-matching",
+    summary="two-moons flow matching of the flow-matching chapter (the book's flow-matching explorer shows it)",
+    settings=ToyFlowMatchingSettings,
+    build=build_toy_flow_matching,
+    train=load_or_train_toy_flow_matching,
+    measure=_measure_toy_flow_matching,
+    shipped={"flow-matching-moons": ToyFlowMatchingSettings()},
+    exporter=_export_explorer,
     sample_shape=(2,),
 )

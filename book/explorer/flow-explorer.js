@@ -160,42 +160,7 @@
   // ---------------------------------------------------------------------------------------
 
   var counter = 0;
-
-  function slider(panel, id, label, min, max, step, value) {
-    var row = panel.appendChild(el("div", {"class": "gx-slider"}));
-    row.appendChild(el("label", {"for": id}, label));
-    var input = row.appendChild(el("input", {type: "range", id: id, min: min, max: max, step: step, value: value}));
-    var output = row.appendChild(el("output", {"for": id}));
-    return {input: input, output: output};
-  }
-
-  // Runs draw(finished) at most once per frame however fast the events come; draw calls finished()
-  // when the drawing is on screen (at once, or after work done in slices). Counts the redraws in
-  // data-draws and times the last one, from its start to finished(), in data-draw-ms.
-  function redrawer(root, draw) {
-    var pending = false;
-    function now() {
-      var t0 = performance.now();
-      draw(function () {
-        root.setAttribute("data-draw-ms", (performance.now() - t0).toFixed(2));
-        root.setAttribute("data-draws", Number(root.getAttribute("data-draws") || 0) + 1);
-      });
-    }
-    function later() {
-      if (pending) return;
-      pending = true;
-      requestAnimationFrame(function () { pending = false; now(); });
-    }
-    return {now: now, later: later};
-  }
-
-  // Magma-like colour map, t in [0, 1] -> [r, g, b] (the chapter's density figure uses magma).
-  var MAGMA = [[0, 0, 4], [28, 16, 68], [79, 18, 123], [129, 37, 129], [181, 54, 122],
-               [229, 80, 100], [251, 135, 97], [254, 194, 135], [252, 253, 191]];
-  function magma(t) {
-    var u = Math.min(Math.max(t, 0), 1) * (MAGMA.length - 1), i = Math.min(Math.floor(u), MAGMA.length - 2), f = u - i;
-    return [0, 1, 2].map(function (k) { return Math.round(MAGMA[i][k] + f * (MAGMA[i + 1][k] - MAGMA[i][k])); });
-  }
+  var slider = core.slider, redrawer = core.redrawer, magma = core.magma;
 
   // ---------------------------------------------------------------------------------------
   // The two-moons flow, forward

@@ -11,11 +11,16 @@ import sys
 import time
 from pathlib import Path
 
-from . import flow, gan, vae
+from . import flow, flow_matching, gan, vae
 from .format import BOOK_DIR
 
 # Every explorer's exporter, in the order they run; a family registry can point at each one.
-EXPORTERS = (vae.export_book_decoders, gan.export_book_generator, flow.export_book_flows)
+EXPORTERS = (
+    vae.export_book_decoders,
+    gan.export_book_generator,
+    flow.export_book_flows,
+    flow_matching.export_book_flow_matching,
+)
 
 
 def export_book_explorers(out_dir: str | Path = BOOK_DIR) -> list[Path]:
