@@ -33,6 +33,7 @@ from .checking import (
     Verdict,
     _one_line,
     _randn,
+    by_name,
     failed,
     measure_after_steps,
     passed,
@@ -548,18 +549,9 @@ def reference_results(quick: bool = False) -> list[Verdict]:
 
 EXERCISES = ExerciseSet(
     family="vae",
-    short={
-        "kl_standard_normal": check_kl_standard_normal,
-        "reparameterize": check_reparameterize,
-        "importance_log_likelihood": check_importance_log_likelihood,
-    },
-    steps={
-        "bernoulli_log_likelihood": check_bernoulli_log_likelihood,
-        "negative_elbo": check_negative_elbo,
-        "training_step": check_training_step,
-        "gaussian_log_prob": check_gaussian_log_prob,
-        "importance_terms": check_importance_terms,
-    },
-    results={"tiny_vae": check_tiny_vae, "linear_gaussian_log_likelihood": check_linear_gaussian_log_likelihood},
+    short=by_name(check_kl_standard_normal, check_reparameterize, check_importance_log_likelihood),
+    steps=by_name(check_bernoulli_log_likelihood, check_negative_elbo, check_training_step, check_gaussian_log_prob,
+                  check_importance_terms),
+    results=by_name(check_tiny_vae, check_linear_gaussian_log_likelihood),
     reference_results=reference_results,
 )
