@@ -26,7 +26,7 @@ from torch import nn
 
 from .data import IMAGE_SHAPE, intensities, load_mnist
 from .family import Family, MeasureOptions
-from .runs import RunSettings
+from .runs import MNIST_TRAINING_HELP, RunSettings
 from .runtime import pick_device
 from .training import History, fit_run, optimizer_step
 
@@ -63,13 +63,7 @@ class ClassifierSettings(RunSettings):
 
     # The CI setting: 5,000 images, 1 epoch (about 85% accuracy: enough to exercise the code).
     QUICK: ClassVar[dict] = {"epochs": 1, "train_subset": 5000}
-    HELP: ClassVar[dict[str, str]] = {
-        "lr": "Adam learning rate",
-        "batch_size": "images per mini-batch",
-        "epochs": "passes over the training images",
-        "seed": "random seed, 0 to 2**63 - 1",
-        "train_subset": "train on the first N training images only (default: all 50,000)",
-    }
+    HELP: ClassVar[dict[str, str]] = dict(MNIST_TRAINING_HELP)  # its settings are all training ones
 
 
 def build_classifier(settings: ClassifierSettings) -> MNISTClassifier:
