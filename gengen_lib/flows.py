@@ -26,7 +26,7 @@ from torch import nn
 from . import quality
 from .data import IMAGE_SHAPE, PIXELS, dequantize, load_mnist
 from .densities import standard_normal_log_prob
-from .family import Family, MeasureOptions
+from .family import Family, MeasureOptions, explorer_exporter
 from .runs import MNIST_TRAINING_HELP, RunSettings, count_parameters
 from .runtime import pick_device
 from .training import History, fit_run, optimizer_step
@@ -343,16 +343,8 @@ def _measure(model: RealNVP, settings: FlowSettings, options: MeasureOptions) ->
         "train_bpd": dequantized_bits_per_dim(model, train, torch.Generator().manual_seed(1)),
         "valid_bpd": dequantized_bits_per_dim(model, valid, torch.Generator().manual_seed(2)),
         "parameters": count_parameters(model),
-        **quality.sample_quality(model, quality.SampleQualityMeter(options.classifier()), options.samples),
+        **quality.shipped_sample_quality(model, options),
     }
-
-
-def _export_explorer(out_dir):
-    from .export.flow import (
-        export_book_flows,  # the MNIST flow and the two moons  # the book's explorer, imported only when exporting
-    )
-
-    return export_book_flows(out_dir)
 
 
 FAMILY = Family(
@@ -363,5 +355,5 @@ FAMILY = Family(
     train=load_or_train_flow,
     measure=_measure,
     shipped={"flow-learned-scale": FlowSettings(), "flow-fixed-scale": FlowSettings(learned_scale=False)},
-    exporter=_export_explorer,
+    exporter=explorer_exporter("flow", "export_book_flows"),
 )

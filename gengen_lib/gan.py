@@ -19,7 +19,7 @@ from torch import nn
 
 from . import quality
 from .data import IMAGE_SHAPE, PIXELS, load_mnist, to_signed
-from .family import Family, MeasureOptions
+from .family import Family, MeasureOptions, explorer_exporter
 from .latent import lerp, slerp  # noqa: F401  (re-exported: gan.slerp is the GAN chapter's name)
 from .runs import MNIST_TRAINING_HELP, RunSettings
 from .runtime import pick_device
@@ -240,13 +240,7 @@ def sample_quality_during_training(
 
 def _measure(model: GAN, settings: GANSettings, options: MeasureOptions) -> dict:
     """Sample quality of ``options.samples`` draws."""
-    return quality.sample_quality(model, quality.SampleQualityMeter(options.classifier()), options.samples)
-
-
-def _export_explorer(out_dir):
-    from .export.gan import export_book_generator  # the book's explorer, imported only when exporting
-
-    return export_book_generator(out_dir)
+    return quality.shipped_sample_quality(model, options)
 
 
 FAMILY = Family(
@@ -258,5 +252,5 @@ FAMILY = Family(
     measure=_measure,
     shipped={"gan-plain": GANSettings(dropout=0.0, real_target="one"), "gan-regularized": GANSettings()},
     training_extras=sample_quality_during_training,
-    exporter=_export_explorer,
+    exporter=explorer_exporter("gan", "export_book_generator"),
 )

@@ -194,6 +194,11 @@ def sample_quality(model: nn.Module, meter: SampleQualityMeter, samples: int = 1
     return meter.summary(images)
 
 
+def shipped_sample_quality(model: nn.Module, options: MeasureOptions) -> dict:
+    """:func:`sample_quality` of ``options.samples`` draws, scored by ``options.classifier()`` (a packed model's)."""
+    return sample_quality(model, SampleQualityMeter(options.classifier()), options.samples)
+
+
 def sample_quality_callback(meter: SampleQualityMeter, n: int = 2000, seed: int = 0):
     """An end-of-epoch ``evaluate(model)`` for training loops: scores n samples from a fixed seed."""
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from .data import IMAGE_SHAPE, PIXELS, binarize, intensities, load_mnist
 from .densities import bernoulli_log_prob, gaussian_log_prob, standard_normal_log_prob
-from .family import Family, MeasureOptions
+from .family import Family, MeasureOptions, explorer_exporter
 from .runs import MNIST_TRAINING_HELP, RunSettings, cached_json, run_dir
 from .runtime import pick_device
 from .training import History, fit_run, optimizer_step
@@ -339,12 +339,6 @@ def _measure(model: VAE, settings: VAESettings, options: MeasureOptions) -> dict
     return test_set_metrics(model, settings, k=options.k, n=options.n, cache=False)
 
 
-def _export_explorer(out_dir):
-    from .export.vae import export_book_decoders  # the book's explorer, imported only when exporting
-
-    return export_book_decoders(out_dir)
-
-
 FAMILY = Family(
     name="vae",
     summary="variational autoencoder on binarized MNIST (chapter 1)",
@@ -353,5 +347,5 @@ FAMILY = Family(
     train=load_or_train_vae,
     measure=_measure,
     shipped={"vae-z20": VAESettings(z_dim=20), "vae-z2": VAESettings(z_dim=2)},
-    exporter=_export_explorer,
+    exporter=explorer_exporter("vae", "export_book_decoders"),
 )
