@@ -339,3 +339,8 @@ class ExerciseSet:
     steps: dict[str, Callable[..., Verdict]]
     results: dict[str, Callable[..., Verdict]]
     reference_results: Callable[[bool], list[Verdict]]
+
+
+def by_name(*checkers: Callable[..., Verdict]) -> dict[str, Callable[..., Verdict]]:
+    """An :class:`ExerciseSet`'s table: each checker under the name of what it checks (``check_slerp`` -> ``slerp``)."""
+    return {checker.__name__.removeprefix("check_"): checker for checker in checkers}

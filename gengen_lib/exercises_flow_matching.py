@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 from . import flow_matching as fm
-from .checking import D, Exercise, ExerciseSet, N, Verdict, _randn
+from .checking import D, Exercise, ExerciseSet, N, Verdict, _randn, by_name
 
 STEPS = 5  # Euler steps the checker asks for
 
@@ -144,11 +144,7 @@ def check_hutchinson_divergence(fn: Callable, seed: int = 0) -> Verdict:
 
 EXERCISES = ExerciseSet(
     family="flow_matching",
-    short={
-        "flow_matching_target": check_flow_matching_target,
-        "euler_sample": check_euler_sample,
-        "hutchinson_divergence": check_hutchinson_divergence,
-    },
+    short=by_name(check_flow_matching_target, check_euler_sample, check_hutchinson_divergence),
     steps={},
     results={},
     reference_results=lambda quick: [],

@@ -20,13 +20,25 @@ import torch
 import torch.nn.functional as F
 
 from . import flows, precision
-from .checking import D, Exercise, ExerciseSet, Inputs, N, Verdict, _randn, failed, measure_after_steps, passed
+from .checking import D, Exercise, ExerciseSet, Inputs, N, Verdict, _randn, by_name, failed, measure_after_steps, passed
 from .data import PIXELS, dequantize, load_mnist
 from .densities import standard_normal_log_prob
 
 # ---------------------------------------------------------------------------------------
 # Short exercises: one function each
 # ---------------------------------------------------------------------------------------
+
+
+def _layer_exercise(name: str, make_inputs: Callable, reference: Callable, **checks) -> Exercise:
+    """An exercise on one layer of a flow: its answer is the pair (y (N, D), log_det (N,), in nats)."""
+    return Exercise(name, make_inputs, reference, parts=("y", "log_det"), **checks)
+
+
+# What a log-determinant of the wrong shape usually means (its shape is (N,)).
+LOG_DET_SHAPE_HINTS = {
+    (N, D): "one value per example: sum over the last dimension",
+    (D,): "summed over the batch (dim 0) instead of the last dimension",
+}
 
 
 def _coupling_inputs(g: torch.Generator, first: str) -> Inputs:
@@ -46,11 +58,10 @@ def _y(x, mask, s, t):
     return _coupling_forward(x, mask, s, t)[0]
 
 
-COUPLING_FORWARD = Exercise(
+COUPLING_FORWARD = _layer_exercise(
     "coupling_forward",
     lambda g: _coupling_inputs(g, "x"),
     _coupling_forward,
-    parts=("y", "log_det"),
     mistakes={
         "the kept part changes too: where mask = 1, y must equal x":
             lambda x, mask, s, t: (x * torch.exp(s) + t, ((1 - mask) * s).sum(-1)),
@@ -64,8 +75,7 @@ COUPLING_FORWARD = Exercise(
             lambda x, mask, s, t: (_y(x, mask, s, t), ((1 - mask) * torch.exp(s)).sum(-1)),
     },
     shape_hints={
-        (N, D): "one value per example: sum over the last dimension",
-        (D,): "summed over the batch (dim 0) instead of the last dimension",
+        **LOG_DET_SHAPE_HINTS,
         (): "a single number: keep one value per example, do not reduce over the batch",
     },
     differentiable=("x", "s", "t"),
@@ -180,11 +190,10 @@ def _coupling_layer_inverse(y, mask, net):
     return mask * y + (1 - mask) * (y - t) * torch.exp(-s)
 
 
-COUPLING_LAYER = Exercise(
+COUPLING_LAYER = _layer_exercise(
     "coupling_layer",
     lambda g: _with_net(g, "x"),
     _coupling_layer,
-    parts=("y", "log_det"),
     mistakes={
         "the network sees the dimensions it transforms: give it x * mask, so that s and t depend on the kept part "
         "only (otherwise the Jacobian is not triangular and sum(s) is not its log-determinant)":
@@ -194,10 +203,7 @@ COUPLING_LAYER = Exercise(
         "the log-determinant sums s over all dimensions; only the transformed ones (mask = 0) count":
             lambda x, mask, net: (_coupling_layer(x, mask, net)[0], net(x * mask)[0].sum(-1)),
     },
-    shape_hints={
-        (N, D): "one value per example: sum over the last dimension",
-        (D,): "summed over the batch (dim 0) instead of the last dimension",
-    },
+    shape_hints=LOG_DET_SHAPE_HINTS,
     differentiable=("x",),
 )
 
@@ -301,11 +307,10 @@ def _log_p_and_p1(x, alpha):
     return torch.log(p) + torch.log1p(-p)
 
 
-LOGIT_TRANSFORM = Exercise(
+LOGIT_TRANSFORM = _layer_exercise(
     "logit_transform",
     lambda g: {"x": _unit_cube(g, D), "alpha": ALPHA},
     _logit_transform,
-    parts=("y", "log_det"),
     mistakes={
         "the log-determinant misses the squeeze's factor: each dimension also contributes log(1 − 2α)":
             lambda x, alpha: (_logit_transform(x, alpha)[0], -_log_p_and_p1(x, alpha).sum(-1)),
@@ -409,17 +414,8 @@ def reference_results(quick: bool = False) -> list[Verdict]:
 
 EXERCISES = ExerciseSet(
     family="flows",
-    short={
-        "coupling_forward": check_coupling_forward,
-        "coupling_inverse": check_coupling_inverse,
-        "bits_per_dim": check_bits_per_dim,
-    },
-    steps={
-        "coupling_layer": check_coupling_layer,
-        "coupling_layer_inverse": check_coupling_layer_inverse,
-        "logit_transform": check_logit_transform,
-        "logit_bits_per_dim": check_logit_bits_per_dim,
-    },
-    results={"coupling_log_det": check_coupling_log_det, "logit_flow_result": check_logit_flow_result},
+    short=by_name(check_coupling_forward, check_coupling_inverse, check_bits_per_dim),
+    steps=by_name(check_coupling_layer, check_coupling_layer_inverse, check_logit_transform, check_logit_bits_per_dim),
+    results=by_name(check_coupling_log_det, check_logit_flow_result),
     reference_results=reference_results,
 )

@@ -29,6 +29,7 @@ from .checking import (
     _kind,
     _one_line,
     _randn,
+    by_name,
     failed,
     guarded,
     measure_after_steps,
@@ -397,17 +398,8 @@ def reference_results(quick: bool = False) -> list[Verdict]:
 
 EXERCISES = ExerciseSet(
     family="gan",
-    short={
-        "slerp": check_slerp,
-        "discriminator_loss": check_discriminator_loss,
-        "non_saturating_generator_loss": check_non_saturating_generator_loss,
-    },
-    steps={
-        "optimal_discriminator": check_optimal_discriminator,
-        "discriminator_value": check_discriminator_value,
-        "angle_between": check_angle_between,
-        "robust_slerp": check_robust_slerp,
-    },
-    results={"jensen_shannon": check_jensen_shannon},
+    short=by_name(check_slerp, check_discriminator_loss, check_non_saturating_generator_loss),
+    steps=by_name(check_optimal_discriminator, check_discriminator_value, check_angle_between, check_robust_slerp),
+    results=by_name(check_jensen_shannon),
     reference_results=reference_results,
 )

@@ -7,6 +7,7 @@ works on "every model" iterates over that collection instead of listing the fami
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,3 +62,15 @@ class Family:
     training_extras: Callable[[Any, bool, torch.device, Path | None], dict] | None = None
     exporter: Callable[[Path], list[Path]] | None = None
     sample_shape: tuple[int, ...] = (1, 28, 28)
+
+
+def explorer_exporter(module: str, function: str) -> Callable[[Path], list[Path]]:
+    """A record's ``exporter``: ``gengen_lib.export.<module>.<function>(out_dir)``, imported only when it runs.
+
+    (The export modules import the family modules, so a family cannot import its exporter when it loads.)
+    """
+
+    def export(out_dir: Path) -> list[Path]:
+        return getattr(importlib.import_module(f"gengen_lib.export.{module}"), function)(out_dir)
+
+    return export

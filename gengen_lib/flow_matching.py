@@ -34,7 +34,7 @@ from .data import IMAGE_SHAPE, PIXELS, dequantize, load_mnist
 from .densities import standard_normal_log_prob
 from .family import Family, MeasureOptions
 from .flows import LogitTransform, bits_per_dim
-from .runs import RunSettings
+from .runs import MNIST_TRAINING_HELP, RunSettings
 from .runtime import pick_device
 from .training import History, fit_run, optimizer_step
 
@@ -398,15 +398,11 @@ class FlowMatchingSettings(RunSettings):
     # The CI setting: a narrow network, 2,000 images, 1 epoch.
     QUICK: ClassVar[dict] = {"epochs": 1, "train_subset": 2000, "eval_subset": 64, "channels": 8}
     HELP: ClassVar[dict[str, str]] = {
+        **MNIST_TRAINING_HELP,
         "channels": "channels of the U-Net's first level (twice as many below)",
         "logit_alpha": "the logit step's margin alpha in logit(alpha + (1 - 2 alpha) u)",
-        "lr": "Adam learning rate",
-        "batch_size": "images per mini-batch",
-        "epochs": "passes over the training images",
         "ema_decay": "decay of the weights' moving average that samples and likelihoods use",
         "max_grad_norm": "gradient norm clip (the loss is per pixel)",
-        "seed": "random seed, 0 to 2**63 - 1",
-        "train_subset": "train on the first N training images only (default: all 50,000)",
         "eval_subset": "validation images for the end-of-epoch loss (default: 2,000)",
     }
 

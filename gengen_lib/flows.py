@@ -26,8 +26,8 @@ from torch import nn
 from . import quality
 from .data import IMAGE_SHAPE, PIXELS, dequantize, load_mnist
 from .densities import standard_normal_log_prob
-from .family import Family, MeasureOptions
-from .runs import RunSettings, count_parameters
+from .family import Family, MeasureOptions, explorer_exporter
+from .runs import MNIST_TRAINING_HELP, RunSettings, count_parameters
 from .runtime import pick_device
 from .training import History, fit_run, optimizer_step
 
@@ -265,17 +265,13 @@ class FlowSettings(RunSettings):
     # The CI setting: a narrow flow, 2,000 images, 1 epoch.
     QUICK: ClassVar[dict] = {"epochs": 1, "train_subset": 2000, "eval_subset": 1000, "hidden": 128}
     HELP: ClassVar[dict[str, str]] = {
+        **MNIST_TRAINING_HELP,
         "learned_scale": "couplings scale and shift (--no-learned-scale: shift only, volume preserving)",
         "fixed_scale": "the same as --no-learned-scale: scale fixed to 1",
         "n_pairs": "pairs of coupling layers with complementary checkerboards",
         "hidden": "width of the couplings' hidden layers",
         "logit_alpha": "the logit step's margin alpha in logit(alpha + (1 - 2 alpha) x)",
-        "lr": "Adam learning rate",
-        "batch_size": "images per mini-batch",
-        "epochs": "passes over the training images",
         "max_grad_norm": "gradient norm clip (the loss is in bits/dim)",
-        "seed": "random seed, 0 to 2**63 - 1",
-        "train_subset": "train on the first N training images only (default: all 50,000)",
         "eval_subset": "evaluate bits/dim on N training and N validation images (default: 10,000)",
     }
     ALIASES: ClassVar[dict[str, tuple[str, object]]] = {"fixed_scale": ("learned_scale", False)}
@@ -347,16 +343,8 @@ def _measure(model: RealNVP, settings: FlowSettings, options: MeasureOptions) ->
         "train_bpd": dequantized_bits_per_dim(model, train, torch.Generator().manual_seed(1)),
         "valid_bpd": dequantized_bits_per_dim(model, valid, torch.Generator().manual_seed(2)),
         "parameters": count_parameters(model),
-        **quality.sample_quality(model, quality.SampleQualityMeter(options.classifier()), options.samples),
+        **quality.shipped_sample_quality(model, options),
     }
-
-
-def _export_explorer(out_dir):
-    from .export.flow import (
-        export_book_flows,  # the MNIST flow and the two moons  # the book's explorer, imported only when exporting
-    )
-
-    return export_book_flows(out_dir)
 
 
 FAMILY = Family(
@@ -367,5 +355,5 @@ FAMILY = Family(
     train=load_or_train_flow,
     measure=_measure,
     shipped={"flow-learned-scale": FlowSettings(), "flow-fixed-scale": FlowSettings(learned_scale=False)},
-    exporter=_export_explorer,
+    exporter=explorer_exporter("flow", "export_book_flows"),
 )

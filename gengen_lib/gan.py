@@ -19,9 +19,9 @@ from torch import nn
 
 from . import quality
 from .data import IMAGE_SHAPE, PIXELS, load_mnist, to_signed
-from .family import Family, MeasureOptions
+from .family import Family, MeasureOptions, explorer_exporter
 from .latent import lerp, slerp  # noqa: F401  (re-exported: gan.slerp is the GAN chapter's name)
-from .runs import RunSettings
+from .runs import MNIST_TRAINING_HELP, RunSettings
 from .runtime import pick_device
 from .training import History, fit_run, optimizer_step
 
@@ -150,16 +150,13 @@ class GANSettings(RunSettings):
     # The CI setting: 3,000 images, 1 epoch.
     QUICK: ClassVar[dict] = {"epochs": 1, "train_subset": 3000}
     HELP: ClassVar[dict[str, str]] = {
+        **MNIST_TRAINING_HELP,
         "z_dim": "latent dimension",
         "dropout": "dropout rate of the discriminator's hidden layers, in [0, 1)",
         "real_target": "discriminator targets for real images: 1, 0.9, or noisy in [0.7, 1.2]",
         "loss": "generator loss",
         "lr": "Adam learning rate of both networks",
         "betas": "Adam's two decay rates",
-        "batch_size": "images per mini-batch",
-        "epochs": "passes over the training images",
-        "seed": "random seed, 0 to 2**63 - 1",
-        "train_subset": "train on the first N training images only (default: all 50,000)",
     }
 
     def __post_init__(self):
@@ -243,13 +240,7 @@ def sample_quality_during_training(
 
 def _measure(model: GAN, settings: GANSettings, options: MeasureOptions) -> dict:
     """Sample quality of ``options.samples`` draws."""
-    return quality.sample_quality(model, quality.SampleQualityMeter(options.classifier()), options.samples)
-
-
-def _export_explorer(out_dir):
-    from .export.gan import export_book_generator  # the book's explorer, imported only when exporting
-
-    return export_book_generator(out_dir)
+    return quality.shipped_sample_quality(model, options)
 
 
 FAMILY = Family(
@@ -261,5 +252,5 @@ FAMILY = Family(
     measure=_measure,
     shipped={"gan-plain": GANSettings(dropout=0.0, real_target="one"), "gan-regularized": GANSettings()},
     training_extras=sample_quality_during_training,
-    exporter=_export_explorer,
+    exporter=explorer_exporter("gan", "export_book_generator"),
 )

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from . import exercise_notebook, exercises
 from .grading_feedback import feedback_page
 from .grading_sandbox import Limits, Submission
+from .options import parse_number
 
 MAX_BYTES = 20 << 20  # a submitted notebook larger than this is refused
 RESULT_TIME_FACTOR = 5  # a multi-step result (it trains a small VAE) gets this many times the exercise limit
@@ -298,23 +299,16 @@ def _page_name(file: str, used: set[str]) -> str:
 
 
 def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not 0 < value <= 86400:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 86400 seconds, got {value:g}")
-    return value
+    """``--timeout``: seconds, more than 0 and at most a day."""
+    return parse_number(text, float, "a number of seconds", lambda v: 0 < v <= 86400,
+                        "must be between 0 and 86400 seconds, got {value:g}")  # fmt: skip
 
 
 def _memory(text: str) -> int:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of GiB, got {text!r}") from None
-    if not 0.1 <= value <= 1024:
-        raise argparse.ArgumentTypeError(f"must be between 0.1 and 1024 GiB, got {value:g}")
-    return int(value * (1 << 30))
+    """``--memory``: GiB, from 0.1 to 1024, as bytes."""
+    gib = parse_number(text, float, "a number of GiB", lambda v: 0.1 <= v <= 1024,
+                       "must be between 0.1 and 1024 GiB, got {value:g}")  # fmt: skip
+    return int(gib * (1 << 30))
 
 
 def add_subcommand(subparsers) -> None:

@@ -13,19 +13,31 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Callable
+from typing import Any
 
 MAX_SEED = 2**63 - 1
 MAX_COUNT = 1 << 16  # far beyond any width, epoch count or subset of the course: larger numbers are typing slips
 
 
-def positive_int(text: str) -> int:
+def parse_number(text: str, kind: type, expected: str, allowed: Callable[[Any], bool], out_of_range: str):
+    """``kind(text)`` (``int`` or ``float``) when it parses and ``allowed(value)``; else an argparse error.
+
+    The errors read "must be <expected>, got 'text'" and ``out_of_range`` with ``{value}`` and
+    ``{text}`` filled in (``{value:g}`` formats a float).
+    """
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}") from None
+    if not allowed(value):
+        raise argparse.ArgumentTypeError(out_of_range.format(value=value, text=text))
     return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1."""
+    return parse_number(text, int, "a positive integer", lambda v: v >= 1, "must be a positive integer, got {value}")
 
 
 def count(text: str) -> int:
@@ -38,24 +50,15 @@ def count(text: str) -> int:
 
 
 def seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63 - 1, got {value}")
-    return value
+    """A random seed: a whole number from 0 to 2**63 - 1."""
+    return parse_number(text, int, "a whole number", lambda v: 0 <= v <= MAX_SEED,
+                        "must be between 0 and 2**63 - 1, got {value}")  # fmt: skip
 
 
 def non_negative_float(text: str) -> float:
     """A finite number >= 0: no float setting of the course (rates, margins, clips) is negative."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {text}")
-    return value
+    return parse_number(text, float, "a number", lambda v: math.isfinite(v) and v >= 0,
+                        "must be a finite number of at least 0, got {text}")  # fmt: skip
 
 
 def flag(name: str) -> str:

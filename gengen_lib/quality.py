@@ -27,7 +27,7 @@ from torch import nn
 
 from .data import IMAGE_SHAPE, intensities, load_mnist
 from .family import Family, MeasureOptions
-from .runs import RunSettings
+from .runs import MNIST_TRAINING_HELP, RunSettings
 from .runtime import pick_device
 from .training import History, fit_run, optimizer_step
 
@@ -64,13 +64,7 @@ class ClassifierSettings(RunSettings):
 
     # The CI setting: 5,000 images, 1 epoch (about 85% accuracy: enough to exercise the code).
     QUICK: ClassVar[dict] = {"epochs": 1, "train_subset": 5000}
-    HELP: ClassVar[dict[str, str]] = {
-        "lr": "Adam learning rate",
-        "batch_size": "images per mini-batch",
-        "epochs": "passes over the training images",
-        "seed": "random seed, 0 to 2**63 - 1",
-        "train_subset": "train on the first N training images only (default: all 50,000)",
-    }
+    HELP: ClassVar[dict[str, str]] = dict(MNIST_TRAINING_HELP)  # its settings are all training ones
 
 
 def build_classifier(settings: ClassifierSettings) -> MNISTClassifier:
@@ -207,6 +201,11 @@ def sample_quality(model: nn.Module, meter: SampleQualityMeter, samples: int = 1
         images = torch.cat([model.sample(min(1000, samples - start), generator=generator, **sample_options).cpu()
                             for start in range(0, samples, 1000)])  # fmt: skip
     return meter.summary(images)
+
+
+def shipped_sample_quality(model: nn.Module, options: MeasureOptions) -> dict:
+    """:func:`sample_quality` of ``options.samples`` draws, scored by ``options.classifier()`` (a packed model's)."""
+    return sample_quality(model, SampleQualityMeter(options.classifier()), options.samples)
 
 
 def sample_quality_callback(meter: SampleQualityMeter, n: int = 2000, seed: int = 0):

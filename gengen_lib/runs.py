@@ -33,6 +33,17 @@ def runs_root() -> Path:
     return Path(__file__).resolve().parent.parent / "runs"
 
 
+# The help lines of the training settings that every MNIST family has: a family's ``HELP`` spreads
+# these first and then adds its own lines (a line of its own with the same key rewords one).
+MNIST_TRAINING_HELP = {
+    "lr": "Adam learning rate",
+    "batch_size": "images per mini-batch",
+    "epochs": "passes over the training images",
+    "seed": "random seed, 0 to 2**63 - 1",
+    "train_subset": "train on the first N training images only (default: all 50,000)",
+}
+
+
 class RunSettings:
     """Base of the frozen settings dataclasses (``VAESettings``, ``GANSettings``, ...).
 

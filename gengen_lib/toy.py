@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import torch
 
-from .family import Family, MeasureOptions
+from .family import Family, MeasureOptions, explorer_exporter
 from .flow_matching import FlowMatchingModel, MLPVelocity, conditional_flow_matching_loss
 from .flows import RealNVP
 from .runs import RunSettings
@@ -262,12 +262,6 @@ FAMILY = Family(
 )
 
 
-def _export_explorer(out_dir):
-    from .export.flow_matching import export_book_flow_matching  # the book's explorer, imported only when exporting
-
-    return export_book_flow_matching(out_dir)
-
-
 FLOW_MATCHING_FAMILY = Family(
     name="toy-flow-matching",
     summary="two-moons flow matching of the flow-matching chapter (the book's flow-matching explorer shows it)",
@@ -276,6 +270,6 @@ FLOW_MATCHING_FAMILY = Family(
     train=load_or_train_toy_flow_matching,
     measure=_measure_toy_flow_matching,
     shipped={"flow-matching-moons": ToyFlowMatchingSettings()},
-    exporter=_export_explorer,
+    exporter=explorer_exporter("flow_matching", "export_book_flow_matching"),
     sample_shape=(2,),
 )

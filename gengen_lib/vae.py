@@ -19,8 +19,8 @@ from torch import nn
 
 from .data import IMAGE_SHAPE, PIXELS, binarize, intensities, load_mnist
 from .densities import bernoulli_log_prob, gaussian_log_prob, standard_normal_log_prob
-from .family import Family, MeasureOptions
-from .runs import RunSettings, cached_json, run_dir
+from .family import Family, MeasureOptions, explorer_exporter
+from .runs import MNIST_TRAINING_HELP, RunSettings, cached_json, run_dir
 from .runtime import pick_device
 from .training import History, fit_run, optimizer_step
 
@@ -166,13 +166,9 @@ class VAESettings(RunSettings):
     # The CI setting: 5,000 images, 2 epochs (seconds on a CPU).
     QUICK: ClassVar[dict] = {"epochs": 2, "train_subset": 5000}
     HELP: ClassVar[dict[str, str]] = {
+        **MNIST_TRAINING_HELP,
         "z_dim": "latent dimension",
         "hidden": "width of the encoder's and decoder's hidden layer",
-        "lr": "Adam learning rate",
-        "batch_size": "images per mini-batch",
-        "epochs": "passes over the training images",
-        "seed": "random seed, 0 to 2**63 - 1",
-        "train_subset": "train on the first N training images only (default: all 50,000)",
         "dynamic_binarization": "binarize each training image afresh every time it is used",
     }
 
@@ -343,12 +339,6 @@ def _measure(model: VAE, settings: VAESettings, options: MeasureOptions) -> dict
     return test_set_metrics(model, settings, k=options.k, n=options.n, cache=False)
 
 
-def _export_explorer(out_dir):
-    from .export.vae import export_book_decoders  # the book's explorer, imported only when exporting
-
-    return export_book_decoders(out_dir)
-
-
 FAMILY = Family(
     name="vae",
     summary="variational autoencoder on binarized MNIST (chapter 1)",
@@ -357,5 +347,5 @@ FAMILY = Family(
     train=load_or_train_vae,
     measure=_measure,
     shipped={"vae-z20": VAESettings(z_dim=20), "vae-z2": VAESettings(z_dim=2)},
-    exporter=_export_explorer,
+    exporter=explorer_exporter("vae", "export_book_decoders"),
 )
