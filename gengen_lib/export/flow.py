@@ -38,6 +38,7 @@ exporters of ``python -m gengen_lib.export``).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,7 @@ from torch import nn
 
 from ..flows import AffineCoupling, RealNVP, chapter_noise
 from ..toy import chapter_moons_flow
-from .format import BOOK_DIR, check_dtype, decode_array, encode_array, read_document, write_document
+from .format import BOOK_DIR, check_dtype, decode_array, encode_array, encode_tensor, read_document, write_document
 
 FORMAT = "gengen-flow"
 VERSION = 1
@@ -70,8 +71,7 @@ def _coupling_document(coupling: AffineCoupling, dtype: str) -> dict:
     def layers(block):
         return [{"weight": arr(lin.weight), "bias": arr(lin.bias)} for lin in _linear_pair(block)]
 
-    def arr(t):
-        return encode_array(t.detach().cpu().float().numpy(), dtype)
+    arr = functools.partial(encode_tensor, dtype=dtype)
 
     doc = {
         "kept": coupling.kept_index.tolist(),

@@ -43,6 +43,7 @@ of ``python -m gengen_lib.export``); nothing is trained.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,7 @@ from torch import nn
 
 from ..flow_matching import SHIPPED_SOLVER, FlowMatchingModel, MLPVelocity, trajectory
 from ..runtime import torch_threads
-from .format import BOOK_DIR, check_dtype, decode_array, encode_array, read_document, write_document
+from .format import BOOK_DIR, check_dtype, decode_array, encode_array, encode_tensor, read_document, write_document
 
 FORMAT = "gengen-flow-matching"
 TRAJECTORY_FORMAT = "gengen-fm-trajectories"
@@ -93,8 +94,7 @@ def velocity_document(
     linears = _linears(velocity)
     dim = linears[-1].out_features
 
-    def arr(t):
-        return encode_array(t.detach().cpu().float().numpy(), dtype)
+    arr = functools.partial(encode_tensor, dtype=dtype)
 
     return {
         "format": FORMAT,

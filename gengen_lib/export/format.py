@@ -44,6 +44,11 @@ def encode_array(array, dtype: str) -> dict:
     return {"shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
 
 
+def encode_tensor(tensor, dtype: str) -> dict:
+    """:func:`encode_array` of a torch tensor on any device and of any float dtype, stored as ``dtype``."""
+    return encode_array(tensor.detach().cpu().float().numpy(), dtype)
+
+
 def decode_array(entry: dict, dtype: str) -> np.ndarray:
     """The float32 numpy array stored by :func:`encode_array`."""
     raw = base64.b64decode(entry["data"])

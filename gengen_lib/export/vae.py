@@ -26,6 +26,7 @@ value ``s_i`` in ``[-limit, limit]``. In a ``.js`` file the JSON is stored under
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ import torch
 
 from ..data import binarize, load_mnist
 from ..vae import VAE, principal_directions
-from .format import BOOK_DIR, check_dtype, decode_array, encode_array, read_document, write_document
+from .format import BOOK_DIR, check_dtype, decode_array, encode_array, encode_tensor, read_document, write_document
 
 FORMAT = "gengen-vae-decoder"
 VERSION = 1
@@ -73,8 +74,7 @@ def decoder_document(
     if len(names) != len(directions):
         raise ValueError(f"{len(directions)} directions but {len(names)} names")
 
-    def arr(t):
-        return encode_array(t.detach().cpu().float().numpy(), dtype)
+    arr = functools.partial(encode_tensor, dtype=dtype)
 
     return {
         "format": FORMAT,
