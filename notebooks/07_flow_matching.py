@@ -48,7 +48,6 @@ from gengen_lib import pretrained as shipped, runtime, toy
 
 runtime.check_flags(pretrained=pretrained)
 quick, device = runtime.notebook_setup(quick, seed)
-toy_epochs = 20 if quick else 150
 
 # %% [markdown]
 # (fm-1)=
@@ -81,10 +80,8 @@ toy_epochs = 20 if quick else 150
 # log-determinants, against the ODE's integral of the exact trace.
 
 # %%
-moons = toy.two_moons(8000, generator=torch.Generator().manual_seed(seed))
-start = time.perf_counter()
-moons_model, moons_history = toy.train_toy_flow_matching(moons, epochs=toy_epochs, seed=seed)
-moons_seconds = time.perf_counter() - start
+moons_settings = toy.ToyFlowMatchingSettings.for_mode(quick)  # 8,000 points, 150 epochs (quick: 2,000, 3)
+moons_model, moons_history = shipped.load_or_train("toy-flow-matching", moons_settings, pretrained=pretrained, quiet=True)
 v = copy.deepcopy(moons_model.velocity).double()  # a float64 copy for tight comparisons
 points = toy.two_moons(4, generator=torch.Generator().manual_seed(seed + 1)).double()
 
@@ -214,13 +211,16 @@ print(f"loss_CFM - loss_marginal = {gap.item():.3f};  E|x1 - x0|^2 - E|u_t(x_t)|
 # (fm-3)=
 # ## FM.3 Two moons in seconds
 #
-# The flow of FM.1 was trained by exactly this regression: a 3-layer MLP with 128 units,
+# The flow of FM.1 was trained by exactly this regression: an MLP with three hidden layers of 128 units,
 # $(x, \text{features of } t) \mapsto v$, on the 8,000 two-moons points of chapter 3, with an
 # exponential moving average of the weights used for sampling (standard practice; it
-# smooths the last steps of training).
+# smooths the last steps of training). The course ships it (`weights/flow-matching-moons`);
+# with `pretrained = False` this notebook trains it again, which takes about twenty seconds.
+# The [flow-matching explorer](../book/fm_explorer.md) runs the same model in your browser:
+# move $t$, change the solver, and watch the particles and the density.
 
 # %%
-print(f"{toy_epochs} epochs, {len(moons_history.steps['loss'])} steps in {moons_seconds:.1f} s; "
+print(f"{len(moons_history.epochs)} epochs, {len(moons_history.steps['loss'])} steps in {moons_history.seconds:.1f} s; "
       f"loss {moons_history.epochs[0]['loss']:.3f} -> {moons_history.epochs[-1]['loss']:.3f}")
 test_moons = toy.two_moons(2000, generator=torch.Generator().manual_seed(3))
 moons_log_p, _ = fm.ode_log_prob(moons_model.velocity, test_moons, exact=True, rtol=1e-6, atol=1e-6)
