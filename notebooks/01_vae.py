@@ -227,15 +227,16 @@ print(f"with L = {L_max:,} prior samples the naive estimate is still below the i
       f"{gap.min():.1f} to {gap.max():.1f} nats")
 gain = naive[L_max].mean(0) - naive[sizes[-2]].mean(0)  # the last two sizes are a factor 10 apart
 print("from L =", f"{sizes[-2]:,} to {L_max:,} it gains only", ", ".join(f"{g:.1f}" for g in gain.tolist()), "nats")
-glue("naive_gain_low", gain.min().item(), display=False)
-glue("naive_gain_high", gain.max().item(), display=False)
-glue("naive_gap_low", gap.min().item(), display=False)
-glue("naive_gap_high", gap.max().item(), display=False)
+# Glued at the precision the text shows them: the digits beyond change with the thread count.
+glue("naive_gain_low", round(gain.min().item(), 1), display=False)
+glue("naive_gain_high", round(gain.max().item(), 1), display=False)
+glue("naive_gap_low", round(gap.min().item()), display=False)
+glue("naive_gap_high", round(gap.max().item()), display=False)
 decades = gap / gain.clamp(min=1e-6)  # further tenfold increases of L needed if each kept buying what the last one did
-glue("naive_decades_low", decades.min().item(), display=False)
-glue("naive_decades_high", decades.max().item(), display=False)
-glue("naive_factor_low", 10 ** decades.min().item(), display=False)
-glue("naive_factor_high", 10 ** decades.max().item(), display=False)
+glue("naive_decades_low", round(decades.min().item(), 1), display=False)
+glue("naive_decades_high", round(decades.max().item(), 1), display=False)
+glue("naive_factor_low", float(f"{10 ** decades.min().item():.2g}"), display=False)  # two significant digits
+glue("naive_factor_high", float(f"{10 ** decades.max().item():.2g}"), display=False)
 
 # %% [markdown]
 # The naive curve creeps upwards, always below the importance-sampling value: the last tenfold
@@ -243,7 +244,7 @@ glue("naive_factor_high", 10 ** decades.max().item(), display=False)
 # nats, while {glue:text}`naive_gap_low:.0f` to {glue:text}`naive_gap_high:.0f` nats are still
 # missing. Even if every further tenfold increase kept buying as much as the last one (it buys
 # less each time), closing the gaps would take {glue:text}`naive_decades_low:.1f` to
-# {glue:text}`naive_decades_high:.1f` more of them, that is {glue:text}`naive_factor_low:,.0f` to
+# {glue:text}`naive_decades_high:.1f` more of them, that is about {glue:text}`naive_factor_low:,.0f` to
 # {glue:text}`naive_factor_high:,.0f` times as many samples as the largest $L$ here, and more in
 # truth. Importance sampling with the encoder gets there with a few thousand.
 #
@@ -442,7 +443,7 @@ ratio = grads["score_function"].var(0).mean() / grads["reparameterization"].var(
 stderr = ((grads["score_function"].var(0) + grads["reparameterization"].var(0)) / n_draws).sqrt()
 z_scores = (grads["score_function"].mean(0) - grads["reparameterization"].mean(0)).abs() / stderr
 print(f"the score-function estimator's variance is {ratio:,.0f} times larger;")
-glue("grad_var_ratio", ratio.item(), display=False)
+glue("grad_var_ratio", round(ratio.item()), display=False)  # as the text shows it (the digits beyond vary)
 print(f"the two mean gradients agree: differences of {z_scores.median():.1f} standard errors (median over "
       f"{len(z_scores)} coordinates, largest {z_scores.max():.1f}), as expected of two unbiased estimators")
 
