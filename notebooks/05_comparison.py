@@ -85,8 +85,9 @@ fig = plots.show_grids({name: draw(name, 64) for name in models}, nrow=8, size=4
 # %% [markdown]
 # ## Sample quality on one yardstick
 #
-# All three are scored with the MNIST classifier of the GAN chapter against the 10,000 real
-# test digits: MNIST-FID (lower is better; real training images, the floor, score
+# All four are scored with the MNIST classifier of the GAN chapter against the 10,000 real
+# test digits (flow matching's 10,000 samples, twenty velocity evaluations each, were scored
+# when its weights were packed and are read from the manifest): MNIST-FID (lower is better; real training images, the floor, score
 # {glue:text}`real_fid:.2f` rather than 0, because 10,000 images are a finite sample of the
 # digit distribution), the classifier score (between 1 and 10), and the class histogram.
 
@@ -180,7 +181,7 @@ print("GAN    : no likelihood")
 # assign high likelihood and still produce poor samples, and the GAN, which has no
 # likelihood at all, can produce the most convincing digits.
 #
-# **What MNIST-FID can compare.** All three models' samples, against the same real test set
+# **What MNIST-FID can compare.** All four models' samples, against the same real test set
 # with the same classifier. It rewards samples whose feature statistics (mean and
 # covariance) match real digits, so it penalises blur, noise and missing classes alike. Its
 # absolute values are specific to this classifier, so they compare models within this course,
