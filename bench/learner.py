@@ -1,6 +1,6 @@
 """The learner's wait: each chapter notebook run in full mode, as a learner would after cloning.
 
-    .venv/bin/python bench/learner.py [NAME ...]      # default: 01_vae 02_gan 03_flows 05_comparison
+    .venv/bin/python bench/learner.py [NAME ...]      # default: 01_vae 02_gan 03_flows 05_comparison 07_flow_matching
     .venv/bin/python bench/learner.py --busy 01_vae   # beside one competing CPU-bound process
 
 Each notebook's text source is executed with papermill in full mode (GENGEN_QUICK=0) with
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import notebooks as sources  # noqa: E402
 
-CHAPTERS = ["01_vae", "02_gan", "03_flows", "05_comparison"]
+CHAPTERS = ["01_vae", "02_gan", "03_flows", "05_comparison", "07_flow_matching"]
 TARGET_S = 120
 BEGIN, END = "<!-- learner -->", "<!-- /learner -->"
 BUSY_BEGIN, BUSY_END = "<!-- learner-busy -->", "<!-- /learner-busy -->"
