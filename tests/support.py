@@ -16,6 +16,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
+import pytest
+import torch
 
 # Command-line runs that only need to exercise the loop: two batches per epoch, one thread, the CPU;
 # TINY trains a 2-d VAE with 16 hidden units, TINY_FLOW a 16-wide flow (each family takes only its own options).
@@ -132,3 +134,78 @@ def read_digit(page, selector: str, x0: int = 0, scale: int = 8) -> np.ndarray:
     result = page.evaluate(READ_DIGIT, [selector, x0, scale])
     assert result["spread"] == 0, "the image is not 28 x 28 uniform grey blocks"
     return np.array(result["centres"], dtype=np.float64)
+
+
+# --- what an explorer's canvases show ----------------------------------------------------------------
+
+# Every canvas of an explorer as its RGBA bytes' weighted sums per row (enough to see any change).
+CANVASES = """root => [...document.querySelectorAll(`${root} canvas`)].map(c => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, rows = [];
+    for (let y = 0; y < c.height; y++) {
+        let s = 0;
+        for (let i = 4 * y * c.width; i < 4 * (y + 1) * c.width; i++) s += d[i] * (i % 7 + 1);
+        rows.push(s);
+    }
+    return rows; })"""
+# The grey level at the centre of every pixel block of the first ``count`` tiles of a digit grid, (count, 784);
+# ``layout`` names the explorer's grid description ``{side, scale, gap, columns}``, e.g. "GengenFlowExplorer.SAMPLES".
+READ_TILES = """([root, layout, count]) => {
+    const [api, grid] = layout.split('.'), {side, scale, gap, columns} = window[api][grid];
+    const c = document.querySelector(`${root} canvas`);
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, tile = side * scale, out = [];
+    for (let n = 0; n < count; n++) {
+        const x0 = (n % columns) * (tile + gap), y0 = Math.floor(n / columns) * (tile + gap), img = [];
+        for (let i = 0; i < side; i++) for (let j = 0; j < side; j++)
+            img.push(d[4 * ((y0 + i * scale + 1) * c.width + x0 + j * scale + 1)]);
+        out.push(img);
+    }
+    return out;
+}"""
+
+# Each canvas of an explorer (the element with ``attribute``): inside the explorer's box, its width and background.
+CANVAS_BOXES = """attribute => [...document.querySelectorAll(`[${attribute}] canvas`)].map(c => {
+    const r = c.getBoundingClientRect(), root = c.closest(`[${attribute}]`).getBoundingClientRect();
+    return {inside: r.left >= root.left && r.right <= root.right, width: r.width,
+            background: getComputedStyle(c).backgroundColor}; })"""
+
+
+def assert_canvases_fit_the_column_on_white(page, attribute: str, count: int) -> None:
+    """No sideways scrolling; the explorer's ``count`` canvases lie inside it, over 200 px wide, on white."""
+    assert page.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth") <= 1
+    boxes = page.evaluate(CANVAS_BOXES, attribute)
+    assert len(boxes) == count and all(b["inside"] and b["width"] > 200 for b in boxes), boxes
+    assert all(b["background"] == "rgb(255, 255, 255)" for b in boxes), boxes
+
+
+def randomized(model, scale: float, float16: bool):
+    """``model`` in eval mode with every weight drawn from N(0, scale^2) (rounded through float16 if asked), so
+    that no layer starts as the identity; torch's global generator decides the draws."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(scale * torch.randn_like(p))
+            if float16:
+                p.copy_(p.half().float())
+    return model.eval()
+
+
+def open_explorer_page(browser, server, page: str, ready: str, scheme="http", width=1280, dark=False, init_script=None):
+    """An explorer page of the built book (``page``, e.g. "book/fm_explorer.html") over http or file://, light or
+    dark, with every request off this machine refused; returns (context, page, PageLog) once ``ready`` (a CSS
+    selector the page sets when its first drawing is done) matches. ``init_script`` runs before the page's own."""
+    if not (HTML / page).is_file():
+        source = page.removesuffix(".html")
+        pytest.fail(f"{HTML / page} is missing: add '{source}' to _toc.yml and build the book")
+    url = server + page if scheme == "http" else (HTML / page).as_uri()
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme="dark" if dark else "light")
+    context.set_default_timeout(TIMEOUT_MS)  # a generous ceiling on every wait: a busy machine is slow, not broken
+    context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
+    tab = context.new_page()
+    log = PageLog(tab)
+    if init_script:
+        tab.add_init_script(init_script)
+    tab.goto(url, wait_until="load", timeout=TIMEOUT_MS)
+    if dark:
+        tab.evaluate("() => document.documentElement.setAttribute('data-theme', 'dark')")
+    # Explorers draw in slices after load: seconds on a quiet machine, far more on a busy one.
+    tab.wait_for_selector(ready, timeout=4 * TIMEOUT_MS)
+    return context, tab, log

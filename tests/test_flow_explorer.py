@@ -16,7 +16,20 @@ import re
 import numpy as np
 import pytest
 import torch
-from support import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, numpy_document
+from support import (
+    CANVASES,
+    HTML,
+    READ_TILES,
+    ROOT,
+    SHOTS,
+    TIMEOUT_MS,
+    assert_canvases_fit_the_column_on_white,
+    is_local,
+    numpy_array,
+    numpy_document,
+    open_explorer_page,
+    randomized,
+)
 
 from gengen_lib import flows, pretrained, toy
 from gengen_lib.densities import standard_normal_log_prob
@@ -60,12 +73,7 @@ def random_flow(learned_scale: bool, logit: bool, float16: bool) -> RealNVP:
     model = RealNVP(
         n_pairs=2, hidden=12, learned_scale=learned_scale, dim=6, logit_alpha=1e-3 if logit else None, image_shape=None
     )
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(0.4 * torch.randn_like(p))
-            if float16:
-                p.copy_(p.half().float())
-    return model.eval()
+    return randomized(model, 0.4, float16)
 
 
 @pytest.mark.parametrize("suffix", [".json", ".js"])
@@ -215,27 +223,6 @@ CLICK = """async ([root, role]) => {
     r.querySelector(`[data-role="${role}"]`).click();
     while (Number(r.getAttribute('data-draws')) === before) await new Promise(requestAnimationFrame);
 }"""
-# Every canvas of an explorer as a list of its RGBA bytes' sums per row (enough to see any change).
-CANVASES = """root => [...document.querySelectorAll(`${root} canvas`)].map(c => {
-    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, rows = [];
-    for (let y = 0; y < c.height; y++) {
-        let s = 0;
-        for (let i = 4 * y * c.width; i < 4 * (y + 1) * c.width; i++) s += d[i] * (i % 7 + 1);
-        rows.push(s);
-    }
-    return rows; })"""
-# The grey level at the centre of every pixel block of the 4 x 4 sample grid: (16, 784).
-READ_SAMPLES = """root => {
-    const c = document.querySelector(`${root} canvas`), {side, scale, gap, columns} = window.GengenFlowExplorer.SAMPLES;
-    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, tile = side * scale, out = [];
-    for (let n = 0; n < 16; n++) {
-        const x0 = (n % columns) * (tile + gap), y0 = Math.floor(n / columns) * (tile + gap), img = [];
-        for (let i = 0; i < side; i++) for (let j = 0; j < side; j++)
-            img.push(d[4 * ((y0 + i * scale + 1) * c.width + x0 + j * scale + 1)]);
-        out.push(img);
-    }
-    return out;
-}"""
 
 
 def js_sign(value: float, digits: int) -> str:
@@ -244,20 +231,8 @@ def js_sign(value: float, digits: int) -> str:
 
 
 def open_flow_page(browser, server, scheme="http", width=1280, dark=False):
-    if not (HTML / PAGE).is_file():
-        pytest.fail(f"{HTML / PAGE} is missing: add 'book/flow_explorer' to _toc.yml and build the book")
-    url = server + PAGE if scheme == "http" else (HTML / PAGE).as_uri()
-    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme="dark" if dark else "light")
-    context.set_default_timeout(TIMEOUT_MS)  # a generous ceiling on every wait: a busy machine is slow, not broken
-    context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
-    page = context.new_page()
-    log = PageLog(page)
-    page.goto(url, wait_until="load", timeout=TIMEOUT_MS)
-    if dark:
-        page.evaluate("() => document.documentElement.setAttribute('data-theme', 'dark')")
-    # The density is computed in slices after load: seconds on a quiet machine, far more on a busy one.
-    page.wait_for_selector(f"{MOONS}[data-density-grid='96']", timeout=4 * TIMEOUT_MS)
-    return context, page, log
+    """The page once its two-moons density is drawn on the 96 x 96 grid."""
+    return open_explorer_page(browser, server, PAGE, f"{MOONS}[data-density-grid='96']", scheme, width, dark)
 
 
 def load_mnist_flow(page):
@@ -325,7 +300,8 @@ def test_page_samples_are_the_librarys(flow_page, request):
         with torch.no_grad():
             x = model.inverse(noise * temperature).clamp(0, 1)
         expected = 255.0 * (1.0 - x.double().numpy())
-        worst[temperature] = np.abs(np.array(page.evaluate(READ_SAMPLES, MNIST)) - expected).max()
+        drawn = np.array(page.evaluate(READ_TILES, [MNIST, "GengenFlowExplorer.SAMPLES", 16]))
+        worst[temperature] = np.abs(drawn - expected).max()
     print(f"{request.node.callspec.id}: max |canvas - 255 (1 - f^-1(T noise))| per temperature: {worst}")
     assert max(worst.values()) <= 1.0, worst
 
@@ -416,15 +392,7 @@ def test_works_on_a_phone_in_dark_mode(browser, server):
     context, page, log = open_flow_page(browser, server, width=390, dark=True)
     try:
         load_mnist_flow(page)
-        assert page.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth") <= 1
-        boxes = page.evaluate(
-            """() => [...document.querySelectorAll('[data-flow] canvas')].map(c => {
-                const r = c.getBoundingClientRect(), root = c.closest('[data-flow]').getBoundingClientRect();
-                return {inside: r.left >= root.left && r.right <= root.right, width: r.width,
-                        background: getComputedStyle(c).backgroundColor}; })"""
-        )
-        assert len(boxes) == 3 and all(b["inside"] and b["width"] > 200 for b in boxes), boxes
-        assert all(b["background"] == "rgb(255, 255, 255)" for b in boxes), boxes
+        assert_canvases_fit_the_column_on_white(page, "data-flow", 3)
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=SHOTS / "390-dark__flow_explorer_loaded.png", full_page=True)
         assert not log.problems, "\n".join(log.problems)
