@@ -18,15 +18,24 @@ from .checking import D, Exercise, ExerciseSet, N, Verdict, _randn, by_name
 STEPS = 5  # Euler steps the checker asks for
 
 
-def _velocity_field(g: torch.Generator) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """A fixed smooth field v(x, t) = tanh(x A + t b), (N, D), (N,) -> (N, D); t may also be a float."""
-    a, b = _randn(g, D, D) * 0.7, _randn(g, D)
+class TanhVelocityField:
+    """A fixed smooth field v(x, t) = tanh(x A + t b): x (N, D), t (N,) or a float -> (N, D).
 
-    def velocity(x: torch.Tensor, t) -> torch.Tensor:
+    A plain object of tensors, not a closure, so that the grader can hand it to a submission running
+    in its sandbox (:mod:`gengen_lib.grading_sandbox` rebuilds library objects from their attributes).
+    """
+
+    def __init__(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        self.a, self.b = a, b
+
+    def __call__(self, x: torch.Tensor, t) -> torch.Tensor:
         t = torch.as_tensor(t, dtype=x.dtype).expand(len(x))
-        return torch.tanh(x @ a.to(x.dtype) + t[:, None] * b.to(x.dtype))
+        return torch.tanh(x @ self.a.to(x.dtype) + t[:, None] * self.b.to(x.dtype))
 
-    return velocity
+
+def _velocity_field(g: torch.Generator) -> TanhVelocityField:
+    """A velocity field drawn from ``g``: A (D, D) with entries of scale 0.7, b (D,)."""
+    return TanhVelocityField(_randn(g, D, D) * 0.7, _randn(g, D))
 
 
 # ---------------------------------------------------------------------------------------

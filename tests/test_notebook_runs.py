@@ -36,7 +36,7 @@ def test_a_chapter_run_with_one_thread_shows_the_outputs_stored_from_two():
         f"notebooks/{CHAPTER}.ipynb was not stored from a 2-thread CPU run; fix: on a 2-core machine, "
         f"python scripts/notebooks.py execute {CHAPTER}"
     )
-    fresh = sources.run(CHAPTER, {"OMP_NUM_THREADS": "1", "GENGEN_QUICK": "0"})
+    fresh = sources.run(CHAPTER, {"GENGEN_THREADS": "1", "OMP_NUM_THREADS": "1", "GENGEN_QUICK": "0"})
     assert first_line(fresh) == "mode: full; device: CPU (1 threads)"
     changes = sources.output_diff(stored, fresh, CHAPTER, compared_only=True)
     assert not changes, "\n".join(changes)
