@@ -347,12 +347,19 @@ class FlowMatchingModel(nn.Module):
     def sample(self, n: int, *, generator: torch.Generator | None = None, method: str = "midpoint",
                steps: int | None = 50, temperature: float = 1.0) -> torch.Tensor:  # fmt: skip
         """x0 ~ N(0, temperature^2 I) carried to t = 1. Images (n, 1, H, W) in [0, 1], or raw points (n, D)."""
+        return self.sample_counted(n, generator=generator, method=method, steps=steps, temperature=temperature)[0]
+
+    def sample_counted(self, n: int, *, generator: torch.Generator | None = None, method: str = "midpoint",
+                       steps: int | None = 50, temperature: float = 1.0, rtol: float = 1e-5,
+                       atol: float = 1e-5) -> tuple[torch.Tensor, int]:  # fmt: skip
+        """:meth:`sample` and the velocity evaluations it took (an adaptive ``method`` such as dopri5 takes
+        ``steps=None`` and the tolerances ``rtol``, ``atol``)."""
         p = next(self.parameters())
         x0 = torch.randn(n, self.dim, generator=generator, device="cpu", dtype=p.dtype).to(p.device) * temperature
-        x, _ = integrate(self.velocity, x0, method=method, steps=steps)
+        x, evaluations = integrate(self.velocity, x0, method=method, steps=steps, rtol=rtol, atol=atol)
         if self.preprocess is None:
-            return x
-        return self.preprocess.inverse(x).clamp(0, 1).reshape(n, 1, *self.image_shape)
+            return x, evaluations
+        return self.preprocess.inverse(x).clamp(0, 1).reshape(n, 1, *self.image_shape), evaluations
 
 
 def dequantized_bits_per_dim(
