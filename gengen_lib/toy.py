@@ -31,6 +31,18 @@ def two_moons(n: int, noise: float = 0.08, generator: torch.Generator | None = N
     return (points - torch.tensor([0.5, 0.25])) * 1.5
 
 
+# The help lines the two-moons families share (their CLI options; see gengen_lib.options).
+MOONS_TRAINING_HELP = {
+    "points": "two-moons training points",
+    "noise": "standard deviation of the Gaussian noise around the moons",
+    "lr": "Adam learning rate",
+    "batch_size": "points per mini-batch",
+    "epochs": "passes over the points",
+    "max_grad_norm": "gradient norm clip",
+    "seed": "random seed, 0 to 2**63 - 1",
+}
+
+
 @dataclass(frozen=True)
 class ToyFlowSettings(RunSettings):
     """The flow chapter's two-moons flow: its data (``points`` points, seed ``seed``), a RealNVP of
@@ -53,15 +65,9 @@ class ToyFlowSettings(RunSettings):
     # The CI setting: 2,000 points, 3 epochs (a different run, so quick mode never loads the shipped flow).
     QUICK: ClassVar[dict] = {"points": 2000, "epochs": 3}
     HELP: ClassVar[dict[str, str]] = {
-        "points": "two-moons training points",
-        "noise": "standard deviation of the Gaussian noise around the moons",
+        **MOONS_TRAINING_HELP,
         "n_pairs": "pairs of coupling layers",
         "hidden": "hidden units of each coupling's networks",
-        "lr": "Adam learning rate",
-        "batch_size": "points per mini-batch",
-        "epochs": "passes over the points",
-        "max_grad_norm": "gradient norm clip",
-        "seed": "random seed, 0 to 2**63 - 1",
     }
 
 
@@ -178,15 +184,9 @@ class ToyFlowMatchingSettings(RunSettings):
     # The CI setting: 2,000 points, 3 epochs (a different run, so quick mode never loads the shipped model).
     QUICK: ClassVar[dict] = {"points": 2000, "epochs": 3}
     HELP: ClassVar[dict[str, str]] = {
-        "points": "two-moons training points",
-        "noise": "standard deviation of the Gaussian noise around the moons",
+        **MOONS_TRAINING_HELP,
         "hidden": "hidden units of each of the velocity MLP's three hidden layers",
-        "lr": "Adam learning rate",
-        "batch_size": "points per mini-batch",
-        "epochs": "passes over the points",
         "ema_decay": "decay of the weights' moving average that sampling and densities use",
-        "max_grad_norm": "gradient norm clip",
-        "seed": "random seed, 0 to 2**63 - 1",
         "train_subset": "train on the first N of the points only (default: all)",
     }
 
