@@ -4,18 +4,21 @@ A figure function knows what it draws, so it writes the description: what is plo
 axes, and the main finding in numbers (:func:`describe`). When the figure is displayed in a
 notebook (inline, or through ``myst_nb.glue``), :func:`install` makes IPython store that
 description in the output's metadata (``metadata["image/png"]["alt"]``), together with the
-size of the figure's smallest text relative to its width; ``book/_ext/figure_alt.py`` then
-writes the description into the page's ``<img alt=...>``.
+size of the figure's smallest text relative to its width, and, for a figure whose text would be
+too small on a phone, a second image in the phone layout of :mod:`gengen_lib.legibility`
+(``metadata["image/png"]["gengen_phone"]``). ``book/_ext/figure_alt.py`` then writes the
+description into the page's ``<img alt=...>`` and shows the phone image on narrow screens.
 """
 
 from __future__ import annotations
 
 from matplotlib.figure import Figure
-from matplotlib.text import Text
+
+from .legibility import needs_phone_layout, restacked, smallest_text
 
 ALT, TEXT = "alt", "gengen_smallest_text"  # metadata keys: the description; smallest text / figure width
+PHONE = "gengen_phone"  # metadata key: {"data": the phone layout's PNG in base64, TEXT: its smallest text}
 FORMATS = ("image/png", "image/svg+xml")
-POINTS_PER_INCH = 72
 
 
 def describe(fig: Figure, alt: str) -> Figure:
@@ -31,18 +34,6 @@ def description(fig: Figure) -> str | None:
     return getattr(fig, "gengen_alt", None)
 
 
-def smallest_text(fig: Figure) -> float:
-    """Height of the figure's smallest visible text as a fraction of the figure's width.
-
-    Shown ``w`` CSS pixels wide, the figure's smallest text is ``w * smallest_text(fig)``
-    pixels tall (font size in points over the width in points). ``inf`` when it has no text.
-    """
-    fig.draw_without_rendering()  # tick labels get their text when drawn
-    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
-    width_points = fig.get_figwidth() * POINTS_PER_INCH
-    return min(sizes) / width_points if sizes else float("inf")
-
-
 def figure_metadata(fig: Figure) -> dict:
     """The metadata a displayed figure carries: its description (when it has one) and its smallest text."""
     metadata = {TEXT: round(smallest_text(fig), 6)}
@@ -51,15 +42,28 @@ def figure_metadata(fig: Figure) -> dict:
     return metadata
 
 
-def _with_metadata(format_figure):
-    """Wrap an IPython figure formatter so that its output carries :func:`figure_metadata`."""
+def phone_image(fig: Figure, format_figure) -> dict | None:
+    """The phone layout of ``fig`` drawn by ``format_figure`` (a PNG formatter), when it needs one."""
+    if not needs_phone_layout(fig):
+        return None
+    with restacked(fig):
+        result = format_figure(fig)
+        fraction = smallest_text(fig)
+    data, metadata = result if isinstance(result, tuple) else (result, None)
+    return {"data": data, **(metadata or {}), TEXT: round(fraction, 6)}
+
+
+def _with_metadata(format_figure, mime: str = "image/png"):
+    """Wrap an IPython figure formatter so that its output carries :func:`figure_metadata` (and a phone image)."""
 
     def format_described(fig):
         result = format_figure(fig)
         data, metadata = result if isinstance(result, tuple) else (result, None)
         if data is None:
             return None
-        return data, {**(metadata or {}), **figure_metadata(fig)}
+        metadata = {**(metadata or {}), **figure_metadata(fig)}
+        phone = phone_image(fig, format_figure) if mime == "image/png" else None
+        return data, {**metadata, PHONE: phone} if phone else metadata
 
     format_described.gengen_wrapped = True
     return format_described
@@ -74,7 +78,7 @@ def _wrap_formatters(shell, *_) -> None:
         except KeyError:
             continue
         if not getattr(current, "gengen_wrapped", False):
-            formatter.for_type(Figure, _with_metadata(current))
+            formatter.for_type(Figure, _with_metadata(current, mime))
 
 
 def install(shell=None) -> bool:

@@ -1,4 +1,4 @@
-"""Specification of figure descriptions and figure text sizes: what reaches the page's <img alt>."""
+"""Specification of figure descriptions, figure text sizes and phone layouts: what reaches the page's <img>."""
 
 import sys
 from pathlib import Path
@@ -12,8 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from docutils import nodes  # noqa: E402
+from myst_nb.core.render import MimeData  # noqa: E402
 
-from gengen_lib import alt_text, figures, plots, vae  # noqa: E402
+from gengen_lib import alt_text, figures, legibility, plots, vae  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_ext"))
 import figure_alt  # noqa: E402
@@ -32,7 +33,7 @@ def _style():
 def shown_text_px(fig, column_px: int = COLUMN_PX) -> float:
     """CSS pixels of the figure's smallest text when the page shows it (never wider than its natural size)."""
     natural_px = fig.get_figwidth() * fig.dpi
-    return alt_text.smallest_text(fig) * min(column_px, natural_px)
+    return legibility.smallest_text(fig) * min(column_px, natural_px)
 
 
 def test_a_description_is_attached_and_refused_when_empty():
@@ -49,7 +50,7 @@ def test_smallest_text_is_font_size_over_figure_width():
     ax.set_yticks([])
     ax.set_title("big", fontsize=20)
     ax.text(0.5, 0.5, "small", fontsize=9)
-    assert alt_text.smallest_text(fig) == pytest.approx(9 / (5 * 72))
+    assert legibility.smallest_text(fig) == pytest.approx(9 / (5 * 72))
 
 
 def test_a_displayed_figure_carries_its_description_and_text_size_in_the_output_metadata():
@@ -65,7 +66,8 @@ def test_a_displayed_figure_carries_its_description_and_text_size_in_the_output_
     data, metadata = shell.display_formatter.format(fig)
     assert "image/png" in data
     assert metadata["image/png"]["alt"] == "A straight line from (0, 0) to (1, 2)."
-    assert metadata["image/png"]["gengen_smallest_text"] == pytest.approx(alt_text.smallest_text(fig), rel=1e-4)
+    assert metadata["image/png"]["gengen_smallest_text"] == pytest.approx(legibility.smallest_text(fig), rel=1e-4)
+    assert "gengen_phone" not in metadata["image/png"], "4 inches wide, its 9-pt text stays legible on a phone"
     select_figure_formats(shell, {"png"})  # what the inline backend does again when it loads
     shell.events.trigger("pre_run_cell", None)
     assert shell.display_formatter.format(fig)[1]["image/png"]["alt"], "the next cell's figures are described again"
@@ -101,3 +103,69 @@ def test_course_figures_describe_themselves_in_numbers_and_fit_the_column_with_l
     assert text and any(ch.isdigit() for ch in text), f"the description should give numbers: {text!r}"
     assert fig.get_figwidth() <= plots.COLUMN_INCHES + 1e-9, "drawn for the column: never shrunk on a wide screen"
     assert shown_text_px(fig) >= SMALLEST_PX, f"smallest text {shown_text_px(fig):.1f} px at 1280 px"
+
+
+def curves(panels: int, width: float = plots.COLUMN_INCHES):
+    """A row of ``panels`` labelled line plots, ``width`` inches wide."""
+    fig, axes = plt.subplots(1, panels, figsize=(width, 2.4), squeeze=False, layout="constrained")
+    for i, ax in enumerate(axes.flat):
+        ax.plot([0, 1], [0, i])
+        ax.set_xlabel("epoch")
+    return fig
+
+
+@pytest.mark.parametrize(("panels", "columns"), [(1, 1), (2, 1), (3, 1), (4, 2), (6, 3)])
+def test_a_phone_layout_restacks_side_by_side_panels_so_that_no_panel_gets_narrower(panels, columns):
+    fig = curves(panels)
+    assert shown_text_px(fig, legibility.PHONE_COLUMN_PX) < SMALLEST_PX, "the wide figure is too small on a phone"
+    with legibility.restacked(fig):
+        assert fig.get_figwidth() == pytest.approx(legibility.PHONE_INCHES)
+        places = [(ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start) for ax in fig.axes]
+        assert max(col for _, col in places) + 1 == columns
+        assert places == sorted(places), "panels keep their reading order"
+        assert shown_text_px(fig, legibility.PHONE_COLUMN_PX) >= SMALLEST_PX
+    assert fig.get_figwidth() == pytest.approx(plots.COLUMN_INCHES), "the figure is put back"
+    assert [(ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start) for ax in fig.axes] == [
+        (0, i) for i in range(panels)
+    ]
+
+
+def test_a_panel_that_spans_every_column_keeps_a_row_of_its_own():
+    fig = plt.figure(figsize=(plots.COLUMN_INCHES, 4), layout="constrained")
+    grid = fig.add_gridspec(2, 4)
+    small = [fig.add_subplot(grid[0, i]) for i in range(4)]
+    wide = fig.add_subplot(grid[1, :])
+    with legibility.restacked(fig):
+        assert [(ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start) for ax in small] == [
+            (0, 0), (0, 1), (1, 0), (1, 1)
+        ]  # fmt: skip
+        spec = wide.get_subplotspec()
+        assert (spec.rowspan.start, len(spec.colspan)) == (2, 2)
+
+
+def test_only_a_figure_whose_text_would_shrink_below_11_px_on_a_phone_gets_a_phone_image():
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.pylabtools import select_figure_formats
+
+    shell = InteractiveShell.instance()
+    select_figure_formats(shell, {"png"})
+    alt_text.install(shell)
+    wide, narrow = curves(3), curves(1, width=3.4)
+    phone = shell.display_formatter.format(wide)[1]["image/png"]["gengen_phone"]
+    assert phone["data"] != shell.display_formatter.format(wide)[0]["image/png"]
+    assert phone["gengen_smallest_text"] * legibility.PHONE_COLUMN_PX >= SMALLEST_PX
+    assert "gengen_phone" not in shell.display_formatter.format(narrow)[1]["image/png"]
+
+
+def test_the_book_shows_the_phone_image_beside_the_wide_one_and_the_stylesheet_picks_one_per_screen():
+    render = figure_alt._render_image_with_alt(lambda self, data: [nodes.image(uri=data.content)])
+    metadata = {"image/png": {"alt": "Three curves.", "gengen_phone": {"data": "phone.png", "width": 358}}}
+    data = MimeData("image/png", "wide.png", output_metadata=metadata)
+    wide, phone = render(None, data)
+    assert (wide["uri"], phone["uri"]) == ("wide.png", "phone.png")
+    assert wide["alt"] == phone["alt"] == "Three curves."
+    assert (wide["classes"], phone["classes"]) == (["gengen-wide"], ["gengen-phone"])
+    assert wide["loading"] == phone["loading"] == "lazy", "a screen fetches only the image it shows"
+    css = (Path(figure_alt.__file__).parent / "gengen.css").read_text()
+    assert f"(max-width: {legibility.PHONE_BREAKPOINT_PX - 0.02}px)" in css
+    assert f"(min-width: {legibility.PHONE_BREAKPOINT_PX}px)" in css
