@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from .legibility import needs_phone_layout, restacked, smallest_text
 
-ALT, TEXT = "alt", "gengen_smallest_text"  # metadata keys: the description; smallest text / figure width
+ALT, TEXT = "alt", "gengen_smallest_text"  # metadata keys: the description; smallest text / image width
 PHONE = "gengen_phone"  # metadata key: {"data": the phone layout's PNG in base64, TEXT: its smallest text}
 FORMATS = ("image/png", "image/svg+xml")
 
@@ -34,12 +34,19 @@ def description(fig: Figure) -> str | None:
     return getattr(fig, "gengen_alt", None)
 
 
-def figure_metadata(fig: Figure) -> dict:
-    """The metadata a displayed figure carries: its description (when it has one) and its smallest text."""
-    metadata = {TEXT: round(smallest_text(fig), 6)}
+def figure_metadata(fig: Figure, shown_width: float | None = None) -> dict:
+    """The metadata a displayed figure carries: its description (when it has one) and its smallest text,
+    as a fraction of ``shown_width`` (the image's width in CSS px, when the formatter cropped it; else the figure's)."""
+    metadata = {TEXT: round(_text_fraction(fig, shown_width), 6)}
     if description(fig):
         metadata[ALT] = description(fig)
     return metadata
+
+
+def _text_fraction(fig: Figure, shown_width: float | None) -> float:
+    """:func:`~gengen_lib.legibility.smallest_text` of ``fig`` over an image ``shown_width`` CSS px wide."""
+    figure_width = fig.get_figwidth() * fig.dpi
+    return smallest_text(fig) * figure_width / (shown_width or figure_width)
 
 
 def phone_image(fig: Figure, format_figure) -> dict | None:
@@ -48,8 +55,8 @@ def phone_image(fig: Figure, format_figure) -> dict | None:
         return None
     with restacked(fig):
         result = format_figure(fig)
-        fraction = smallest_text(fig)
-    data, metadata = result if isinstance(result, tuple) else (result, None)
+        data, metadata = result if isinstance(result, tuple) else (result, None)
+        fraction = _text_fraction(fig, (metadata or {}).get("width"))
     return {"data": data, **(metadata or {}), TEXT: round(fraction, 6)}
 
 
@@ -61,7 +68,7 @@ def _with_metadata(format_figure, mime: str = "image/png"):
         data, metadata = result if isinstance(result, tuple) else (result, None)
         if data is None:
             return None
-        metadata = {**(metadata or {}), **figure_metadata(fig)}
+        metadata = {**(metadata or {}), **figure_metadata(fig, (metadata or {}).get("width"))}
         phone = phone_image(fig, format_figure) if mime == "image/png" else None
         return data, {**metadata, PHONE: phone} if phone else metadata
 

@@ -1,9 +1,9 @@
 """Exercises with checkers: write a small piece of each model, then let the library grade it.
 
 Each model family's exercises live in one module, ``exercises_<family>`` (``exercises_vae``,
-``exercises_gan``, ``exercises_flows``), and end in an ``EXERCISES`` record
-(:class:`~gengen_lib.checking.ExerciseSet`); this module collects them in :data:`SETS`. Two
-kinds per family:
+``exercises_gan``, ``exercises_flows``, ``exercises_flow_matching``), and end in an ``EXERCISES``
+record (:class:`~gengen_lib.checking.ExerciseSet`); the family's registry record names that
+module (``Family.exercises``), and this module collects them in :data:`SETS`. Two kinds per family:
 
 * short exercises: one function each, ``check_<exercise>(fn)``;
 * multi-step exercises: several functions that fit together, each step with its own checker,
@@ -22,14 +22,18 @@ calls it. :func:`catalogue` lists them all with their family and points, for gra
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import exercises_flow_matching, exercises_flows, exercises_gan, exercises_vae
 from .checking import ExerciseSet, Verdict
+from .families import FAMILIES as MODEL_FAMILIES
 
-SETS: tuple[ExerciseSet, ...] = (
-    exercises_vae.EXERCISES, exercises_gan.EXERCISES, exercises_flows.EXERCISES, exercises_flow_matching.EXERCISES
+# Every family's exercises, in the registry's (the book's) order.
+SETS: tuple[ExerciseSet, ...] = tuple(
+    importlib.import_module(f"{__package__}.{family.exercises}").EXERCISES
+    for family in MODEL_FAMILIES.values()
+    if family.exercises
 )
 
 SHORT_CHECKERS: dict[str, Callable[..., Verdict]] = {k: v for s in SETS for k, v in s.short.items()}

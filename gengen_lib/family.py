@@ -47,7 +47,18 @@ class Family:
     ``shipped``: shipped name -> the settings it was trained with (its file may not exist yet).
     ``training_extras(settings, quick, device, out_dir) -> dict``: more keyword arguments for
     ``train`` that the CLI must build (the GAN's per-epoch sample-quality scores), or None.
-    ``exporter(out_dir) -> list[Path]``: writes the family's in-page explorer weights, or None.
+    ``exporter(out_dir) -> list[Path]``: writes the family's in-page explorer weights, or None;
+    ``python -m gengen_lib.export`` runs every family's (:func:`explorer_exporter`).
+    ``exercises``: the module under ``gengen_lib`` whose ``EXERCISES`` (a
+    :class:`~gengen_lib.checking.ExerciseSet`) are the family's exercises, or None;
+    :mod:`gengen_lib.exercises` collects them, in the registry's order.
+
+    What the comparison chapter (``notebooks/05_comparison``) reads, for the families it compares:
+    ``label``: the model's name in the book. ``compared``: the shipped models it draws from (with
+    several, the one whose training ended with the lowest MNIST-FID). ``sample_options``: the
+    keyword arguments of ``model.sample`` the book uses. ``sample_cost``: one sample's network
+    passes, in words. ``scored_when_packed``: its 10,000 scored samples take minutes (an ODE solve
+    each), so the book quotes the scores measured when the weights were packed.
     ``sample_shape``: one sample of ``model.sample(n)``, whose output is ``(n, *sample_shape)``:
     an MNIST image in [0, 1] by default, a point ``(2,)`` for the two-moons families.
     """
@@ -61,6 +72,12 @@ class Family:
     shipped: Mapping[str, Any] = field(default_factory=dict)
     training_extras: Callable[[Any, bool, torch.device, Path | None], dict] | None = None
     exporter: Callable[[Path], list[Path]] | None = None
+    exercises: str | None = None
+    label: str = ""
+    compared: tuple[str, ...] = ()
+    sample_options: Mapping[str, Any] = field(default_factory=dict)
+    sample_cost: str = "1 network pass"
+    scored_when_packed: bool = False
     sample_shape: tuple[int, ...] = (1, 28, 28)
 
 

@@ -616,4 +616,11 @@ FAMILY = Family(
     train=load_or_train_flow_matching,
     measure=_measure,
     shipped={"flow-matching": FlowMatchingSettings()},
+    exercises="exercises_flow_matching",
+    label="flow matching",
+    compared=("flow-matching",),
+    sample_options=SHIPPED_SOLVER,
+    sample_cost=f"{2 * SHIPPED_SOLVER['steps']} velocity evaluations "
+    f"({SHIPPED_SOLVER['method']}, {SHIPPED_SOLVER['steps']} steps)",
+    scored_when_packed=True,
 )

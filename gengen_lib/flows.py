@@ -356,4 +356,8 @@ FAMILY = Family(
     measure=_measure,
     shipped={"flow-learned-scale": FlowSettings(), "flow-fixed-scale": FlowSettings(learned_scale=False)},
     exporter=explorer_exporter("flow", "export_book_flows"),
+    exercises="exercises_flows",
+    label="RealNVP",
+    compared=("flow-learned-scale",),
+    sample_cost="1 inverse pass",
 )

@@ -253,4 +253,8 @@ FAMILY = Family(
     shipped={"gan-plain": GANSettings(dropout=0.0, real_target="one"), "gan-regularized": GANSettings()},
     training_extras=sample_quality_during_training,
     exporter=explorer_exporter("gan", "export_book_generator"),
+    exercises="exercises_gan",
+    label="GAN",
+    compared=("gan-plain", "gan-regularized"),
+    sample_cost="1 generator pass",
 )

@@ -14,10 +14,12 @@ single panel is laid out again narrower. The book shows that image below ``PHONE
 from __future__ import annotations
 
 import math
+import textwrap
 from contextlib import contextmanager
 
 from matplotlib.figure import Figure
 from matplotlib.gridspec import GridSpec
+from matplotlib.legend import Legend
 from matplotlib.text import Text
 
 PHONE_COLUMN_PX = 358  # the article column on a 390 px wide screen (16 px margins)
@@ -70,34 +72,80 @@ def _new_places(panels: list, columns: int) -> list[tuple[int, slice]]:
     return places
 
 
+def _row_heights(fig: Figure, panels: list, places: list, scales: list[float], cap: float) -> list[float]:
+    """Inches of each new row: its tallest panel as drawn now (title and labels included); a panel of fixed
+    aspect (an image) scaled as its width, a free one (a plot) as tall as it was."""
+    renderer = fig.canvas.get_renderer()
+    fig.draw_without_rendering()
+    heights = [0.0] * (places[-1][0] + 1)
+    for ax, (row, _), scale in zip(panels, places, scales, strict=True):
+        drawn = ax.get_tightbbox(renderer).height / fig.dpi
+        fixed_aspect = ax.get_aspect() != "auto"
+        heights[row] = max(heights[row], min(drawn * scale if fixed_aspect else drawn, cap))
+    return heights
+
+
+def _fit_text_to_width(fig: Figure) -> list:
+    """Wrap the texts and legend labels that make the figure wider than it is; returns (text, old text) pairs."""
+    renderer = fig.canvas.get_renderer()
+    fig.draw_without_rendering()
+    limit = 0.98 * fig.get_figwidth() * fig.dpi
+
+    def wrap(text: Text, fraction: float) -> None:
+        content = text.get_text()
+        undo.append((text, content))
+        text.set_text(textwrap.fill(content, max(8, int(len(content) * fraction))))
+
+    undo = []
+    for legend in fig.findobj(Legend):  # its labels sit side by side: shorten each in proportion
+        shown = legend.get_window_extent(renderer).width
+        if shown > limit:
+            for text in legend.get_texts():
+                wrap(text, 0.95 * limit / shown)
+    for text in fig.findobj(Text):
+        content = text.get_text()
+        if text.get_visible() and "$" not in content and "\n" not in content and len(content) >= 12:
+            shown = text.get_window_extent(renderer).width
+            if shown > limit:
+                wrap(text, 0.95 * limit / shown)
+    return undo
+
+
 @contextmanager
 def restacked(fig: Figure, width: float = PHONE_INCHES):
     """Inside the block, ``fig`` is ``width`` inches wide with its panels restacked; restored on exit.
 
     A grid of ``R x C`` panels becomes ``max(1, floor(C * width / old width))`` columns wide, so no
-    panel gets narrower, and the height grows to keep each panel's aspect ratio (up to square). A figure without a
-    single grid (nested grids, free axes) is only made narrower. Font sizes never change.
+    panel gets narrower; each row is as tall as its tallest panel, an image scaled with its width, a
+    plot as tall as before (at most square). A figure without a single grid (nested grids, free
+    axes) is only made narrower. Font sizes never change: a title, label or legend wider than the
+    new figure is wrapped.
     """
     old_size = fig.get_size_inches().copy()
     panels = _panels(fig)
     old_specs = [ax.get_subplotspec() for ax in panels]
     grids = {spec.get_gridspec() for spec in old_specs}
+    undo = []
     try:
         if len(grids) == 1 and type(next(iter(grids))) is GridSpec and len(panels) > 1:
-            rows, cols = next(iter(grids)).get_geometry()
+            cols = next(iter(grids)).get_geometry()[1]
             columns = max(1, min(cols, math.floor(cols * width / old_size[0])))
             places = _new_places(panels, columns)
-            new_rows = places[-1][0] + 1
-            scale = (width / columns) / (old_size[0] / cols)
-            height = new_rows * min((old_size[1] / rows) * scale, width / columns)  # no row taller than wide
-            grid = GridSpec(new_rows, columns, figure=fig)
+            scales = [(width * (span.stop - span.start) / columns) / (old_size[0] * len(spec.colspan) / cols)
+                      for spec, (_, span) in zip(old_specs, places, strict=True)]  # fmt: skip
+            rows = _row_heights(fig, panels, places, scales, cap=width / columns)
+            grid = GridSpec(len(rows), columns, figure=fig, height_ratios=rows)
             for ax, (row, span) in zip(panels, places, strict=True):
                 ax.set_subplotspec(grid[row, span])
+            height = sum(rows) + (0.3 if fig.get_suptitle() else 0.0)  # the panels' boxes leave out a suptitle
         else:
             height = old_size[1]
         fig.set_size_inches(width, height, forward=False)
+        undo = _fit_text_to_width(fig)
         yield fig
     finally:
+        for text, content in reversed(undo):
+            text.set_text(content)
         for ax, spec in zip(panels, old_specs, strict=True):
             ax.set_subplotspec(spec)
         fig.set_size_inches(old_size, forward=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, is_dataclass, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -66,6 +66,10 @@ class RunSettings:
     def for_mode(cls, quick: bool, **overrides):
         """The chapter's full setting, or the quick one when ``quick``, with ``overrides`` either way."""
         return cls.quick(**overrides) if quick else cls(**overrides)
+
+    def in_mode(self, quick: bool):
+        """These settings, or their quick twin (``QUICK`` applied) when ``quick``."""
+        return replace(self, **self.QUICK) if quick else self
 
 
 def settings_dict(settings) -> dict:

@@ -348,4 +348,8 @@ FAMILY = Family(
     measure=_measure,
     shipped={"vae-z20": VAESettings(z_dim=20), "vae-z2": VAESettings(z_dim=2)},
     exporter=explorer_exporter("vae", "export_book_decoders"),
+    exercises="exercises_vae",
+    label="VAE",
+    compared=("vae-z20",),
+    sample_cost="1 decoder pass",
 )

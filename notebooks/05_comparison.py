@@ -35,7 +35,8 @@ import matplotlib.pyplot as plt
 import torch
 from myst_nb import glue
 
-from gengen_lib import alt_text, flow_matching, flows, gan, plots, pretrained as shipped, quality, runs, runtime, vae
+from gengen_lib import alt_text, plots, pretrained as shipped, quality, runs, runtime, vae
+from gengen_lib.families import FAMILIES, SHIPPED
 
 runtime.check_flags(pretrained=pretrained)
 runtime.check_positive_ints(n_samples=n_samples)
@@ -44,27 +45,30 @@ if quick:
     n_samples = 1000
 
 # %%
-settings = {  # the chapters' models (their quick versions in quick mode)
-    "VAE": vae.VAESettings.for_mode(quick, z_dim=20),
-    "GAN (a)": gan.GANSettings.for_mode(quick, dropout=0.0, real_target="one"),
-    "GAN (b)": gan.GANSettings.for_mode(quick),
-    "RealNVP": flows.FlowSettings.for_mode(quick),
-    "flow matching": flow_matching.FlowMatchingSettings.for_mode(quick),
-    "classifier": quality.ClassifierSettings.for_mode(quick),
-}
-
-# %%
-load = lambda kind, name, **kw: shipped.load_or_train(kind, settings[name], pretrained=pretrained, quiet=True, **kw)
-classifier = load("classifier", "classifier")[0]
+# The models compared: each family's record in the registry (gengen_lib.families) names the shipped
+# models the book compares, and how it samples them; in quick mode, their quick twins are trained.
+compared = {family.label: family for family in FAMILIES.values() if family.compared}
+classifier_settings = quality.ClassifierSettings.for_mode(quick)
+classifier = shipped.load_or_train("classifier", classifier_settings, pretrained=pretrained, quiet=True)[0]
 meter = quality.SampleQualityMeter(classifier)
-callback = quality.sample_quality_callback(meter, n=500 if quick else 2000, seed=seed)
-gans = {name: load("gan", name, evaluate=callback) for name in ("GAN (a)", "GAN (b)")}
-best_gan = min(gans, key=lambda name: gans[name][1].epochs[-1]["fid"])  # the GAN chapter's better setting
-models = {"VAE": load("vae", "VAE"), "GAN": gans[best_gan], "RealNVP": load("flow", "RealNVP"),
-          "flow matching": load("flow_matching", "flow matching")}
-models = {name: (model.cpu(), history) for name, (model, history) in models.items()}
-print("loaded:", ", ".join(f"{k} ({len(h.epochs)} epochs)" for k, (m, h) in models.items()), f"; the GAN is {best_gan}")
-glue("best_gan", best_gan, display=False)
+
+
+def load(family, name):
+    """The shipped model ``name`` (or its quick twin) and its training history."""
+    settings = SHIPPED[name][1].in_mode(quick)
+    extras = family.training_extras(settings, quick, device, None) if family.training_extras else {}
+    return shipped.load_or_train(family.name, settings, pretrained=pretrained, quiet=True, device=device, **extras)
+
+
+models, chosen, settings = {}, {}, {}
+for label, family in compared.items():
+    candidates = {name: load(family, name) for name in family.compared}
+    # With several, the setting of the chapter whose training ended with the lowest MNIST-FID.
+    chosen[label] = min(candidates, key=lambda name: candidates[name][1].epochs[-1].get("fid", 0.0))
+    model, history = candidates[chosen[label]]
+    models[label], settings[label] = (model.cpu(), history), SHIPPED[chosen[label]][1].in_mode(quick)
+print("loaded:", ", ".join(f"{label} {chosen[label]} ({len(h.epochs)} epochs)" for label, (m, h) in models.items()))
+glue("best_gan", chosen["GAN"], display=False)
 
 
 # %% [markdown]
@@ -72,12 +76,14 @@ glue("best_gan", best_gan, display=False)
 #
 # The same number of samples from each model, with fixed seeds. For the VAE we show the
 # decoder's pixel means $f_\theta(z)$ (what it "draws"); its actual samples are binary coin flips
-# around them. The GAN (the setting of its chapter with the lower MNIST-FID, here
-# {glue:text}`best_gan`) and the flow (learned scale, $T = 1$) produce grey levels directly.
+# around them. The GAN (the setting of its chapter with the lower MNIST-FID, here the one shipped
+# as {glue:text}`best_gan`), the flow (learned scale, $T = 1$) and flow matching (its shipped
+# solver) produce grey levels directly.
 
 # %% tags=["hide-input"]
-def draw(name, n, offset=0, **options):
-    return models[name][0].sample(n, generator=torch.Generator().manual_seed(seed + offset), **options)
+def draw(name, n, offset=0):
+    generator = torch.Generator().manual_seed(seed + offset)
+    return models[name][0].sample(n, generator=generator, **compared[name].sample_options)
 
 fig = plots.show_grids({name: draw(name, 64) for name in models}, nrow=8, size=4.0, title="64 samples from each model",
                        finding="Fixed seeds; the VAE shows its decoder's means.")  # fmt: skip
@@ -94,15 +100,18 @@ fig = plots.show_grids({name: draw(name, 64) for name in models}, nrow=8, size=4
 # %%
 # The draws of weights/manifest.json and of each chapter (10,000 in blocks of 1,000 from the seed): one
 # measurement per model, the same number on every page.
-scores = {name: quality.sample_quality(models[name][0], meter, n_samples, seed=seed) for name in ["VAE", "GAN", "RealNVP"]}
+scores = {label: quality.sample_quality(models[label][0], meter, n_samples, seed=seed, **family.sample_options)
+          for label, family in compared.items() if not family.scored_when_packed}  # fmt: skip
 scores["VAE (binary samples)"] = quality.sample_quality(models["VAE"][0], meter, n_samples, seed=seed, binary=True)
 real = meter.summary(quality.intensities(quality.load_mnist("train").images[:n_samples]))
 glue("real_fid", real["fid"], display=False)
-# Flow matching: 10,000 samples take 20 velocity evaluations each, minutes on a CPU, so its scores are the
-# ones measured on the same 10,000 test digits when the model was packed (weights/manifest.json).
-fm_entry = shipped.manifest().get("flow-matching", {}) if pretrained and not quick else {}
-if "fid" in fm_entry.get("metrics", {}):
-    scores["flow matching (packed)"] = fm_entry["metrics"]
+# A model whose 10,000 samples take an ODE solve each (minutes on a CPU) is quoted with the scores
+# measured on the same 10,000 test digits when it was packed (weights/manifest.json).
+packed = {label: shipped.manifest().get(chosen[label], {}).get("metrics", {}) if pretrained and not quick else {}
+          for label in compared}  # fmt: skip
+for label, family in compared.items():
+    if family.scored_when_packed and "fid" in packed[label]:
+        scores[f"{label} (packed)"] = packed[label]
 
 print(f"{'':<24}{'MNIST-FID':>10}{'score':>8}{'class entropy':>15}{'largest class':>15}")
 for name, s in [("real training images", real)] + list(scores.items()):
@@ -133,10 +142,9 @@ alt_text.describe(fig, f"Bar chart of how many of {n_samples:,} samples of each 
 # check below compares with the manifest, which was measured when the weights were packed:
 
 # %%
-for name, entry in [("GAN", shipped.shipped_name(settings[best_gan])), ("RealNVP", shipped.shipped_name(settings["RealNVP"]))]:
-    packed = shipped.manifest()[entry]["metrics"] if pretrained and not quick and entry else None
-    if packed:
-        print(f"{name:<8} here {scores[name]['fid']:.2f}, manifest ({entry}) {packed['fid']:.2f}")
+for label in scores.keys() & packed.keys():
+    if "fid" in packed[label]:
+        print(f"{label:<8} here {scores[label]['fid']:.2f}, manifest ({chosen[label]}) {packed[label]['fid']:.2f}")
 
 # %% [markdown]
 # ## Likelihoods, where they exist
@@ -164,8 +172,8 @@ train_b, valid_b = data.binarize(data.load_mnist("train").images), data.binarize
 marginal_bpd = baselines.nats_to_bits_per_dim(baselines.bernoulli_nll(valid_b, baselines.pixel_marginals(train_b)).mean().item())
 print(f"         baselines on binary data: uniform 1.0000 bits/dim, per-pixel marginals {marginal_bpd:.4f} bits/dim")
 print(f"RealNVP: {flow_best_valid:.3f} bits/dim on dequantized 8-bit validation images (uniform: 8.000)")
-if "test_bpd" in fm_entry.get("metrics", {}):
-    fm_bpd = fm_entry["metrics"]["test_bpd"]
+if "test_bpd" in packed["flow matching"]:
+    fm_bpd = packed["flow matching"]["test_bpd"]
     print(f"flow matching: {fm_bpd['bpd']:.3f} ± {fm_bpd['bpd_sem']:.3f} bits/dim on the first {fm_bpd['n']:,} "
           "dequantized 8-bit test images (ODE likelihood, Hutchinson's trace)")
 print("GAN    : no likelihood")
@@ -204,19 +212,15 @@ print("device of this notebook run:", runtime.describe_device(device), "(times p
 # notebook's machine, 200 samples each:
 
 # %%
-passes = {"VAE": "1 decoder pass", "GAN": "1 generator pass", "RealNVP": "1 inverse pass",
-          "flow matching": f"{2 * flow_matching.SHIPPED_SOLVER['steps']} velocity evaluations "
-                           f"({flow_matching.SHIPPED_SOLVER['method']}, {flow_matching.SHIPPED_SOLVER['steps']} steps)"}  # fmt: skip
-for name, text in passes.items():
-    print(f"{name:<14} {text}")
+for label, family in compared.items():
+    print(f"{label:<14} {family.sample_cost}")
 
 # %% tags=["nbval-ignore-output"]
 # nbval-ignore-output: wall-clock times, which differ from run to run and machine to machine
-sample_options = {"flow matching": flow_matching.SHIPPED_SOLVER}
 for name, (model, _) in models.items():
     start = time.perf_counter()
     with torch.no_grad():
-        model.sample(200, generator=torch.Generator().manual_seed(seed), **sample_options.get(name, {}))
+        model.sample(200, generator=torch.Generator().manual_seed(seed), **compared[name].sample_options)
     print(f"{name:<14} {1000 * (time.perf_counter() - start) / 200:8.2f} ms per sample")
 
 # %% [markdown]

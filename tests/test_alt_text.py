@@ -169,3 +169,18 @@ def test_the_book_shows_the_phone_image_beside_the_wide_one_and_the_stylesheet_p
     css = (Path(figure_alt.__file__).parent / "gengen.css").read_text()
     assert f"(max-width: {legibility.PHONE_BREAKPOINT_PX - 0.02}px)" in css
     assert f"(min-width: {legibility.PHONE_BREAKPOINT_PX}px)" in css
+
+
+def test_a_long_title_and_a_wide_legend_are_wrapped_to_the_phone_width_and_put_back_after():
+    fig = curves(2)
+    title = "a title far too long to stand on one line of a phone's column, at ten points"
+    fig.axes[0].set_title(title)
+    fig.axes[0].plot([0, 1], [1, 0], label="a first curve with a long name")
+    fig.axes[0].plot([0, 1], [1, 1], label="a second curve with a long name")
+    fig.legend(loc="outside lower center", ncols=2)
+    with legibility.restacked(fig):
+        fig.draw_without_rendering()
+        drawn = fig.get_tightbbox(fig.canvas.get_renderer()).width  # what bbox_inches="tight" keeps, in inches
+        assert drawn <= legibility.PHONE_INCHES * 1.01, f"{drawn:.2f} in"
+        assert "\n" in fig.axes[0].get_title()
+    assert fig.axes[0].get_title() == title

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import importlib
 import json
 import tomllib
 from pathlib import Path
@@ -182,3 +183,26 @@ def test_mutation_testing_reaches_every_family_module_its_exercises_and_its_test
         tests = f"tests/test_{module.rsplit('.', 1)[-1]}.py"
         if (ROOT / tests).exists():
             assert tests in config["pytest_add_cli_args_test_selection"], tests
+
+
+# --- what else iterates over the registry ---------------------------------------------------------
+
+
+def test_the_book_export_runs_every_familys_explorer_exporter_in_the_registrys_order(monkeypatch, tmp_path):
+    from gengen_lib import families
+    from gengen_lib.export import export_book_explorers
+
+    ran = []
+    fake = lambda name: lambda out_dir: ran.append((name, out_dir)) or [out_dir / f"{name}.js"]  # noqa: E731
+    replaced = {n: dataclasses.replace(f, exporter=fake(n)) if f.exporter else f for n, f in FAMILIES.items()}
+    monkeypatch.setattr(families, "FAMILIES", replaced)
+    paths = export_book_explorers(tmp_path)
+    with_exporter = [n for n, f in FAMILIES.items() if f.exporter]
+    assert ran == [(n, tmp_path) for n in with_exporter] and paths == [tmp_path / f"{n}.js" for n in with_exporter]
+    assert {"vae", "gan", "flow", "toy-flow-matching"} <= set(with_exporter)
+
+
+def test_the_exercises_are_the_sets_the_families_name_in_the_registrys_order():
+    named = [importlib.import_module(f"gengen_lib.{f.exercises}") for f in FAMILIES.values() if f.exercises]
+    assert exercises.SETS == tuple(module.EXERCISES for module in named)
+    assert [s.family for s in exercises.SETS] == ["vae", "gan", "flows", "flow_matching"], "the book's order"

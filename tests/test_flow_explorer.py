@@ -33,7 +33,6 @@ from support import (
 
 from gengen_lib import flows, pretrained, toy
 from gengen_lib.densities import standard_normal_log_prob
-from gengen_lib.export import book
 from gengen_lib.export import flow as export_flow
 from gengen_lib.export.format import write_document
 from gengen_lib.flows import RealNVP
@@ -124,10 +123,6 @@ def test_load_flow_rejects_other_files(tmp_path):
         export_flow.load_flow(decoder)
     with pytest.raises(ValueError, match="dtype"):
         export_flow.export_flow(model, tmp_path / "toy.js", dtype="int8")
-
-
-def test_every_explorer_export_includes_the_flows():
-    assert export_flow.export_book_flows in book.EXPORTERS
 
 
 def test_the_book_shows_the_chapters_two_moons_flow(book_weights):

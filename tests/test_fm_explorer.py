@@ -34,7 +34,6 @@ from support import (
 
 from gengen_lib import flow_matching as fm
 from gengen_lib import pretrained, toy
-from gengen_lib.export import book
 from gengen_lib.export import flow_matching as export_fm
 
 PAGE = "book/fm_explorer.html"
@@ -96,10 +95,6 @@ def test_other_files_and_other_networks_are_refused(tmp_path):
         export_fm.trajectory_document(np.zeros((1, 2, 28, 28)), [0], [0.0, 1.0], {})
     with pytest.raises(TypeError, match="MLPVelocity"):
         export_fm.velocity_document(fm.UNetVelocity(8), "unet")
-
-
-def test_every_explorer_export_includes_flow_matching():
-    assert export_fm.export_book_flow_matching in book.EXPORTERS
 
 
 def test_the_book_shows_the_shipped_two_moons_velocity(book_weights):

@@ -17,7 +17,6 @@ import torch
 from support import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, read_digit
 
 from gengen_lib import latent, pretrained
-from gengen_lib.export import book
 from gengen_lib.export import gan as export_gan
 from gengen_lib.export.format import write_document
 from gengen_lib.gan import Generator
@@ -94,10 +93,6 @@ def test_the_page_draws_the_shipped_generator_within_one_grey_level(book_weights
     print(f"folded float16 generator vs shipped, 2000 codes: max {worst / GREY_LEVEL:.2f} grey levels")
     assert worst <= GREY_LEVEL
     assert doc["dtype"] == "float16" and (book_weights / BOOK_FILE).stat().st_size < 5e6
-
-
-def test_the_book_export_writes_the_generator():
-    assert export_gan.export_book_generator in book.EXPORTERS
 
 
 def test_the_bank_holds_the_codes_the_chapter_draws(book_weights):

@@ -11,21 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-from . import flow, flow_matching, gan, vae
+from .. import families
 from .format import BOOK_DIR
-
-# Every explorer's exporter, in the order they run; a family registry can point at each one.
-EXPORTERS = (
-    vae.export_book_decoders,
-    gan.export_book_generator,
-    flow.export_book_flows,
-    flow_matching.export_book_flow_matching,
-)
 
 
 def export_book_explorers(out_dir: str | Path = BOOK_DIR) -> list[Path]:
-    """Write the weights of every in-page explorer of the book to ``out_dir``; returns the paths."""
-    return [path for exporter in EXPORTERS for path in exporter(out_dir)]
+    """Write the weights of every in-page explorer of the book to ``out_dir``: each family's
+    ``exporter`` (:mod:`gengen_lib.families`), in the registry's order; returns the paths."""
+    exporters = [family.exporter for family in families.FAMILIES.values() if family.exporter]
+    return [path for exporter in exporters for path in exporter(out_dir)]
 
 
 def main(argv: list[str] | None = None) -> int:
