@@ -11,7 +11,8 @@ One module per concern:
 * training: ``training`` (the one loop), ``checkpoints`` (the file format, locks, integrity),
   ``runs`` (run folders keyed by settings), ``pretrained`` (the shipped models in weights/);
 * measuring: ``quality`` (the MNIST classifier, MNIST-FID and sample quality);
-* teaching: ``plots`` (figures), ``widgets`` (sliders for JupyterLab), ``exercises`` (the
+* teaching: ``plots`` (figures; each describes itself through ``alt_text`` and gets a phone
+  layout from ``legibility``), ``widgets`` (sliders for JupyterLab), ``exercises`` (the
   checkers of every family, collected from ``exercises_vae``, ``exercises_gan``,
   ``exercises_flows``, ``exercises_flow_matching``; their machinery in ``checking``), the
   ``export`` package (weights for the in-page explorers, one module per family), ``runtime``

@@ -11,6 +11,8 @@ import torch
 
 from gengen_lib import data
 
+pytestmark = pytest.mark.math  # make mutation runs these against every mutant (pyproject.toml)
+
 
 @pytest.mark.parametrize("split, size", [("train", 50_000), ("valid", 10_000), ("test", 10_000)])
 def test_splits_have_the_reports_sizes_shapes_and_dtypes(split, size):

@@ -9,6 +9,8 @@ import torch
 
 from gengen_lib.densities import bernoulli_log_prob, gaussian_log_prob, standard_normal_log_prob
 
+pytestmark = pytest.mark.math  # make mutation runs these against every mutant (pyproject.toml)
+
 
 def test_the_standard_normal_log_density_by_hand():
     z = torch.tensor([[0.0, 0.0, 0.0], [1.0, -2.0, 0.5]], dtype=torch.float64)

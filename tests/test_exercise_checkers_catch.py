@@ -16,6 +16,8 @@ import torch
 
 from gengen_lib import checking, exercises, flows
 
+pytestmark = pytest.mark.math  # make mutation runs these against every mutant (pyproject.toml)
+
 SCALE = checking.Exercise(
     "scale",
     lambda g: {"x": torch.randn(6, 4, generator=g), "a": 0.5 + torch.rand(1, generator=g).item()},

@@ -25,6 +25,8 @@ from gengen_lib import (
     vae,
 )
 
+pytestmark = pytest.mark.math  # make mutation runs these against every mutant (pyproject.toml)
+
 # --- right answers, written the way a learner would (the notebook's solutions) -------------------
 
 

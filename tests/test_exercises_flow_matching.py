@@ -5,6 +5,8 @@ import torch
 
 from gengen_lib import exercises_flow_matching as ex
 
+pytestmark = pytest.mark.math  # make mutation runs these against every mutant (pyproject.toml)
+
 
 def straight_path(x0, x1, t):
     t = t.unsqueeze(-1)

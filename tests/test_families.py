@@ -180,9 +180,12 @@ def test_mutation_testing_reaches_every_family_module_its_exercises_and_its_test
     for module in sorted(modules):
         path = module.replace(".", "/") + ".py"
         assert matches(path, config["only_mutate"]) and not matches(path, config["do_not_mutate"]), path
-        tests = f"tests/test_{module.rsplit('.', 1)[-1]}.py"
-        if (ROOT / tests).exists():
-            assert tests in config["pytest_add_cli_args_test_selection"], tests
+        tests = ROOT / f"tests/test_{module.rsplit('.', 1)[-1]}.py"
+        if tests.exists():  # its specification runs against its mutants: it is marked `math`
+            assert "\npytestmark = pytest.mark.math" in tests.read_text(encoding="utf-8"), tests.name
+    assert config["pytest_add_cli_args_test_selection"] == ["tests"]
+    marker = config["pytest_add_cli_args"][config["pytest_add_cli_args"].index("-m") + 1]
+    assert marker.startswith("math and "), "mutants meet the specifications of the maths only"
 
 
 # --- what else iterates over the registry ---------------------------------------------------------

@@ -12,6 +12,8 @@ from gengen_lib.densities import standard_normal_log_prob
 from gengen_lib.flows import bits_per_dim
 from gengen_lib.toy import train_toy_flow_matching, two_moons
 
+pytestmark = pytest.mark.math  # make mutation runs these against every mutant (pyproject.toml)
+
 
 def _mixture(dtype=torch.float64) -> fm.GaussianMixture:
     means = torch.tensor([[-2.0, 0.0], [2.0, 1.0], [0.0, -2.5]], dtype=dtype)

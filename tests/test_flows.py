@@ -10,6 +10,8 @@ import torch
 from gengen_lib import flows
 from gengen_lib.densities import standard_normal_log_prob
 
+pytestmark = pytest.mark.math  # make mutation runs these against every mutant (pyproject.toml)
+
 
 def randomized(model: torch.nn.Module, std: float = 0.3) -> torch.nn.Module:
     """Give every parameter random values (fresh couplings start as the identity)."""

@@ -9,6 +9,8 @@ import torch
 
 from gengen_lib import gan
 
+pytestmark = pytest.mark.math  # make mutation runs these against every mutant (pyproject.toml)
+
 
 def test_the_generator_maps_100_d_noise_to_images_in_minus_one_to_one():
     g = gan.Generator()

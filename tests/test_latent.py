@@ -7,6 +7,8 @@ import torch
 
 from gengen_lib.latent import code_from_seed, lerp, slerp
 
+pytestmark = pytest.mark.math  # make mutation runs these against every mutant (pyproject.toml)
+
 
 def pair_at_angle(theta: float, d: int = 100, norm: float = 10.0, dtype=torch.float32):
     """Two vectors of the same norm at angle theta, built in float64 and rounded to ``dtype``."""

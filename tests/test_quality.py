@@ -10,6 +10,8 @@ import torch
 from gengen_lib import quality
 from gengen_lib.data import intensities
 
+pytestmark = pytest.mark.math  # make mutation runs these against every mutant (pyproject.toml)
+
 
 def test_frechet_distance_of_identical_sets_is_zero_and_grows_with_a_shift():
     g = torch.Generator().manual_seed(0)

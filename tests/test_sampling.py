@@ -6,6 +6,8 @@ import torch
 
 from gengen_lib import flows, gan, vae
 
+pytestmark = pytest.mark.math  # make mutation runs these against every mutant (pyproject.toml)
+
 FAMILIES = {
     "vae means": (lambda: vae.VAE(z_dim=4, hidden=16), {}),
     "vae binary draws": (lambda: vae.VAE(z_dim=4, hidden=16), {"binary": True}),

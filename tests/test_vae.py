@@ -10,6 +10,8 @@ import torch
 from gengen_lib import vae
 from gengen_lib.data import binarize
 
+pytestmark = pytest.mark.math  # make mutation runs these against every mutant (pyproject.toml)
+
 
 def test_kl_matches_the_textbook_formula_per_dimension():
     mu, logvar = torch.tensor([[0.0, 1.0, -2.0]]), torch.tensor([[0.0, math.log(4.0), math.log(0.25)]])
