@@ -3,22 +3,28 @@
 A figure function knows what it draws, so it writes the description: what is plotted, the
 axes, and the main finding in numbers (:func:`describe`). When the figure is displayed in a
 notebook (inline, or through ``myst_nb.glue``), :func:`install` makes IPython store that
-description in the output's metadata (``metadata["image/png"]["alt"]``), together with the
+description in the output's metadata (``metadata["image/png"]["alt"]``, or ``image/svg+xml``
+for a plot drawn as a vector image, :func:`draws_as_vector`), together with the
 size of the figure's smallest text relative to its width, and, for a figure whose text would be
 too small on a phone, a second image in the phone layout of :mod:`gengen_lib.legibility`
-(``metadata["image/png"]["gengen_phone"]``). ``book/_ext/figure_alt.py`` then writes the
+(``metadata[mime]["gengen_phone"]``). ``book/_ext/figure_alt.py`` then writes the
 description into the page's ``<img alt=...>`` and shows the phone image on narrow screens.
 """
 
 from __future__ import annotations
 
+from matplotlib.collections import Collection, QuadMesh
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+from matplotlib.lines import Line2D
 
 from .legibility import needs_phone_layout, restacked, smallest_text
 
 ALT, TEXT = "alt", "gengen_smallest_text"  # metadata keys: the description; smallest text / image width
 PHONE = "gengen_phone"  # metadata key: {"data": the phone layout's PNG in base64, TEXT: its smallest text}
-FORMATS = ("image/png", "image/svg+xml")
+PNG, SVG = "image/png", "image/svg+xml"
+FORMATS = (PNG, SVG)
+VECTOR_POINTS = 5000  # a plot of more points than this is lighter as a PNG
 
 
 def describe(fig: Figure, alt: str) -> Figure:
@@ -49,8 +55,18 @@ def _text_fraction(fig: Figure, shown_width: float | None) -> float:
     return smallest_text(fig) * figure_width / (shown_width or figure_width)
 
 
+def draws_as_vector(fig: Figure) -> bool:
+    """Whether ``fig`` is lighter and sharper as an SVG: a plot of lines, bars and points (at most
+    :data:`VECTOR_POINTS` of them), no image or heat map (those are PNGs)."""
+    if fig.findobj(lambda artist: isinstance(artist, (AxesImage, QuadMesh))):
+        return False
+    points = sum(len(line.get_xydata()) for line in fig.findobj(Line2D))
+    points += sum(len(c.get_offsets()) + len(c.get_paths()) for c in fig.findobj(Collection))
+    return points <= VECTOR_POINTS
+
+
 def phone_image(fig: Figure, format_figure) -> dict | None:
-    """The phone layout of ``fig`` drawn by ``format_figure`` (a PNG formatter), when it needs one."""
+    """The phone layout of ``fig`` drawn by ``format_figure`` (its PNG or SVG formatter), when it needs one."""
     if not needs_phone_layout(fig):
         return None
     with restacked(fig):
@@ -60,20 +76,35 @@ def phone_image(fig: Figure, format_figure) -> dict | None:
     return {"data": data, **(metadata or {}), TEXT: round(fraction, 6)}
 
 
-def _with_metadata(format_figure, mime: str = "image/png"):
-    """Wrap an IPython figure formatter so that its output carries :func:`figure_metadata` (and a phone image)."""
+def _with_metadata(format_figure, mime: str = PNG, shell=None):
+    """Wrap an IPython figure formatter so that its output carries :func:`figure_metadata` (and a phone image).
+
+    When the ``shell`` draws figures both as PNG and as SVG, each figure gets one of the two
+    (:func:`draws_as_vector`), so a page loads one image per figure.
+    """
 
     def format_described(fig):
+        if shell is not None and _both_formats(shell) and (mime == SVG) != draws_as_vector(fig):
+            return None
         result = format_figure(fig)
         data, metadata = result if isinstance(result, tuple) else (result, None)
         if data is None:
             return None
         metadata = {**(metadata or {}), **figure_metadata(fig, (metadata or {}).get("width"))}
-        phone = phone_image(fig, format_figure) if mime == "image/png" else None
+        phone = phone_image(fig, format_figure)
         return data, {**metadata, PHONE: phone} if phone else metadata
 
     format_described.gengen_wrapped = True
     return format_described
+
+
+def _both_formats(shell) -> bool:
+    """Whether the shell has a figure formatter for PNG and for SVG."""
+    formatters = shell.display_formatter.formatters
+    try:
+        return all(formatters[mime].lookup_by_type(Figure) for mime in FORMATS)
+    except KeyError:
+        return False
 
 
 def _wrap_formatters(shell, *_) -> None:
@@ -85,7 +116,7 @@ def _wrap_formatters(shell, *_) -> None:
         except KeyError:
             continue
         if not getattr(current, "gengen_wrapped", False):
-            formatter.for_type(Figure, _with_metadata(current, mime))
+            formatter.for_type(Figure, _with_metadata(current, mime, shell))
 
 
 def install(shell=None) -> bool:

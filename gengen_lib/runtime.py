@@ -139,13 +139,18 @@ def check_flags(**parameters) -> None:
 
 
 def setup_figures(figure_format: str = "retina") -> None:
-    """How a notebook's figures are drawn and shown: the inline format, the course's text sizes
-    (:data:`gengen_lib.plots.STYLE`) and each figure's description in its output
-    (:mod:`gengen_lib.alt_text`)."""
+    """How a notebook's figures are drawn and shown: the inline formats (``figure_format`` for
+    images and heat maps, SVG for plots, :func:`gengen_lib.alt_text.draws_as_vector`), the course's
+    text sizes (:data:`gengen_lib.plots.STYLE`) and each figure's description in its output
+    (:mod:`gengen_lib.alt_text`). SVGs are reproducible: no date, fixed element ids."""
+    import matplotlib
+
+    os.environ.setdefault("SOURCE_DATE_EPOCH", "0")  # matplotlib writes this date into an SVG
+    matplotlib.rcParams["svg.hashsalt"] = "gengen"
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
-        set_matplotlib_formats(figure_format)
+        set_matplotlib_formats(figure_format, "svg")
     except ImportError:  # outside Jupyter: nothing to set
         pass
     from . import alt_text, plots

@@ -80,17 +80,22 @@ def figure_metadata() -> dict[str, dict]:
         for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
             for output in cell.get("outputs", []):
                 for mime, data in output.get("data", {}).items():
-                    if mime.endswith("image/png"):
-                        metadata = output.get("metadata", {}).get("image/png", {})
-                        found[png_name(data)] = metadata
+                    kind = mime.rsplit("/", 1)[-1]  # also a glued figure's application/papermill.record/image/png
+                    if kind in ("png", "svg+xml"):
+                        metadata = output.get("metadata", {}).get(f"image/{kind}", {})
+                        found[image_name(data, kind)] = metadata
                         if "gengen_phone" in metadata:  # the phone layout of the same figure
-                            found[png_name(metadata["gengen_phone"]["data"])] = metadata["gengen_phone"]
+                            found[image_name(metadata["gengen_phone"]["data"], kind)] = metadata["gengen_phone"]
     return found
 
 
-def png_name(data: str) -> str:
-    """The file name the book gives a PNG output (base64 ``data``): the sha256 of its bytes, then .png."""
-    return hashlib.sha256(base64.b64decode(data)).hexdigest() + ".png"
+def image_name(data: str | list[str], kind: str) -> str:
+    """The file name the book gives an image output, as myst-nb makes it: the sha256 of the PNG's bytes
+    (``data`` in base64) or of the SVG's text with the platform's line ends, then .png or .svg."""
+    data = "".join(data) if isinstance(data, list) else data
+    if kind == "png":
+        return hashlib.sha256(base64.b64decode(data)).hexdigest() + ".png"
+    return hashlib.sha256(os.linesep.join(data.splitlines()).encode("utf-8")).hexdigest() + ".svg"
 
 
 PAGES = [p for p in book_pages() if resolve_redirect(p) == p] or ["book/intro.html"]

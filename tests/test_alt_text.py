@@ -184,3 +184,26 @@ def test_a_long_title_and_a_wide_legend_are_wrapped_to_the_phone_width_and_put_b
         assert drawn <= legibility.PHONE_INCHES * 1.01, f"{drawn:.2f} in"
         assert "\n" in fig.axes[0].get_title()
     assert fig.axes[0].get_title() == title
+
+
+def test_a_plot_is_drawn_as_svg_and_an_image_or_a_heat_map_as_png_each_once():
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.pylabtools import select_figure_formats
+
+    shell = InteractiveShell.instance()
+    select_figure_formats(shell, {"png", "svg"})
+    alt_text.install(shell)
+    plot = curves(1, width=4)
+    image, ax = plt.subplots(figsize=(4, 3))
+    ax.imshow(torch.rand(8, 8))
+    dense = curves(1, width=4)
+    dense.axes[0].plot(range(alt_text.VECTOR_POINTS + 1))
+    assert alt_text.draws_as_vector(plot) and not alt_text.draws_as_vector(image)
+    assert not alt_text.draws_as_vector(dense), "thousands of points are lighter as pixels"
+    for fig, kept, dropped in [(plot, "image/svg+xml", "image/png"), (image, "image/png", "image/svg+xml")]:
+        data, metadata = shell.display_formatter.format(fig)
+        assert kept in data and dropped not in data
+        assert metadata[kept]["gengen_smallest_text"] > 0
+    select_figure_formats(shell, {"png"})
+    shell.events.trigger("pre_run_cell", None)
+    assert "image/png" in shell.display_formatter.format(plot)[0], "with one format, every figure uses it"
