@@ -14,6 +14,7 @@ single panel is laid out again narrower. The book shows that image below ``PHONE
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from contextlib import contextmanager
 
@@ -94,7 +95,9 @@ def _fit_text_to_width(fig: Figure) -> list:
     def wrap(text: Text, fraction: float) -> None:
         content = text.get_text()
         undo.append((text, content))
-        text.set_text(textwrap.fill(content, max(8, int(len(content) * fraction))))
+        # A formula ($...$) is never broken: its spaces are hidden from textwrap.
+        unbreakable = re.sub(r"\$[^$]*\$", lambda formula: formula.group().replace(" ", "\0"), content)
+        text.set_text(textwrap.fill(unbreakable, max(8, int(len(content) * fraction))).replace("\0", " "))
 
     undo = []
     for legend in fig.findobj(Legend):  # its labels sit side by side: shorten each in proportion
@@ -104,7 +107,7 @@ def _fit_text_to_width(fig: Figure) -> list:
                 wrap(text, 0.95 * limit / shown)
     for text in fig.findobj(Text):
         content = text.get_text()
-        if text.get_visible() and "$" not in content and "\n" not in content and len(content) >= 12:
+        if text.get_visible() and "\n" not in content and len(content) >= 12:
             shown = text.get_window_extent(renderer).width
             if shown > limit:
                 wrap(text, 0.95 * limit / shown)

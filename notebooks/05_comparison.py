@@ -56,7 +56,8 @@ meter = quality.SampleQualityMeter(classifier)
 def load(family, name):
     """The shipped model ``name`` (or its quick twin) and its training history."""
     settings = SHIPPED[name][1].in_mode(quick)
-    extras = family.training_extras(settings, quick, device, None) if family.training_extras else {}
+    trains = family.training_extras and not (pretrained and shipped.shipped_name(settings))
+    extras = family.training_extras(settings, quick, device, None) if trains else {}  # e.g. the GAN's FID per epoch
     return shipped.load_or_train(family.name, settings, pretrained=pretrained, quiet=True, device=device, **extras)
 
 

@@ -220,7 +220,7 @@ def compared(nb: nbformat.NotebookNode) -> dict[str, int]:
     checked = [c for c in printing if IGNORED_TAG not in c.metadata.get("tags", [])]
 
     def figures(cells, fingerprinted=False):
-        """PNG or SVG outputs (displayed or glued); ``fingerprinted``: only those whose compared text is a fingerprint."""
+        """Figures (PNG or SVG, displayed or glued); ``fingerprinted``: those whose compared text is a fingerprint."""
         count = 0
         for out in (out for c in cells for out in c.outputs):
             for key in (k for k in out.get("data", {}) if k.endswith(("image/png", "image/svg+xml"))):

@@ -173,7 +173,7 @@ def test_the_book_shows_the_phone_image_beside_the_wide_one_and_the_stylesheet_p
 
 def test_a_long_title_and_a_wide_legend_are_wrapped_to_the_phone_width_and_put_back_after():
     fig = curves(2)
-    title = "a title far too long to stand on one line of a phone's column, at ten points"
+    title = "a title far too long to stand on one line of a phone's column, with $[0.05, 0.95]^2$ in it"
     fig.axes[0].set_title(title)
     fig.axes[0].plot([0, 1], [1, 0], label="a first curve with a long name")
     fig.axes[0].plot([0, 1], [1, 1], label="a second curve with a long name")
@@ -182,7 +182,7 @@ def test_a_long_title_and_a_wide_legend_are_wrapped_to_the_phone_width_and_put_b
         fig.draw_without_rendering()
         drawn = fig.get_tightbbox(fig.canvas.get_renderer()).width  # what bbox_inches="tight" keeps, in inches
         assert drawn <= legibility.PHONE_INCHES * 1.01, f"{drawn:.2f} in"
-        assert "\n" in fig.axes[0].get_title()
+        assert "\n" in fig.axes[0].get_title() and "$[0.05, 0.95]^2$" in fig.axes[0].get_title(), "math stays whole"
     assert fig.axes[0].get_title() == title
 
 
