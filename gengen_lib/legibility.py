@@ -87,7 +87,8 @@ def _row_heights(fig: Figure, panels: list, places: list, scales: list[float], c
 
 
 def _fit_text_to_width(fig: Figure) -> list:
-    """Wrap the texts and legend labels that make the figure wider than it is; returns (text, old text) pairs."""
+    """Wrap the texts and legend labels wider than the figure, and titles wider than their panel (they would
+    run into the next one); returns (text, old text) pairs."""
     renderer = fig.canvas.get_renderer()
     fig.draw_without_rendering()
     limit = 0.98 * fig.get_figwidth() * fig.dpi
@@ -105,12 +106,17 @@ def _fit_text_to_width(fig: Figure) -> list:
         if shown > limit:
             for text in legend.get_texts():
                 wrap(text, 0.95 * limit / shown)
+    rooms = {}  # a panel's title may be as wide as the panel's share of the figure's width
+    for ax in _panels(fig):
+        spec = ax.get_subplotspec()
+        share = len(spec.colspan) / spec.get_gridspec().ncols
+        rooms.update({title: share * limit for title in (ax.title, ax._left_title, ax._right_title)})
     for text in fig.findobj(Text):
         content = text.get_text()
         if text.get_visible() and "\n" not in content and len(content) >= 12:
-            shown = text.get_window_extent(renderer).width
-            if shown > limit:
-                wrap(text, 0.95 * limit / shown)
+            shown, room = text.get_window_extent(renderer).width, rooms.get(text, limit)
+            if shown > room:  # wider than the figure, or a title wider than its panel's column
+                wrap(text, 0.95 * room / shown)
     return undo
 
 

@@ -207,3 +207,17 @@ def test_a_plot_is_drawn_as_svg_and_an_image_or_a_heat_map_as_png_each_once():
     select_figure_formats(shell, {"png"})
     shell.events.trigger("pre_run_cell", None)
     assert "image/png" in shell.display_formatter.format(plot)[0], "with one format, every figure uses it"
+
+
+def test_a_panel_title_wider_than_its_panel_is_wrapped_so_that_it_does_not_run_into_the_next():
+    fig, axes = plt.subplots(1, 4, figsize=(plots.COLUMN_INCHES, 2), layout="constrained")
+    for ax in axes:
+        ax.imshow(torch.rand(2, 4))
+        ax.set_title("scaled to [-1, 1], shown (x+1)/2")
+    with legibility.restacked(fig):
+        fig.draw_without_rendering()
+        renderer = fig.canvas.get_renderer()
+        column = fig.get_figwidth() * fig.dpi / 2  # the four panels stand two by two
+        for ax in axes:
+            assert ax.title.get_window_extent(renderer).width <= column
+            assert "\n" in ax.title.get_text()
