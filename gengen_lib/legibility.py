@@ -74,15 +74,16 @@ def _new_places(panels: list, columns: int) -> list[tuple[int, slice]]:
 
 
 def _row_heights(fig: Figure, panels: list, places: list, scales: list[float], cap: float) -> list[float]:
-    """Inches of each new row: its tallest panel as drawn now (title and labels included); a panel of fixed
-    aspect (an image) scaled as its width, a free one (a plot) as tall as it was."""
+    """Inches of each new row: its tallest panel as drawn now (title and labels included); the box of a
+    panel of fixed aspect (an image) scaled as its width, a free one (a plot) as tall as it was."""
     renderer = fig.canvas.get_renderer()
     fig.draw_without_rendering()
     heights = [0.0] * (places[-1][0] + 1)
     for ax, (row, _), scale in zip(panels, places, scales, strict=True):
-        drawn = ax.get_tightbbox(renderer).height / fig.dpi
-        fixed_aspect = ax.get_aspect() != "auto"
-        heights[row] = max(heights[row], min(drawn * scale if fixed_aspect else drawn, cap))
+        drawn = ax.get_tightbbox(renderer).height / fig.dpi  # the panel with its title and labels
+        box = ax.bbox.height / fig.dpi  # the axes alone: what an image's fixed aspect scales
+        height = drawn + box * (scale - 1) if ax.get_aspect() != "auto" else drawn
+        heights[row] = max(heights[row], min(height, cap))
     return heights
 
 
@@ -134,7 +135,7 @@ def restacked(fig: Figure, width: float = PHONE_INCHES):
     panels = _panels(fig)
     old_specs = [ax.get_subplotspec() for ax in panels]
     grids = {spec.get_gridspec() for spec in old_specs}
-    undo = []
+    undo, relabelled = [], []
     try:
         if len(grids) == 1 and type(next(iter(grids))) is GridSpec and len(panels) > 1:
             cols = next(iter(grids)).get_geometry()[1]
@@ -146,6 +147,9 @@ def restacked(fig: Figure, width: float = PHONE_INCHES):
             grid = GridSpec(len(rows), columns, figure=fig, height_ratios=rows)
             for ax, (row, span) in zip(panels, places, strict=True):
                 ax.set_subplotspec(grid[row, span])
+                if span.start == 0 and not ax.yaxis.get_tick_params().get("labelleft", True):
+                    ax.yaxis.set_tick_params(which="both", labelleft=True)  # shared y, now in the first column
+                    relabelled.append(ax)
             height = sum(rows) + (0.3 if fig.get_suptitle() else 0.0)  # the panels' boxes leave out a suptitle
         else:
             height = old_size[1]
@@ -155,6 +159,8 @@ def restacked(fig: Figure, width: float = PHONE_INCHES):
     finally:
         for text, content in reversed(undo):
             text.set_text(content)
+        for ax in relabelled:
+            ax.yaxis.set_tick_params(which="both", labelleft=False)
         for ax, spec in zip(panels, old_specs, strict=True):
             ax.set_subplotspec(spec)
         fig.set_size_inches(old_size, forward=False)

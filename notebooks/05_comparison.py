@@ -135,6 +135,7 @@ alt_text.describe(fig, f"Bar chart of how many of {n_samples:,} samples of each 
                        + "; ".join(f"{name} {scores[name]['largest_class_share']:.1%} (digit "
                                    f"{int(torch.as_tensor(scores[name]['class_counts']).argmax())})" for name in names)
                        + ".")  # fmt: skip
+plt.show()
 
 # %% [markdown]
 # These are the same 10,000 draws (the same seed, the same shipped weights) that each model's

@@ -221,3 +221,18 @@ def test_a_panel_title_wider_than_its_panel_is_wrapped_so_that_it_does_not_run_i
         for ax in axes:
             assert ax.title.get_window_extent(renderer).width <= column
             assert "\n" in ax.title.get_text()
+
+
+def test_restacked_images_keep_their_width_and_a_shared_axis_gets_its_labels_back():
+    fig, axes = plt.subplots(3, 1, figsize=(plots.COLUMN_INCHES, 3.3), layout="constrained")
+    for ax in axes:
+        ax.imshow(torch.rand(1, 10), aspect="equal")  # a strip of ten digits
+        ax.set_title("seeds 1 -> 2: linear")
+    with legibility.restacked(fig):
+        fig.draw_without_rendering()
+        widths = [ax.bbox.width / fig.dpi for ax in axes]
+        assert min(widths) >= 0.8 * legibility.PHONE_INCHES, f"strips {widths} of {legibility.PHONE_INCHES} in"
+    fig, (left, right) = plt.subplots(1, 2, sharey=True, figsize=(plots.COLUMN_INCHES, 2.4), layout="constrained")
+    with legibility.restacked(fig):
+        assert right.yaxis.get_tick_params()["labelleft"], "stacked under the first, the second shows its y values"
+    assert not right.yaxis.get_tick_params()["labelleft"]

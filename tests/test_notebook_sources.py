@@ -59,6 +59,16 @@ def test_nbval_compares_nine_in_ten_cells_that_print_and_every_figure(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_a_cell_shows_each_figure_once(name):
+    """A figure that is also a cell's value (``alt_text.describe(fig, ...)`` on the last line) would be
+    shown twice: once as the value, once by the inline backend at the end of the cell."""
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    twice = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" for out in cell.outputs
+             if out.output_type == "execute_result" and any(k.startswith("image/") for k in out.get("data", {}))]
+    assert not twice, f"cells {twice} show a figure as their value too; end them with plt.show()"
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_a_cell_left_out_of_the_comparison_says_why(name):
     for cell in sources.read_source(name).cells:
         if sources.IGNORED_TAG in cell.metadata.get("tags", []):
