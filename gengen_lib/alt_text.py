@@ -13,6 +13,8 @@ description into the page's ``<img alt=...>`` and shows the phone image on narro
 
 from __future__ import annotations
 
+import re
+
 from matplotlib.collections import Collection, QuadMesh
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
@@ -24,6 +26,7 @@ ALT, TEXT = "alt", "gengen_smallest_text"  # metadata keys: the description; sma
 PHONE = "gengen_phone"  # metadata key: {"data": the phone layout's PNG in base64, TEXT: its smallest text}
 PNG, SVG = "image/png", "image/svg+xml"
 FORMATS = (PNG, SVG)
+CSS_PX_PER_INCH = 96  # how a browser sizes an SVG whose size is in points
 VECTOR_POINTS = 5000  # a plot of more points than this is lighter as a PNG
 
 
@@ -40,19 +43,26 @@ def description(fig: Figure) -> str | None:
     return getattr(fig, "gengen_alt", None)
 
 
-def figure_metadata(fig: Figure, shown_width: float | None = None) -> dict:
-    """The metadata a displayed figure carries: its description (when it has one) and its smallest text,
-    as a fraction of ``shown_width`` (the image's width in CSS px, when the formatter cropped it; else the figure's)."""
-    metadata = {TEXT: round(_text_fraction(fig, shown_width), 6)}
+def figure_metadata(fig: Figure, data=None, format_metadata: dict | None = None) -> dict:
+    """The metadata a displayed figure carries: its description (when it has one) and its smallest text
+    as a fraction of the width of the image ``data`` (PNG with its formatter's ``format_metadata``, or SVG)."""
+    metadata = {TEXT: round(_text_fraction(fig, data, format_metadata), 6)}
     if description(fig):
         metadata[ALT] = description(fig)
     return metadata
 
 
-def _text_fraction(fig: Figure, shown_width: float | None) -> float:
-    """:func:`~gengen_lib.legibility.smallest_text` of ``fig`` over an image ``shown_width`` CSS px wide."""
-    figure_width = fig.get_figwidth() * fig.dpi
-    return smallest_text(fig) * figure_width / (shown_width or figure_width)
+def _text_fraction(fig: Figure, data=None, format_metadata: dict | None = None) -> float:
+    """The smallest text's height over the image's width, both in CSS px as the page shows the image.
+
+    A PNG is drawn at ``fig.dpi`` px per inch (its formatter gives the width, which a tight crop
+    changes); an SVG at 96 px per inch, its width written in points in the file.
+    """
+    per_inch, width = fig.dpi, (format_metadata or {}).get("width")
+    if isinstance(data, str):
+        found = re.search(r'<svg[^>]*\swidth="([\d.]+)pt"', data)
+        per_inch, width = CSS_PX_PER_INCH, float(found.group(1)) * CSS_PX_PER_INCH / 72 if found else None
+    return smallest_text(fig) * fig.get_figwidth() * per_inch / (width or fig.get_figwidth() * per_inch)
 
 
 def draws_as_vector(fig: Figure) -> bool:
@@ -72,7 +82,7 @@ def phone_image(fig: Figure, format_figure) -> dict | None:
     with restacked(fig):
         result = format_figure(fig)
         data, metadata = result if isinstance(result, tuple) else (result, None)
-        fraction = _text_fraction(fig, (metadata or {}).get("width"))
+        fraction = _text_fraction(fig, data, metadata)
     return {"data": data, **(metadata or {}), TEXT: round(fraction, 6)}
 
 
@@ -90,7 +100,7 @@ def _with_metadata(format_figure, mime: str = PNG, shell=None):
         data, metadata = result if isinstance(result, tuple) else (result, None)
         if data is None:
             return None
-        metadata = {**(metadata or {}), **figure_metadata(fig, (metadata or {}).get("width"))}
+        metadata = {**(metadata or {}), **figure_metadata(fig, data, metadata)}
         phone = phone_image(fig, format_figure)
         return data, {**metadata, PHONE: phone} if phone else metadata
 

@@ -87,24 +87,40 @@ def _row_heights(fig: Figure, panels: list, places: list, scales: list[float], c
     return heights
 
 
+def _set_legend_columns(legend: Legend, columns: int, labels: list[str]) -> None:
+    """Lay ``legend`` out in ``columns`` columns with ``labels``: matplotlib packs a legend's box once,
+    when it is made, so the box is packed again (its handles and title kept)."""
+    handles, title = list(legend.legend_handles), legend.get_title().get_text()
+    legend.set_ncols(columns)
+    legend._init_legend_box(handles, labels)
+    legend.set_title(title or None)
+
+
 def _fit_text_to_width(fig: Figure) -> list:
-    """Wrap the texts and legend labels wider than the figure, and titles wider than their panel (they would
-    run into the next one); returns (text, old text) pairs."""
+    """Narrow what is wider than the figure: a legend loses columns, then long labels and texts are
+    wrapped, and a title wider than its panel's column too (it would run into the next panel).
+    Returns the steps that undo it, to run in reverse order."""
     renderer = fig.canvas.get_renderer()
     fig.draw_without_rendering()
     limit = 0.98 * fig.get_figwidth() * fig.dpi
+    undo = []
 
     def wrap(text: Text, fraction: float) -> None:
         content = text.get_text()
-        undo.append((text, content))
+        undo.append(lambda: text.set_text(content))
         # A formula ($...$) is never broken: its spaces are hidden from textwrap.
         unbreakable = re.sub(r"\$[^$]*\$", lambda formula: formula.group().replace(" ", "\0"), content)
         text.set_text(textwrap.fill(unbreakable, max(8, int(len(content) * fraction))).replace("\0", " "))
 
-    undo = []
-    for legend in fig.findobj(Legend):  # its labels sit side by side: shorten each in proportion
+    for legend in fig.findobj(Legend):
+        columns, labels = legend._ncols, [text.get_text() for text in legend.get_texts()]
+        while legend._ncols > 1 and legend.get_window_extent(renderer).width > limit:
+            _set_legend_columns(legend, legend._ncols - 1, labels)
+        if legend._ncols != columns:
+            undo.append(lambda legend=legend, columns=columns, labels=labels:
+                        _set_legend_columns(legend, columns, labels))  # fmt: skip
         shown = legend.get_window_extent(renderer).width
-        if shown > limit:
+        if shown > limit:  # still: its labels are too long, shorten each in proportion
             for text in legend.get_texts():
                 wrap(text, 0.95 * limit / shown)
     rooms = {}  # a panel's title may be as wide as the panel's share of the figure's width
@@ -128,8 +144,8 @@ def restacked(fig: Figure, width: float = PHONE_INCHES):
     A grid of ``R x C`` panels becomes ``max(1, floor(C * width / old width))`` columns wide, so no
     panel gets narrower; each row is as tall as its tallest panel, an image scaled with its width, a
     plot as tall as before (at most square). A figure without a single grid (nested grids, free
-    axes) is only made narrower. Font sizes never change: a title, label or legend wider than the
-    new figure is wrapped.
+    axes) is only made narrower. Font sizes never change: a legend wider than the new figure gets
+    fewer columns, and a title or label wider than it is wrapped.
     """
     old_size = fig.get_size_inches().copy()
     panels = _panels(fig)
@@ -157,8 +173,8 @@ def restacked(fig: Figure, width: float = PHONE_INCHES):
         undo = _fit_text_to_width(fig)
         yield fig
     finally:
-        for text, content in reversed(undo):
-            text.set_text(content)
+        for step in reversed(undo):
+            step()
         for ax in relabelled:
             ax.yaxis.set_tick_params(which="both", labelleft=False)
         for ax, spec in zip(panels, old_specs, strict=True):

@@ -1,5 +1,6 @@
 """Specification of figure descriptions, figure text sizes and phone layouts: what reaches the page's <img>."""
 
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -204,6 +205,10 @@ def test_a_plot_is_drawn_as_svg_and_an_image_or_a_heat_map_as_png_each_once():
         data, metadata = shell.display_formatter.format(fig)
         assert kept in data and dropped not in data
         assert metadata[kept]["gengen_smallest_text"] > 0
+    svg = shell.display_formatter.format(plot)[0]["image/svg+xml"]
+    width_px = float(re.search(r'<svg[^>]*\swidth="([\d.]+)pt"', svg).group(1)) * 96 / 72
+    text_px = shell.display_formatter.format(plot)[1]["image/svg+xml"]["gengen_smallest_text"] * width_px
+    assert text_px == pytest.approx(plots.STYLE["xtick.labelsize"] * 96 / 72, rel=1e-3), "9 pt at 96 px per inch"
     select_figure_formats(shell, {"png"})
     shell.events.trigger("pre_run_cell", None)
     assert "image/png" in shell.display_formatter.format(plot)[0], "with one format, every figure uses it"
@@ -236,3 +241,16 @@ def test_restacked_images_keep_their_width_and_a_shared_axis_gets_its_labels_bac
     with legibility.restacked(fig):
         assert right.yaxis.get_tick_params()["labelleft"], "stacked under the first, the second shows its y values"
     assert not right.yaxis.get_tick_params()["labelleft"]
+
+
+def test_a_legend_of_short_labels_too_wide_for_a_phone_gets_fewer_columns_and_them_back_after():
+    fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 3), layout="constrained")
+    for name in ("VAE", "GAN", "RealNVP", "flow matching (packed)"):
+        ax.bar([0, 1], [1, 2], label=name)
+    legend = fig.legend(loc="outside lower center", ncols=4)
+    with legibility.restacked(fig):
+        fig.draw_without_rendering()
+        assert 1 < legend._ncols < 4
+        assert [t.get_text() for t in legend.get_texts()][:3] == ["VAE", "GAN", "RealNVP"]
+        assert fig.get_tightbbox(fig.canvas.get_renderer()).width <= legibility.PHONE_INCHES * 1.01
+    assert legend._ncols == 4 and [t.get_text() for t in legend.get_texts()][-1] == "flow matching (packed)"
