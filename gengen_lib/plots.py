@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.ticker import MaxNLocator
 from torchvision.utils import make_grid
 
 from .alt_text import describe
@@ -92,6 +93,7 @@ def plot_curves(ax, curves: dict[str, list[float]], xlabel: str = "epoch", ylabe
         ax.annotate(label, (1, y), textcoords="offset points", xytext=(2, 3), color="dimgray")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and steps are whole numbers
     ax.grid(alpha=0.3)
     ax.legend()
     return ax

@@ -32,6 +32,7 @@ n_eval = 10_000
 import math
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import torch
 from myst_nb import glue
 
@@ -297,6 +298,7 @@ ax2.set_ylabel("class-histogram entropy [nats]")
 ax2.set_xlabel("epoch")
 for ax in (ax1, ax2):
     ax.grid(alpha=0.3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
 fig.legend(*ax1.get_legend_handles_labels(), loc="outside lower center")  # one legend, below: it hides no curve
 fids = {k: history.curve("fid") for k, (model, history) in trained.items()}
 fig = alt_text.describe(fig, f"Two panels against the training epoch, one line per setting. Top: MNIST-FID of {n_scored:,} samples "
