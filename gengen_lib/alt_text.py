@@ -59,9 +59,9 @@ def _text_fraction(fig: Figure, data=None, format_metadata: dict | None = None) 
     changes); an SVG at 96 px per inch, its width written in points in the file.
     """
     per_inch, width = fig.dpi, (format_metadata or {}).get("width")
-    if isinstance(data, str):
-        found = re.search(r'<svg[^>]*\swidth="([\d.]+)pt"', data)
-        per_inch, width = CSS_PX_PER_INCH, float(found.group(1)) * CSS_PX_PER_INCH / 72 if found else None
+    svg_width = re.search(r'<svg[^>]*\swidth="([\d.]+)pt"', data[:2000]) if isinstance(data, str) else None
+    if svg_width:  # (a PNG comes as base64 text)
+        per_inch, width = CSS_PX_PER_INCH, float(svg_width.group(1)) * CSS_PX_PER_INCH / 72
     return smallest_text(fig) * fig.get_figwidth() * per_inch / (width or fig.get_figwidth() * per_inch)
 
 

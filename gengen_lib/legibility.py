@@ -37,7 +37,12 @@ def smallest_text(fig: Figure) -> float:
     pixels tall (font size in points over the width in points). ``inf`` when it has no text.
     """
     fig.draw_without_rendering()  # tick labels get their text when drawn
-    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    hidden = set()  # the texts of a hidden panel, and the tick labels of an axis turned off (an image's)
+    for ax in fig.axes:
+        parts = (ax,) if not ax.get_visible() else () if ax.axison else (ax.xaxis, ax.yaxis)
+        hidden.update(text for part in parts for text in part.findobj(Text))
+    shown = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip() and t not in hidden]
+    sizes = [t.get_fontsize() for t in shown]
     width_points = fig.get_figwidth() * POINTS_PER_INCH
     return min(sizes) / width_points if sizes else float("inf")
 

@@ -254,3 +254,20 @@ def test_a_legend_of_short_labels_too_wide_for_a_phone_gets_fewer_columns_and_th
         assert [t.get_text() for t in legend.get_texts()][:3] == ["VAE", "GAN", "RealNVP"]
         assert fig.get_tightbbox(fig.canvas.get_renderer()).width <= legibility.PHONE_INCHES * 1.01
     assert legend._ncols == 4 and [t.get_text() for t in legend.get_texts()][-1] == "flow matching (packed)"
+
+
+def test_a_png_cropped_narrower_than_its_figure_has_its_text_measured_against_the_crop():
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.pylabtools import select_figure_formats
+
+    shell = InteractiveShell.instance()
+    select_figure_formats(shell, {"retina"})
+    alt_text.install(shell)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.imshow(torch.rand(2, 10))  # a strip: the tight crop keeps a fraction of the figure's height only
+    ax.set_title("a title", fontsize=10)
+    ax.set_axis_off()
+    data, metadata = shell.display_formatter.format(fig)
+    shown = metadata["image/png"]["width"]
+    assert shown < 400
+    assert metadata["image/png"]["gengen_smallest_text"] * shown == pytest.approx(10 * 100 / 72, rel=1e-3)
