@@ -59,10 +59,23 @@ def _text_fraction(fig: Figure, data=None, format_metadata: dict | None = None) 
     changes); an SVG at 96 px per inch, its width written in points in the file.
     """
     per_inch, width = fig.dpi, (format_metadata or {}).get("width")
-    svg_width = re.search(r'<svg[^>]*\swidth="([\d.]+)pt"', data[:2000]) if isinstance(data, str) else None
-    if svg_width:  # (a PNG comes as base64 text)
-        per_inch, width = CSS_PX_PER_INCH, float(svg_width.group(1)) * CSS_PX_PER_INCH / 72
+    if svg_size(data):
+        per_inch, width = CSS_PX_PER_INCH, svg_size(data)["width"]
     return smallest_text(fig) * fig.get_figwidth() * per_inch / (width or fig.get_figwidth() * per_inch)
+
+
+def svg_size(data) -> dict:
+    """``{"width": w, "height": h}`` in CSS px of an SVG's text (its size is written in points), else {}.
+
+    Stored with the output, it lets the page reserve the image's box before the image loads, as it
+    does for a PNG, so nothing moves when a lazily loaded plot arrives.
+    """
+    header = data[:2000] if isinstance(data, str) else ""  # (a PNG comes as base64 text)
+    found = re.search(r'<svg[^>]*\swidth="([\d.]+)pt"[^>]*\sheight="([\d.]+)pt"', header)
+    if not found:
+        return {}
+    width, height = (float(points) * CSS_PX_PER_INCH / 72 for points in found.groups())
+    return {"width": round(width, 2), "height": round(height, 2)}
 
 
 def draws_as_vector(fig: Figure) -> bool:
@@ -83,7 +96,7 @@ def phone_image(fig: Figure, format_figure) -> dict | None:
         result = format_figure(fig)
         data, metadata = result if isinstance(result, tuple) else (result, None)
         fraction = _text_fraction(fig, data, metadata)
-    return {"data": data, **(metadata or {}), TEXT: round(fraction, 6)}
+    return {"data": data, **(metadata or svg_size(data)), TEXT: round(fraction, 6)}
 
 
 def _with_metadata(format_figure, mime: str = PNG, shell=None):
@@ -100,7 +113,7 @@ def _with_metadata(format_figure, mime: str = PNG, shell=None):
         data, metadata = result if isinstance(result, tuple) else (result, None)
         if data is None:
             return None
-        metadata = {**(metadata or {}), **figure_metadata(fig, data, metadata)}
+        metadata = {**(metadata or svg_size(data)), **figure_metadata(fig, data, metadata)}
         phone = phone_image(fig, format_figure)
         return data, {**metadata, PHONE: phone} if phone else metadata
 

@@ -209,6 +209,8 @@ def test_a_plot_is_drawn_as_svg_and_an_image_or_a_heat_map_as_png_each_once():
     width_px = float(re.search(r'<svg[^>]*\swidth="([\d.]+)pt"', svg).group(1)) * 96 / 72
     text_px = shell.display_formatter.format(plot)[1]["image/svg+xml"]["gengen_smallest_text"] * width_px
     assert text_px == pytest.approx(plots.STYLE["xtick.labelsize"] * 96 / 72, rel=1e-3), "9 pt at 96 px per inch"
+    size = shell.display_formatter.format(plot)[1]["image/svg+xml"]
+    assert size["width"] == pytest.approx(width_px, abs=0.01), "the page reserves the plot's box before it loads"
     select_figure_formats(shell, {"png"})
     shell.events.trigger("pre_run_cell", None)
     assert "image/png" in shell.display_formatter.format(plot)[0], "with one format, every figure uses it"
