@@ -98,6 +98,7 @@ def _set_legend_columns(legend: Legend, columns: int, labels: list[str]) -> None
     handles, title = list(legend.legend_handles), legend.get_title().get_text()
     legend.set_ncols(columns)
     legend._init_legend_box(handles, labels)
+    legend._legend_box.set_offset(legend._findoffset)  # what Legend.__init__ does after packing
     legend.set_title(title or None)
 
 

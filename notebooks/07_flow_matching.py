@@ -297,7 +297,8 @@ fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 3.4), layout="constrained")
 plots.plot_curves(ax, {"training loss (per pixel)": history.curve("loss"),
                        "validation loss, running average of the weights": history.curve("valid_loss")},
                   ylabel="flow-matching loss per pixel")  # fmt: skip
-ax.legend(loc="upper right")  # where both curves are low, on a phone's narrow layout too
+ax.get_legend().remove()
+fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2)  # below: it hides no point
 alt_text.describe(fig, f"Two curves against the epoch: the conditional flow-matching loss per pixel on the training "
                   f"batches ({history.curve('loss')[0]:.3f} after epoch 1, {history.curve('loss')[-1]:.3f} after epoch "
                   f"{len(history.epochs)}) and on validation images with the running average of the weights "

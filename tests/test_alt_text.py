@@ -253,6 +253,9 @@ def test_a_legend_of_short_labels_too_wide_for_a_phone_gets_fewer_columns_and_th
     with legibility.restacked(fig):
         fig.draw_without_rendering()
         assert 1 < legend._ncols < 4
+        renderer = fig.canvas.get_renderer()
+        box, page = legend.get_window_extent(renderer), fig.bbox
+        assert box.x0 >= page.x0 and box.y0 >= page.y0 and box.x1 <= page.x1, "placed where it was, below the axes"
         assert [t.get_text() for t in legend.get_texts()][:3] == ["VAE", "GAN", "RealNVP"]
         assert fig.get_tightbbox(fig.canvas.get_renderer()).width <= legibility.PHONE_INCHES * 1.01
     assert legend._ncols == 4 and [t.get_text() for t in legend.get_texts()][-1] == "flow matching (packed)"
