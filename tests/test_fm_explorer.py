@@ -25,6 +25,7 @@ from support import (
     SHOTS,
     TIMEOUT_MS,
     assert_canvases_fit_the_column_on_white,
+    assert_trained_like_the_shipped,
     is_local,
     numpy_array,
     numpy_document,
@@ -136,12 +137,14 @@ def test_the_family_trains_what_train_toy_flow_matching_trains(tmp_path):
 @pytest.mark.slow
 def test_the_shipped_two_moons_model_is_what_its_command_trains(tmp_path):
     """weights/flow-matching-moons is what `python -m gengen_lib train toy-flow-matching` trains, rounded to
-    float16 (150 epochs on one thread: about half a minute)."""
+    float16 (150 epochs on one thread: about half a minute), on any kind of CPU."""
     trained, history = toy.load_or_train_toy_flow_matching(toy.ToyFlowMatchingSettings(), out_dir=tmp_path / "run")
     shipped, shipped_history = pretrained.load("flow-matching-moons")
-    for key, value in trained.state_dict().items():
-        assert torch.equal(shipped.state_dict()[key], value.half().float()), f"weights/flow-matching-moons: {key}"
-    assert shipped_history.curve("loss") == history.curve("loss")
+    held_out = toy.FLOW_MATCHING_FAMILY.measure(trained, toy.ToyFlowMatchingSettings(), None)["valid_nll"]
+    recorded = pretrained.manifest()["flow-matching-moons"]["metrics"]["valid_nll"]
+    assert_trained_like_the_shipped(history, shipped_history, "loss", held_out, recorded)
+    for key, value in trained.state_dict().items():  # this recipe does not amplify the last bits: 4e-4 seen
+        assert torch.allclose(shipped.state_dict()[key], value.half().float(), rtol=1e-2, atol=2e-3), key
 
 
 def test_the_mnist_paths_are_the_shipped_models(book_weights):
