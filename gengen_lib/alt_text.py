@@ -23,7 +23,7 @@ from matplotlib.lines import Line2D
 from .legibility import needs_phone_layout, restacked, smallest_text
 
 ALT, TEXT = "alt", "gengen_smallest_text"  # metadata keys: the description; smallest text / image width
-PHONE = "gengen_phone"  # metadata key: {"data": the phone layout's PNG in base64, TEXT: its smallest text}
+PHONE = "gengen_phone"  # metadata key: {"data": the phone layout's image (PNG or SVG), TEXT: its smallest text}
 PNG, SVG = "image/png", "image/svg+xml"
 FORMATS = (PNG, SVG)
 CSS_PX_PER_INCH = 96  # how a browser sizes an SVG whose size is in points
@@ -43,25 +43,27 @@ def description(fig: Figure) -> str | None:
     return getattr(fig, "gengen_alt", None)
 
 
-def figure_metadata(fig: Figure, data=None, format_metadata: dict | None = None) -> dict:
+def figure_metadata(fig: Figure, data=None, format_metadata: dict | None = None, smallest: float | None = None) -> dict:
     """The metadata a displayed figure carries: its description (when it has one) and its smallest text
-    as a fraction of the width of the image ``data`` (PNG with its formatter's ``format_metadata``, or SVG)."""
-    metadata = {TEXT: round(_text_fraction(fig, data, format_metadata), 6)}
+    as a fraction of the width of the image ``data`` (PNG with its formatter's ``format_metadata``, or SVG);
+    ``smallest``: :func:`~gengen_lib.legibility.smallest_text` of ``fig`` when already measured."""
+    metadata = {TEXT: round(_text_fraction(fig, data, format_metadata, smallest), 6)}
     if description(fig):
         metadata[ALT] = description(fig)
     return metadata
 
 
-def _text_fraction(fig: Figure, data=None, format_metadata: dict | None = None) -> float:
+def _text_fraction(fig: Figure, data=None, format_metadata: dict | None = None, smallest: float | None = None) -> float:
     """The smallest text's height over the image's width, both in CSS px as the page shows the image.
 
     A PNG is drawn at ``fig.dpi`` px per inch (its formatter gives the width, which a tight crop
     changes); an SVG at 96 px per inch, its width written in points in the file.
     """
     per_inch, width = fig.dpi, (format_metadata or {}).get("width")
-    if svg_size(data):
-        per_inch, width = CSS_PX_PER_INCH, svg_size(data)["width"]
-    return smallest_text(fig) * fig.get_figwidth() * per_inch / (width or fig.get_figwidth() * per_inch)
+    if size := svg_size(data):
+        per_inch, width = CSS_PX_PER_INCH, size["width"]
+    smallest = smallest_text(fig) if smallest is None else smallest
+    return smallest * fig.get_figwidth() * per_inch / (width or fig.get_figwidth() * per_inch)
 
 
 def svg_size(data) -> dict:
@@ -88,9 +90,10 @@ def draws_as_vector(fig: Figure) -> bool:
     return points <= VECTOR_POINTS
 
 
-def phone_image(fig: Figure, format_figure) -> dict | None:
-    """The phone layout of ``fig`` drawn by ``format_figure`` (its PNG or SVG formatter), when it needs one."""
-    if not needs_phone_layout(fig):
+def phone_image(fig: Figure, format_figure, smallest: float | None = None) -> dict | None:
+    """The phone layout of ``fig`` drawn by ``format_figure`` (its PNG or SVG formatter), when it needs one;
+    ``smallest``: the wide figure's :func:`~gengen_lib.legibility.smallest_text` when already measured."""
+    if not needs_phone_layout(fig, smallest):
         return None
     with restacked(fig):
         result = format_figure(fig)
@@ -113,8 +116,9 @@ def _with_metadata(format_figure, mime: str = PNG, shell=None):
         data, metadata = result if isinstance(result, tuple) else (result, None)
         if data is None:
             return None
-        metadata = {**(metadata or svg_size(data)), **figure_metadata(fig, data, metadata)}
-        phone = phone_image(fig, format_figure)
+        smallest = smallest_text(fig)  # measured once (a layout pass) for the page's image and the phone's
+        metadata = {**(metadata or svg_size(data)), **figure_metadata(fig, data, metadata, smallest)}
+        phone = phone_image(fig, format_figure, smallest)
         return data, {**metadata, PHONE: phone} if phone else metadata
 
     format_described.gengen_wrapped = True

@@ -47,10 +47,11 @@ def smallest_text(fig: Figure) -> float:
     return min(sizes) / width_points if sizes else float("inf")
 
 
-def needs_phone_layout(fig: Figure) -> bool:
-    """Whether ``fig``'s smallest text would show under :data:`SMALLEST_PX` in a phone's column."""
+def needs_phone_layout(fig: Figure, smallest: float | None = None) -> bool:
+    """Whether ``fig``'s smallest text would show under :data:`SMALLEST_PX` in a phone's column
+    (``smallest``: its :func:`smallest_text` when already measured)."""
     shown_px = min(PHONE_COLUMN_PX, fig.get_figwidth() * fig.dpi)
-    return smallest_text(fig) * shown_px < SMALLEST_PX
+    return (smallest_text(fig) if smallest is None else smallest) * shown_px < SMALLEST_PX
 
 
 def _panels(fig: Figure) -> list:
