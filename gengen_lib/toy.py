@@ -31,49 +31,59 @@ def two_moons(n: int, noise: float = 0.08, generator: torch.Generator | None = N
     return (points - torch.tensor([0.5, 0.25])) * 1.5
 
 
-# The help lines the two-moons families share (their CLI options; see gengen_lib.options).
-MOONS_TRAINING_HELP = {
-    "points": "two-moons training points",
-    "noise": "standard deviation of the Gaussian noise around the moons",
-    "lr": "Adam learning rate",
-    "batch_size": "points per mini-batch",
-    "epochs": "passes over the points",
-    "max_grad_norm": "gradient norm clip",
-    "seed": "random seed, 0 to 2**63 - 1",
-}
+@dataclass(frozen=True)
+class MoonsSettings(RunSettings):
+    """What the two-moons runs share: their data (``points`` points with noise ``noise``, drawn from
+    ``seed``; fresh ones from ``seed + 1``) and their mini-batches of ``batch_size`` points with the
+    gradient clipped to norm ``max_grad_norm``. Each model's settings add its network and optimiser.
+    """
+
+    points: int = 8000
+    noise: float = 0.08
+    batch_size: int = 256
+    max_grad_norm: float = 10.0
+    seed: int = 0
+
+    # The CI setting: 2,000 points, 3 epochs (a different run, so quick mode never loads a shipped model).
+    QUICK: ClassVar[dict] = {"points": 2000, "epochs": 3}
+    HELP: ClassVar[dict[str, str]] = {
+        "points": "two-moons training points",
+        "noise": "standard deviation of the Gaussian noise around the moons",
+        "lr": "Adam learning rate",
+        "batch_size": "points per mini-batch",
+        "epochs": "passes over the points",
+        "max_grad_norm": "gradient norm clip",
+        "seed": "random seed, 0 to 2**63 - 1",
+    }
+
+    def training_points(self) -> torch.Tensor:
+        """The training points, (points, 2), drawn from ``seed``."""
+        return two_moons(self.points, self.noise, generator=torch.Generator().manual_seed(self.seed))
+
+    def fresh_points(self, n: int) -> torch.Tensor:
+        """``n`` points, (n, 2), that training never saw: the same moons drawn from ``seed + 1``."""
+        return two_moons(n, self.noise, generator=torch.Generator().manual_seed(self.seed + 1))
 
 
 @dataclass(frozen=True)
-class ToyFlowSettings(RunSettings):
-    """The flow chapter's two-moons flow: its data (``points`` points, seed ``seed``), a RealNVP of
-    ``n_pairs`` pairs of couplings ``hidden`` units wide, Adam at ``lr`` with gradient clipping.
+class ToyFlowSettings(MoonsSettings):
+    """The flow chapter's two-moons flow: a RealNVP of ``n_pairs`` pairs of couplings ``hidden`` units
+    wide, trained by Adam at ``lr`` for ``epochs`` passes over the points (:class:`MoonsSettings`).
 
     The book's flow explorer shows the model trained with the defaults (shipped as
     ``weights/flow-moons``).
     """
 
-    points: int = 8000
-    noise: float = 0.08
     n_pairs: int = 4
     hidden: int = 64
     lr: float = 3e-3
-    batch_size: int = 256
     epochs: int = 30
-    max_grad_norm: float = 10.0
-    seed: int = 0
 
-    # The CI setting: 2,000 points, 3 epochs (a different run, so quick mode never loads the shipped flow).
-    QUICK: ClassVar[dict] = {"points": 2000, "epochs": 3}
     HELP: ClassVar[dict[str, str]] = {
-        **MOONS_TRAINING_HELP,
+        **MoonsSettings.HELP,
         "n_pairs": "pairs of coupling layers",
         "hidden": "hidden units of each coupling's networks",
     }
-
-
-def moons_points(settings: ToyFlowSettings) -> torch.Tensor:
-    """The training points of the two-moons flow, (settings.points, 2), drawn from ``settings.seed``."""
-    return two_moons(settings.points, settings.noise, generator=torch.Generator().manual_seed(settings.seed))
 
 
 def build_toy_flow(settings: ToyFlowSettings) -> RealNVP:
@@ -102,15 +112,15 @@ def load_or_train_toy_flow(
 
     options.setdefault("quiet", True)
     with torch_threads(1):  # the same weights with any number of threads, and no spinning on a busy machine
-        history = fit_run("toy-flow", settings, model, {"adam": optimizer}, step, (moons_points(settings),), **options)
+        history = fit_run("toy-flow", settings, model, {"adam": optimizer}, step, (settings.training_points(),),
+                          **options)  # fmt: skip
     return model.eval(), history
 
 
 @torch.no_grad()
 def held_out_nll(model: RealNVP, settings: ToyFlowSettings) -> float:
-    """Mean negative log-likelihood, nats per point, of ``settings.points`` fresh points (seed + 1)."""
-    fresh = two_moons(settings.points, settings.noise, generator=torch.Generator().manual_seed(settings.seed + 1))
-    return -model.log_prob(fresh).mean().item()
+    """Mean negative log-likelihood, nats per point, of ``settings.points`` fresh points."""
+    return -model.log_prob(settings.fresh_points(settings.points)).mean().item()
 
 
 def chapter_moons_flow(
@@ -127,7 +137,7 @@ def chapter_moons_flow(
 
     settings = ToyFlowSettings.for_mode(quick, seed=seed)
     model, history = shipped.load_or_train("toy-flow", settings, pretrained=pretrained, device=device)
-    return model, history, moons_points(settings)
+    return model, history, settings.training_points()
 
 
 def _toy_flow_matching_recipe(model: FlowMatchingModel, lr: float, max_grad_norm: float, ema_decay: float, seed: int):
@@ -161,34 +171,31 @@ def train_toy_flow_matching(
 
 
 @dataclass(frozen=True)
-class ToyFlowMatchingSettings(RunSettings):
-    """The two-moons flow-matching model of the book's flow-matching explorer: ``points`` two-moons
-    points (seed ``seed``), an MLP velocity ``hidden`` units wide, the recipe of
-    :func:`train_toy_flow_matching` (Adam at ``lr``, clipping, a weight average of decay ``ema_decay``).
+class ToyFlowMatchingSettings(MoonsSettings):
+    """The two-moons flow-matching model of the book's flow-matching explorer: an MLP velocity ``hidden``
+    units wide, the recipe of :func:`train_toy_flow_matching` (Adam at ``lr`` for ``epochs`` passes, a
+    weight average of decay ``ema_decay``) on the first ``train_subset`` points (:class:`MoonsSettings`).
 
     The defaults are the flow-matching chapter's two-moons model (8,000 points, 150 epochs), shipped
     as ``weights/flow-matching-moons``.
     """
 
-    points: int = 8000
-    noise: float = 0.08
     hidden: int = 128
     lr: float = 2e-3
-    batch_size: int = 256
     epochs: int = 150
     ema_decay: float = 0.99
-    max_grad_norm: float = 10.0
-    seed: int = 0
     train_subset: int | None = None
 
-    # The CI setting: 2,000 points, 3 epochs (a different run, so quick mode never loads the shipped model).
-    QUICK: ClassVar[dict] = {"points": 2000, "epochs": 3}
     HELP: ClassVar[dict[str, str]] = {
-        **MOONS_TRAINING_HELP,
+        **MoonsSettings.HELP,
         "hidden": "hidden units of each of the velocity MLP's three hidden layers",
         "ema_decay": "decay of the weights' moving average that sampling and densities use",
         "train_subset": "train on the first N of the points only (default: all)",
     }
+
+    def training_points(self) -> torch.Tensor:
+        """The training points, (points or train_subset, 2), drawn from ``seed``."""
+        return super().training_points()[: self.train_subset]
 
 
 def build_toy_flow_matching(settings: ToyFlowMatchingSettings) -> FlowMatchingModel:
@@ -196,18 +203,12 @@ def build_toy_flow_matching(settings: ToyFlowMatchingSettings) -> FlowMatchingMo
     return FlowMatchingModel(MLPVelocity(2, settings.hidden), 2, image_shape=None, logit_alpha=None)
 
 
-def fm_moons_points(settings: ToyFlowMatchingSettings) -> torch.Tensor:
-    """The training points of the two-moons flow-matching model, (points or train_subset, 2), from ``settings.seed``."""
-    points = two_moons(settings.points, settings.noise, generator=torch.Generator().manual_seed(settings.seed))
-    return points[: settings.train_subset]
-
-
 def load_or_train_toy_flow_matching(
     settings: ToyFlowMatchingSettings, device: torch.device | str | None = None, **options
 ) -> tuple[FlowMatchingModel, History]:  # pragma: no mutate block (training recipe)
     """Train (or resume, or load) the two-moons flow-matching model; returns (model, history).
 
-    The same model and recipe as :func:`train_toy_flow_matching` on :func:`fm_moons_points`, through the
+    The same model and recipe as :func:`train_toy_flow_matching` on the settings' training points, through the
     runs cache; each epoch records ``loss``, the conditional flow-matching loss of its batches. On the
     CPU unless ``device`` says otherwise. ``options`` go to :func:`~gengen_lib.training.fit_run`.
     """
@@ -219,7 +220,7 @@ def load_or_train_toy_flow_matching(
     options.setdefault("quiet", True)
     with torch_threads(1):  # the same weights with any number of threads, and no spinning on a busy machine
         history = fit_run("toy-flow-matching", settings, model, {"adam": optimizer}, step,
-                          (fm_moons_points(settings).to(device or "cpu"),), generators={"noise": noise},
+                          (settings.training_points().to(device or "cpu"),), generators={"noise": noise},
                           **options)  # fmt: skip
     return model.eval(), history
 
@@ -228,10 +229,9 @@ FM_NLL_SOLVER = {"method": "rk4", "steps": 20}
 
 
 def fm_held_out_nll(model: FlowMatchingModel, settings: ToyFlowMatchingSettings, n: int = 1000) -> float:
-    """Mean negative log-likelihood, nats per point, of ``n`` fresh points (seed + 1): the exact
-    divergence integrated by :data:`FM_NLL_SOLVER`."""
-    fresh = two_moons(n, settings.noise, generator=torch.Generator().manual_seed(settings.seed + 1))
-    log_p, _ = model.log_prob(fresh, exact=True, **FM_NLL_SOLVER)
+    """Mean negative log-likelihood, nats per point, of ``n`` fresh points: the exact divergence
+    integrated by :data:`FM_NLL_SOLVER`."""
+    log_p, _ = model.log_prob(settings.fresh_points(n), exact=True, **FM_NLL_SOLVER)
     return -log_p.mean().item()
 
 

@@ -35,7 +35,7 @@ from support import (
 from gengen_lib import flows, pretrained, toy
 from gengen_lib.densities import standard_normal_log_prob
 from gengen_lib.export import flow as export_flow
-from gengen_lib.export.format import write_document
+from gengen_lib.export.format import extra_array, write_document
 from gengen_lib.flows import RealNVP
 
 PAGE = "book/flow_explorer.html"
@@ -105,7 +105,7 @@ def test_export_round_trip(tmp_path, suffix, learned_scale, logit, dtype):
     with torch.no_grad():
         assert torch.equal(loaded.log_prob(x), model.log_prob(x))
         assert torch.equal(loaded.inverse(z), model.inverse(z))
-    assert torch.equal(export_flow.extra_array(doc2, "noise"), noise)
+    assert torch.equal(extra_array(doc2, "noise"), noise)
 
 
 def test_load_flow_rejects_other_files(tmp_path):
@@ -133,7 +133,7 @@ def test_the_book_shows_the_chapters_two_moons_flow(book_weights):
     exported, doc = export_flow.load_flow(book_weights / "flow_moons.js")
     for key, value in model.state_dict().items():
         assert torch.equal(exported.state_dict()[key], value), f"flow_moons.js: {key} differs"
-    assert torch.equal(export_flow.extra_array(doc, "points"), points[: export_flow.MOONS_SHOWN])
+    assert torch.equal(extra_array(doc, "points"), points[: export_flow.MOONS_SHOWN])
     assert doc["info"]["nll"] == history.epochs[-1]["nll"]
     assert (doc["dtype"], doc["dim"], doc["logit_alpha"], len(doc["couplings"])) == ("float16", 2, None, 8)
 
@@ -166,7 +166,7 @@ def test_the_book_shows_the_shipped_mnist_flow(book_weights):
     exported, doc = export_flow.load_flow(path)
     for key, value in model.state_dict().items():
         assert torch.equal(exported.state_dict()[key], value), f"flow_mnist.js: {key} differs"
-    assert torch.equal(export_flow.extra_array(doc, "noise"), flows.chapter_noise())
+    assert torch.equal(extra_array(doc, "noise"), flows.chapter_noise())
     assert doc["dtype"] == "float16" and path.stat().st_size < MAX_WEIGHT_BYTES
     # The page announces the download's size before loading it: the size it states is the file's.
     page = (ROOT / "book" / "flow_explorer.md").read_text(encoding="utf-8")
@@ -288,7 +288,7 @@ def test_page_samples_are_the_librarys(flow_page, request):
     page, log = flow_page
     load_mnist_flow(page)
     model, doc = export_flow.load_flow(BUILT / "flow_mnist.js")
-    noise = export_flow.extra_array(doc, "noise")
+    noise = extra_array(doc, "noise")
     worst = {}
     for temperature in (1.0, 0.35, 0.0):
         if temperature != 1.0:

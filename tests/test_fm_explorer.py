@@ -36,6 +36,7 @@ from support import (
 from gengen_lib import flow_matching as fm
 from gengen_lib import pretrained, toy
 from gengen_lib.export import flow_matching as export_fm
+from gengen_lib.export.format import extra_array
 
 PAGE = "book/fm_explorer.html"
 BUILT = HTML / "_static" / "explorer"
@@ -84,7 +85,7 @@ def test_export_round_trip(tmp_path, suffix, dtype):
     assert doc2 == read
     for key, value in velocity.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
-    assert torch.equal(export_fm.extra_array(doc2, "particles"), particles)
+    assert torch.equal(extra_array(doc2, "particles"), particles)
 
 
 def test_other_files_and_other_networks_are_refused(tmp_path):
@@ -106,9 +107,9 @@ def test_the_book_shows_the_shipped_two_moons_velocity(book_weights):
     for key, value in model.velocity.state_dict().items():
         assert torch.equal(velocity.state_dict()[key], value), f"fm_moons.js: {key} differs"
     settings = toy.ToyFlowMatchingSettings()
-    assert torch.equal(export_fm.extra_array(doc, "points"), toy.fm_moons_points(settings)[: export_fm.MOONS_SHOWN])
+    assert torch.equal(extra_array(doc, "points"), settings.training_points()[: export_fm.MOONS_SHOWN])
     noise = torch.randn(export_fm.PARTICLES, 2, generator=torch.Generator().manual_seed(export_fm.PARTICLE_SEED))
-    assert torch.equal(export_fm.extra_array(doc, "particles"), noise)
+    assert torch.equal(extra_array(doc, "particles"), noise)
     assert doc["dtype"] == "float16" and str(len(history.epochs)) in doc["info"]["model"]
     linears = export_fm._linears(velocity)
     assert doc["info"]["multiply_adds"] == sum(lin.in_features * lin.out_features for lin in linears)
@@ -127,7 +128,7 @@ def test_the_family_trains_what_train_toy_flow_matching_trains(tmp_path):
     settings = toy.ToyFlowMatchingSettings.quick()
     cached, history = toy.load_or_train_toy_flow_matching(settings, out_dir=tmp_path / "run")
     direct, direct_history = toy.train_toy_flow_matching(
-        toy.fm_moons_points(settings), hidden=settings.hidden, epochs=settings.epochs, seed=settings.seed
+        settings.training_points(), hidden=settings.hidden, epochs=settings.epochs, seed=settings.seed
     )
     for key, value in direct.state_dict().items():
         assert torch.equal(cached.state_dict()[key], value), key
@@ -258,7 +259,7 @@ def test_page_solvers_are_the_librarys(fm_page, method):
     page, _ = fm_page
     velocity = float64_velocity()
     _, doc = export_fm.load_velocity(BUILT / "fm_moons.js")
-    x0 = export_fm.extra_array(doc, "particles").double()
+    x0 = extra_array(doc, "particles").double()
     times = [0.0, 0.05, 0.25, 0.5, 0.73, 1.0]
     for steps in (1, 3, 10):
         js = np.array(page.evaluate(JS_TRAJECTORY, [x0.tolist(), times, method, steps])).reshape(len(times), -1, 2)

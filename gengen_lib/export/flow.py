@@ -38,16 +38,24 @@ exporters of ``python -m gengen_lib.export``).
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..flows import AffineCoupling, RealNVP, chapter_noise
 from ..toy import chapter_moons_flow
-from .format import BOOK_DIR, check_dtype, decode_array, encode_array, encode_tensor, read_document, write_document
+from .format import (
+    BOOK_DIR,
+    decode_tensor,
+    document,
+    encode_extras,
+    encode_linears,
+    encode_tensor,
+    load_linears,
+    read_document,
+    write_document,
+)
 
 FORMAT = "gengen-flow"
 VERSION = 1
@@ -68,20 +76,15 @@ def _linear_pair(block: nn.Sequential) -> tuple[nn.Linear, nn.Linear]:
 
 
 def _coupling_document(coupling: AffineCoupling, dtype: str) -> dict:
-    def layers(block):
-        return [{"weight": arr(lin.weight), "bias": arr(lin.bias)} for lin in _linear_pair(block)]
-
-    arr = functools.partial(encode_tensor, dtype=dtype)
-
     doc = {
         "kept": coupling.kept_index.tolist(),
         "free": coupling.free_index.tolist(),
-        "trunk": layers(coupling.trunk),
-        "t_head": layers(coupling.t_head),
+        "trunk": encode_linears(_linear_pair(coupling.trunk), dtype),
+        "t_head": encode_linears(_linear_pair(coupling.t_head), dtype),
     }
     if coupling.learned_scale:
-        doc["s_head"] = layers(coupling.s_head)
-        doc["s_scale"] = arr(coupling.s_scale)
+        doc["s_head"] = encode_linears(_linear_pair(coupling.s_head), dtype)
+        doc["s_scale"] = encode_tensor(coupling.s_scale, dtype)
     return doc
 
 
@@ -89,25 +92,17 @@ def flow_document(
     model: RealNVP, name: str, dtype: str = "float32", extras: dict | None = None, info: dict | None = None
 ) -> dict:
     """The JSON-able description of ``model`` (see the module docstring); ``extras`` are stored float32."""
-    check_dtype(dtype)
     config = model.config
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "name": name,
-        "dim": config.dim,
-        "hidden": config.hidden,
-        "learned_scale": config.learned_scale,
-        "logit_alpha": config.logit_alpha,
-        "image_shape": list(config.image_shape) if config.image_shape else None,
-        "dtype": dtype,
-        "couplings": [_coupling_document(c, dtype) for c in model.couplings],
-        "extras": {
-            key: encode_array(np.asarray(torch.as_tensor(v).detach().cpu(), np.float32), "float32")
-            for key, v in (extras or {}).items()
-        },
-        "info": info or {},
-    }
+    return document(
+        FORMAT, VERSION, name, dtype, info,
+        dim=config.dim,
+        hidden=config.hidden,
+        learned_scale=config.learned_scale,
+        logit_alpha=config.logit_alpha,
+        image_shape=list(config.image_shape) if config.image_shape else None,
+        couplings=[_coupling_document(c, dtype) for c in model.couplings],
+        extras=encode_extras(extras),
+    )  # fmt: skip
 
 
 def export_flow(model: RealNVP, path: str | Path, **kwargs) -> Path:
@@ -118,12 +113,6 @@ def export_flow(model: RealNVP, path: str | Path, **kwargs) -> Path:
     path = Path(path)
     kwargs.setdefault("name", path.stem)
     return write_document(flow_document(model, **kwargs), path, registry=REGISTRY)
-
-
-def _load_pair(block: nn.Sequential, layers: list[dict], dtype: str) -> None:
-    for linear, entry in zip(_linear_pair(block), layers, strict=True):
-        linear.weight.copy_(torch.from_numpy(decode_array(entry["weight"], dtype)))
-        linear.bias.copy_(torch.from_numpy(decode_array(entry["bias"], dtype)))
 
 
 @torch.no_grad()
@@ -138,17 +127,11 @@ def load_flow(path: str | Path) -> tuple[RealNVP, dict]:
     for coupling, entry in zip(model.couplings, couplings, strict=True):
         if entry["kept"] != coupling.kept_index.tolist() or entry["free"] != coupling.free_index.tolist():
             raise ValueError(f"{path}: the couplings' kept and free coordinates are not RealNVP's masks")
-        _load_pair(coupling.trunk, entry["trunk"], doc["dtype"])
-        _load_pair(coupling.t_head, entry["t_head"], doc["dtype"])
+        for block in ("trunk", "t_head", "s_head") if doc["learned_scale"] else ("trunk", "t_head"):
+            load_linears(_linear_pair(getattr(coupling, block)), entry[block], doc["dtype"])
         if doc["learned_scale"]:
-            _load_pair(coupling.s_head, entry["s_head"], doc["dtype"])
-            coupling.s_scale.copy_(torch.from_numpy(decode_array(entry["s_scale"], doc["dtype"])))
+            coupling.s_scale.copy_(decode_tensor(entry["s_scale"], doc["dtype"]))
     return model.eval(), doc
-
-
-def extra_array(doc: dict, key: str) -> torch.Tensor:
-    """One of the document's float32 ``extras`` (``points``, ``noise``) as a tensor."""
-    return torch.from_numpy(decode_array(doc["extras"][key], "float32"))
 
 
 def export_book_flows(out_dir: str | Path = BOOK_DIR) -> list[Path]:

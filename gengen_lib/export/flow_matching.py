@@ -43,7 +43,6 @@ of ``python -m gengen_lib.export``); nothing is trained.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +51,17 @@ from torch import nn
 
 from ..flow_matching import SHIPPED_SOLVER, FlowMatchingModel, MLPVelocity, trajectory
 from ..runtime import torch_threads
-from .format import BOOK_DIR, check_dtype, decode_array, encode_array, encode_tensor, read_document, write_document
+from .format import (
+    BOOK_DIR,
+    decode_array,
+    document,
+    encode_array,
+    encode_extras,
+    encode_linears,
+    load_linears,
+    read_document,
+    write_document,
+)
 
 FORMAT = "gengen-flow-matching"
 TRAJECTORY_FORMAT = "gengen-fm-trajectories"
@@ -89,45 +98,25 @@ def velocity_document(
 ) -> dict:  # fmt: skip
     """The JSON-able description of the velocity MLP of ``model`` (its weight average for a
     :class:`FlowMatchingModel`); see the module docstring. ``extras`` are stored float32."""
-    check_dtype(dtype)
     velocity = model.velocity if isinstance(model, FlowMatchingModel) else model
     linears = _linears(velocity)
-    dim = linears[-1].out_features
-
-    arr = functools.partial(encode_tensor, dtype=dtype)
-
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "name": name,
-        "dim": dim,
-        "hidden": linears[0].out_features,
-        "time_dim": velocity.time_dim,
-        "max_frequency": MAX_FREQUENCY,
-        "dtype": dtype,
-        "layers": [{"weight": arr(lin.weight), "bias": arr(lin.bias)} for lin in linears],
-        "extras": {
-            key: encode_array(np.asarray(torch.as_tensor(v).detach().cpu(), np.float32), "float32")
-            for key, v in (extras or {}).items()
-        },
-        "info": info or {},
-    }
+    return document(
+        FORMAT, VERSION, name, dtype, info,
+        dim=linears[-1].out_features,
+        hidden=linears[0].out_features,
+        time_dim=velocity.time_dim,
+        max_frequency=MAX_FREQUENCY,
+        layers=encode_linears(linears, dtype),
+        extras=encode_extras(extras),
+    )  # fmt: skip
 
 
 def load_velocity(path: str | Path) -> tuple[MLPVelocity, dict]:
     """Read a velocity file back: (an :class:`MLPVelocity` in eval mode with those weights, the document)."""
     doc = read_document(path, format=FORMAT, version=VERSION)
     velocity = MLPVelocity(doc["dim"], doc["hidden"], doc["time_dim"])
-    with torch.no_grad():
-        for linear, entry in zip(_linears(velocity), doc["layers"], strict=True):
-            linear.weight.copy_(torch.from_numpy(decode_array(entry["weight"], doc["dtype"])))
-            linear.bias.copy_(torch.from_numpy(decode_array(entry["bias"], doc["dtype"])))
+    load_linears(_linears(velocity), doc["layers"], doc["dtype"])
     return velocity.eval(), doc
-
-
-def extra_array(doc: dict, key: str) -> torch.Tensor:
-    """One of a velocity document's float32 ``extras`` (``points``, ``particles``) as a tensor."""
-    return torch.from_numpy(decode_array(doc["extras"][key], "float32"))
 
 
 def seed_noise(seeds, dim: int) -> torch.Tensor:
@@ -185,17 +174,13 @@ def trajectory_document(images: np.ndarray, seeds, times, solver: dict, name: st
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[:2] != (len(seeds), len(times)):
         raise ValueError(f"images must be uint8 (seeds, times, H, W); got {images.dtype} {images.shape}")
-    return {
-        "format": TRAJECTORY_FORMAT,
-        "version": VERSION,
-        "name": name,
-        "seeds": [int(s) for s in seeds],
-        "times": [float(t) for t in times],
-        "solver": dict(solver),
-        "dtype": "uint8",
-        "images": encode_array(images, "uint8"),
-        "info": info or {},
-    }
+    return document(
+        TRAJECTORY_FORMAT, VERSION, name, "uint8", info, dtypes=("uint8",),
+        seeds=[int(s) for s in seeds],
+        times=[float(t) for t in times],
+        solver=dict(solver),
+        images=encode_array(images, "uint8"),
+    )  # fmt: skip
 
 
 def load_trajectories(path: str | Path) -> tuple[np.ndarray, dict]:
@@ -213,7 +198,6 @@ def export_book_flow_matching(out_dir: str | Path = BOOK_DIR) -> list[Path]:
     at 21 times, with the size of one U-Net evaluation. Returns the two paths.
     """
     from .. import pretrained
-    from ..toy import fm_moons_points
 
     out_dir = Path(out_dir)
     moons, moons_history = pretrained.load(MOONS_MODEL)
@@ -223,7 +207,7 @@ def export_book_flow_matching(out_dir: str | Path = BOOK_DIR) -> list[Path]:
     x = torch.zeros(1, 2)
     moons_path = write_document(
         velocity_document(
-            moons, "moons", extras={"points": fm_moons_points(settings)[:MOONS_SHOWN], "particles": particles},
+            moons, "moons", extras={"points": settings.training_points()[:MOONS_SHOWN], "particles": particles},
             info={
                 "model": f"flow matching on two moons, MLP velocity {settings.hidden} wide, "
                 f"{len(moons_history.epochs)} epochs (weights/{MOONS_MODEL})",

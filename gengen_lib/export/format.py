@@ -1,12 +1,15 @@
 """The file format every in-page explorer's weights share (version 1 of each family's format).
 
-A document is one JSON object with at least ``format``, ``version`` and ``name``; each family
-(:mod:`.vae`, :mod:`.gan`, :mod:`.flow`) documents its own fields. Every array in it is::
+A document is one JSON object that starts with ``format``, ``version``, ``name`` and ``dtype``
+and ends with ``info`` (:func:`document`); each family (:mod:`.vae`, :mod:`.gan`, :mod:`.flow`,
+:mod:`.flow_matching`) documents the fields in between. Every array in it is::
 
     {"shape": [...], "data": BASE64}
 
 the row-major, little-endian bytes of the array in the document's ``dtype`` (float32, or
-float16 to halve the size), base64-encoded.
+float16 to halve the size), base64-encoded. A dense layer is ``{"weight": ARRAY (out, in),
+"bias": ARRAY (out,)}`` (:func:`encode_layer`); ``extras``, where a family has them, are named
+float32 arrays the page shows besides the model (:func:`encode_extras`).
 
 A browser cannot ``fetch()`` a JSON file from a ``file://`` page, so a ``.js`` path gets the
 same JSON wrapped in one assignment that a ``<script>`` tag can load::
@@ -26,33 +29,87 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
-DTYPES = ("float32", "float16")
+DTYPES = ("float32", "float16")  # a document's weights
+ARRAY_DTYPES = (*DTYPES, "uint8")  # any array a page decodes (uint8: precomputed images)
 # Where the book's explorer pages find their weights (git-ignored: written by `python -m gengen_lib.export`).
 BOOK_DIR = Path(__file__).resolve().parents[2] / "book" / "explorer"
 
 
-def check_dtype(dtype: str) -> None:
+def check_dtype(dtype: str, dtypes: tuple[str, ...] = DTYPES) -> None:
     """Refuse a storage dtype the pages cannot read, in one line that names the choices."""
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    if dtype not in dtypes:
+        raise ValueError(f"dtype must be one of {dtypes}, got {dtype!r}")
 
 
 def encode_array(array, dtype: str) -> dict:
     """``{"shape": [...], "data": BASE64}``: the row-major little-endian bytes of ``array`` in ``dtype``."""
+    check_dtype(dtype, ARRAY_DTYPES)
     a = np.ascontiguousarray(np.asarray(array, dtype=np.dtype(dtype).newbyteorder("<")))
     return {"shape": list(a.shape), "data": base64.b64encode(a.tobytes()).decode("ascii")}
 
 
 def encode_tensor(tensor, dtype: str) -> dict:
     """:func:`encode_array` of a torch tensor on any device and of any float dtype, stored as ``dtype``."""
-    return encode_array(tensor.detach().cpu().float().numpy(), dtype)
+    return encode_array(_numpy(tensor), dtype)
 
 
 def decode_array(entry: dict, dtype: str) -> np.ndarray:
     """The float32 numpy array stored by :func:`encode_array`."""
     raw = base64.b64decode(entry["data"])
     return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).reshape(entry["shape"]).astype(np.float32)
+
+
+def decode_tensor(entry: dict, dtype: str) -> torch.Tensor:
+    """:func:`decode_array` as a float32 tensor."""
+    return torch.from_numpy(decode_array(entry, dtype))
+
+
+def document(
+    format: str, version: int, name: str, dtype: str, info: dict | None = None, *, dtypes=DTYPES, **fields
+) -> dict:
+    """A document: its header (``format``, ``version``, ``name``, storage ``dtype``), the family's
+    ``fields`` in the order given, then ``info`` (free-form provenance for the page). Refuses a
+    ``dtype`` outside ``dtypes`` (by default the weights' float32 and float16)."""
+    check_dtype(dtype, dtypes)
+    return {"format": format, "version": version, "name": name, "dtype": dtype, **fields, "info": info or {}}
+
+
+def encode_layer(weight, bias, dtype: str) -> dict:
+    """A dense layer ``{"weight": ARRAY (out, in), "bias": ARRAY (out,)}``, from tensors or arrays."""
+    return {"weight": encode_array(_numpy(weight), dtype), "bias": encode_array(_numpy(bias), dtype)}
+
+
+def encode_linears(linears, dtype: str) -> list[dict]:
+    """:func:`encode_layer` of each ``nn.Linear`` in ``linears``, in order."""
+    return [encode_layer(linear.weight, linear.bias, dtype) for linear in linears]
+
+
+@torch.no_grad()
+def load_linears(linears, layers: list[dict], dtype: str) -> None:
+    """Copy the stored ``layers`` into the ``nn.Linear`` modules ``linears``, one each, in order."""
+    for linear, layer in zip(linears, layers, strict=True):
+        linear.weight.copy_(decode_tensor(layer["weight"], dtype))
+        linear.bias.copy_(decode_tensor(layer["bias"], dtype))
+
+
+def encode_extras(extras: dict | None) -> dict:
+    """The named arrays (tensors or numpy) of ``extras``, each stored float32 whatever the document's dtype."""
+    return {key: encode_array(_numpy(value), "float32") for key, value in (extras or {}).items()}
+
+
+def extra_array(doc: dict, key: str) -> torch.Tensor:
+    """One of a document's float32 ``extras`` as a tensor."""
+    return decode_tensor(doc["extras"][key], "float32")
+
+
+def _numpy(array) -> np.ndarray:
+    """A numpy copy of a tensor (any device; float64 kept, other floats as float32) or of an array."""
+    if isinstance(array, torch.Tensor):
+        array = array.detach().cpu()
+        return (array if array.dtype == torch.float64 else array.float()).numpy()
+    return np.asarray(array)
 
 
 def write_document(doc: dict, path: str | Path, registry: str) -> Path:

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from ..latent import code_from_seed
-from .format import BOOK_DIR, check_dtype, decode_array, encode_array, read_document, write_document
+from .format import BOOK_DIR, decode_array, document, encode_array, encode_layer, read_document, write_document
 
 FORMAT = "gengen-gan-generator"
 VERSION = 1
@@ -96,29 +96,22 @@ def generator_document(
 ) -> dict:
     """The JSON-able description of ``gan``'s generator (a GAN or its Generator), batch norm
     folded in, with the codes of ``seeds`` (see the module docstring)."""
-    check_dtype(dtype)
     generator = getattr(gan, "generator", gan)
     layers, slope = folded_layers(generator)
     z_dim = layers[0][0].shape[1]
     seeds = [int(s) for s in seeds]
     codes = torch.stack([code_from_seed(s, z_dim) for s in seeds]) if seeds else torch.zeros(0, z_dim)
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "name": name,
-        "z_dim": z_dim,
-        "widths": [w.shape[0] for w, _ in layers[:-1]],
-        "pixels": layers[-1][0].shape[0],
-        "negative_slope": slope,
-        "dtype": dtype,
-        "layers": [
-            {"weight": encode_array(w.numpy(), dtype), "bias": encode_array(b.numpy(), dtype)} for w, b in layers
-        ],
-        "seeds": seeds,
+    return document(
+        FORMAT, VERSION, name, dtype, info,
+        z_dim=z_dim,
+        widths=[w.shape[0] for w, _ in layers[:-1]],
+        pixels=layers[-1][0].shape[0],
+        negative_slope=slope,
+        layers=[encode_layer(w, b, dtype) for w, b in layers],
+        seeds=seeds,
         # The codes stay float32, as torch draws them: the page walks between the very same points.
-        "codes": encode_array(codes.numpy(), "float32"),
-        "info": info or {},
-    }
+        codes=encode_array(codes.numpy(), "float32"),
+    )  # fmt: skip
 
 
 def export_generator(gan, path: str | Path, **kwargs) -> Path:

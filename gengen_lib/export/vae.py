@@ -26,7 +26,6 @@ value ``s_i`` in ``[-limit, limit]``. In a ``.js`` file the JSON is stored under
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +33,7 @@ import torch
 
 from ..data import binarize, load_mnist
 from ..vae import VAE, principal_directions
-from .format import BOOK_DIR, check_dtype, decode_array, encode_array, encode_tensor, read_document, write_document
+from .format import BOOK_DIR, decode_array, document, encode_array, encode_linears, read_document, write_document
 
 FORMAT = "gengen-vae-decoder"
 VERSION = 1
@@ -61,7 +60,6 @@ def decoder_document(
     info: dict | None = None,
 ) -> dict:
     """The JSON-able description of ``model``'s decoder (see the module docstring)."""
-    check_dtype(dtype)
     first, second = _decoder_layers(model)
     z_dim, hidden = first.in_features, first.out_features
     origin = np.zeros(z_dim) if origin is None else np.asarray(torch.as_tensor(origin).detach().cpu(), np.float64)
@@ -74,27 +72,18 @@ def decoder_document(
     if len(names) != len(directions):
         raise ValueError(f"{len(directions)} directions but {len(names)} names")
 
-    arr = functools.partial(encode_tensor, dtype=dtype)
-
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "name": name,
-        "z_dim": z_dim,
-        "hidden": hidden,
-        "pixels": second.out_features,
-        "dtype": dtype,
-        "layers": [
-            {"weight": arr(first.weight), "bias": arr(first.bias)},
-            {"weight": arr(second.weight), "bias": arr(second.bias)},
-        ],
+    return document(
+        FORMAT, VERSION, name, dtype, info,
+        z_dim=z_dim,
+        hidden=hidden,
+        pixels=second.out_features,
+        layers=encode_linears((first, second), dtype),
         # The slider geometry stays float32: it is small, and float16 would move the origin.
-        "origin": encode_array(origin, "float32"),
-        "directions": encode_array(directions, "float32"),
-        "names": list(names),
-        "limit": float(limit),
-        "info": info or {},
-    }
+        origin=encode_array(origin, "float32"),
+        directions=encode_array(directions, "float32"),
+        names=list(names),
+        limit=float(limit),
+    )  # fmt: skip
 
 
 def export_decoder(model, path: str | Path, **kwargs) -> Path:
