@@ -46,7 +46,8 @@ class Family:
     ``measure(model, settings, MeasureOptions) -> dict``: the metrics recorded for a shipped model.
     ``shipped``: shipped name -> the settings it was trained with (its file may not exist yet).
     ``training_extras(settings, quick, device, out_dir) -> dict``: more keyword arguments for
-    ``train`` that the CLI must build (the GAN's per-epoch sample-quality scores), or None.
+    ``train`` that whoever trains must build (the GAN's per-epoch sample-quality scores, with the
+    shipped classifier in full mode); none by default.
     ``exporter(out_dir) -> list[Path]``: writes the family's in-page explorer weights, or None;
     ``python -m gengen_lib.export`` runs every family's (:func:`explorer_exporter`).
     ``exercises``: the module under ``gengen_lib`` whose ``EXERCISES`` (a
@@ -70,7 +71,7 @@ class Family:
     train: Callable[..., tuple[nn.Module, Any]]
     measure: Callable[[nn.Module, Any, MeasureOptions], dict]
     shipped: Mapping[str, Any] = field(default_factory=dict)
-    training_extras: Callable[[Any, bool, torch.device, Path | None], dict] | None = None
+    training_extras: Callable[[Any, bool, torch.device | None, Path | None], dict] = lambda *_: {}
     exporter: Callable[[Path], list[Path]] | None = None
     exercises: str | None = None
     label: str = ""

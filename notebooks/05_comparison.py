@@ -53,21 +53,20 @@ classifier = shipped.load_or_train("classifier", classifier_settings, pretrained
 meter = quality.SampleQualityMeter(classifier)
 
 
-def load(family, name):
-    """The shipped model ``name`` (or its quick twin) and its training history."""
-    settings = SHIPPED[name][1].in_mode(quick)
-    trains = family.training_extras and not (pretrained and shipped.shipped_name(settings))
-    extras = family.training_extras(settings, quick, device, None) if trains else {}  # e.g. the GAN's FID per epoch
+def load(family, settings):
+    """The model trained with ``settings`` (shipped, or trained through runs/) and its training history."""
+    extras = family.training_extras(settings, quick, device, None)  # e.g. the GAN's scores per epoch, should it train
     return shipped.load_or_train(family.name, settings, pretrained=pretrained, quiet=True, device=device, **extras)
 
 
 models, chosen, settings = {}, {}, {}
 for label, family in compared.items():
-    candidates = {name: load(family, name) for name in family.compared}
+    candidates = {name: SHIPPED[name][1].in_mode(quick) for name in family.compared}  # quick: their quick twins
+    trained = {name: load(family, candidate) for name, candidate in candidates.items()}
     # With several, the setting of the chapter whose training ended with the lowest MNIST-FID.
-    chosen[label] = min(candidates, key=lambda name: candidates[name][1].epochs[-1].get("fid", 0.0))
-    model, history = candidates[chosen[label]]
-    models[label], settings[label] = (model.cpu(), history), SHIPPED[chosen[label]][1].in_mode(quick)
+    chosen[label] = min(trained, key=lambda name: trained[name][1].epochs[-1].get("fid", 0.0))
+    model, history = trained[chosen[label]]
+    models[label], settings[label] = (model.cpu(), history), candidates[chosen[label]]
 print("loaded:", ", ".join(f"{label} {chosen[label]} ({len(h.epochs)} epochs)" for label, (m, h) in models.items()))
 glue("best_gan", chosen["GAN"], display=False)
 
@@ -144,8 +143,8 @@ plt.show()
 # check below compares with the manifest, which was measured when the weights were packed:
 
 # %%
-for label in scores.keys() & packed.keys():
-    if "fid" in packed[label]:
+for label in scores:  # in the registry's order (a set's order would change from run to run)
+    if "fid" in packed.get(label, {}):
         print(f"{label:<8} here {scores[label]['fid']:.2f}, manifest ({chosen[label]}) {packed[label]['fid']:.2f}")
 
 # %% [markdown]

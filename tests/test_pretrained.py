@@ -197,3 +197,18 @@ def test_a_file_of_the_first_format_without_its_name_still_loads(packed, tmp_pat
 def test_packing_a_model_that_was_never_trained_names_the_command(tmp_path):
     with pytest.raises(pretrained.PretrainedError, match="no trained run of vae-z2 .*fix: python -m gengen_lib train"):
         pretrained.pack("vae-z2", run=tmp_path / "none", weights_dir=tmp_path / "weights")
+
+
+def test_a_gan_is_scored_by_the_shipped_classifier_not_by_one_trained_for_it(monkeypatch, tmp_path):
+    from gengen_lib import gan
+
+    monkeypatch.setenv("GENGEN_RUNS", str(tmp_path))  # a classifier trained through the runs cache would land here
+    loaded = []
+    load = pretrained.load
+    monkeypatch.setattr(pretrained, "load", lambda name, device="cpu": loaded.append(name) or load(name, device))
+    evaluate = gan.FAMILY.training_extras(gan.GANSettings(), False, None, None)["evaluate"]
+    assert loaded == ["classifier"], "the yardstick of the book's scores"
+    assert not any(tmp_path.iterdir()), "no classifier was trained"
+    torch.manual_seed(0)
+    scores = evaluate(gan.build_gan(gan.GANSettings()).eval())
+    assert scores["fid"] > 0 and sum(scores["class_counts"]) == 2000, "2,000 samples scored"
