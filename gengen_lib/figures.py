@@ -153,6 +153,27 @@ def gan_losses(histories: dict, titles: dict, window: int = 200, title: str = ""
         f"(L_D when D outputs 1/2 everywhere) and log 2 = 0.69 (L_G then). {finals}."))
 
 
+def class_histograms(counts: dict[str, list[int]], title: str = "class histograms of the samples", what="models"):
+    """How many samples of each model (or setting: ``what``) the MNIST classifier assigns to each digit: one bar
+    per name and digit, a dashed line at an even tenth. ``counts``: name -> 10 counts, each over the same n samples."""
+    n = sum(next(iter(counts.values())))
+    width = 0.8 / len(counts)
+    fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 3.2), layout="constrained")
+    for i, (name, c) in enumerate(counts.items()):
+        ax.bar([digit + (i - (len(counts) - 1) / 2) * width for digit in range(10)], c, width, label=name)
+    ax.axhline(n / 10, ls="--", color="gray", lw=1)
+    ax.set_xticks(range(10))
+    ax.set(xlabel="digit predicted by the MNIST classifier", ylabel=f"samples (of {n:,})", title=title)
+    fig.legend(loc="outside lower center", ncols=len(counts))  # below the axes: it hides no bar
+    largest = "; ".join(f"{name} {max(c) / sum(c):.1%} (digit {max(range(10), key=c.__getitem__)})"
+                        for name, c in counts.items())  # fmt: skip
+    return alt_text.describe(fig, (
+        f"Bar chart of how many of {n:,} samples of each of {len(counts)} {what} the MNIST classifier assigns to "
+        f"each digit 0 to 9, one bar per {what.rstrip('s')} and digit, with a dashed line at an even tenth, "
+        f"{n // 10:,}. "
+        f"Largest class: {largest}."))
+
+
 def _tail_mean(values: list[float], window: int) -> float:
     """Mean of the last ``window`` values of a per-step curve."""
     tail = values[-window:]

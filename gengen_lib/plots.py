@@ -84,6 +84,17 @@ def show_grids(
                          f"{contents}. {finding}")  # fmt: skip
 
 
+SNAPSHOT_TIMES = {"start": "start", "half": "halfway", "end": "end"}  # History.snapshots' keys -> panel titles
+
+
+def show_snapshots(history, prefix: str = "", finding: str = "", size: float = 3.6):
+    """A run's training snapshots side by side: the same 64 noise vectors mapped to images at the start,
+    halfway and at the end (a run too short for a halfway snapshot shows two); ``prefix`` starts each title."""
+    panels = {f"{prefix}{title}": history.snapshots[when] for when, title in SNAPSHOT_TIMES.items()
+              if when in history.snapshots}  # fmt: skip
+    return show_grids(panels, nrow=8, size=size, finding=finding)
+
+
 def plot_curves(ax, curves: dict[str, list[float]], xlabel: str = "epoch", ylabel: str = "", hlines=None):
     """Line plot of named curves; ``hlines`` maps labels to horizontal reference values."""
     for label, ys in curves.items():

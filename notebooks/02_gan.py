@@ -261,9 +261,7 @@ plots.glue_figure("fig-gan-losses", fig)
 
 # %% tags=["hide-input"]
 for k, (model, history) in trained.items():
-    fig = plots.show_grids({f"({k}) {when}": history.snapshots[when] for when in ("start", "half", "end")
-                            if when in history.snapshots}, nrow=8, size=3.6,
-                           finding="From noise at the start to digit-like images at the end.")  # fmt: skip
+    fig = plots.show_snapshots(history, f"({k}) ", finding="From noise at the start to digit-like images at the end.")
     plots.glue_figure(f"fig-gan-samples-{k}", fig)
 
 # %% [markdown]
@@ -310,20 +308,8 @@ fig = alt_text.describe(fig, f"Two panels against the training epoch, one line p
 # %% tags=["hide-input"]
 # the draws of weights/manifest.json (10,000 in blocks of 1,000 from the seed): the same numbers on every page
 final = {k: quality.sample_quality(model, meter, n_eval, seed=seed) for k, (model, history) in trained.items()}
-fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 3.2), layout="constrained")
-width = 0.4
-for i, (k, s) in enumerate(final.items()):
-    ax.bar([c + (i - 0.5) * width for c in range(10)], s["class_counts"], width, label=titles[k])
-ax.axhline(n_eval / 10, ls="--", color="gray", lw=1)
-ax.set_xticks(range(10))
-ax.set_xlabel("class predicted by the MNIST classifier")
-ax.set_ylabel(f"samples (of {n_eval:,})")
-fig.legend(loc="outside lower center", ncols=len(final))  # below the axes: it hides no bar
-ax.set_title("class histogram of the final samples")
-alt_text.describe(fig, f"Bar chart of how many of {n_eval:,} final samples the MNIST classifier assigns to each digit "
-                       f"0 to 9, two bars per digit (one per setting), with a dashed line at an even tenth, "
-                       f"{n_eval // 10:,}. " + "; ".join(f"{titles[k]}: largest class {s['largest_class_share']:.1%}"
-                                                          for k, s in final.items()) + ".")  # fmt: skip
+fig = figures.class_histograms({titles[k]: s["class_counts"] for k, s in final.items()},
+                               title="class histogram of the final samples", what="settings")
 better = min(final, key=lambda k: final[k]["fid"])  # the setting the comparison page shows
 glue("gan_final_fid", final[better]["fid"], display=False)
 glue("gan_final_largest", final[better]["largest_class_share"], display=False)

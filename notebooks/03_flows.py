@@ -446,9 +446,7 @@ plots.glue_figure("fig-flow-bpd", fig)
 
 # %% tags=["hide-input"]
 for name, (model, history) in trained.items():
-    fig = plots.show_grids({f"{name}: {when}": history.snapshots[when] for when in ("start", "half", "end")
-                            if when in history.snapshots}, nrow=8, size=3.6,
-                           finding="From noise at the start to digit shapes at the end.")  # fmt: skip
+    fig = plots.show_snapshots(history, f"{name}: ", finding="From noise at the start to digit shapes at the end.")
     plots.glue_figure(f"fig-flow-samples-{name.split()[0]}", fig)
 
 # %% [markdown]

@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt
 import torch
 from myst_nb import glue
 
-from gengen_lib import alt_text, plots, pretrained as shipped, quality, runs, runtime, vae
+from gengen_lib import figures, plots, pretrained as shipped, quality, runs, runtime, vae
 from gengen_lib.families import FAMILIES, SHIPPED
 
 runtime.check_flags(pretrained=pretrained)
@@ -118,22 +118,7 @@ for name, s in [("real training images", real)] + list(scores.items()):
     print(f"{name:<24}{s['fid']:10.2f}{s['classifier_score']:8.2f}{s['class_entropy']:15.3f}{s['largest_class_share']:15.1%}")
 
 # %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 3.2), layout="constrained")
-names = [name for name in scores if name != "VAE (binary samples)"]
-width = 0.8 / len(names)
-for i, name in enumerate(names):
-    ax.bar([c + (i - (len(names) - 1) / 2) * width for c in range(10)], scores[name]["class_counts"], width, label=name)
-ax.axhline(n_samples / 10, ls="--", color="gray", lw=1)
-ax.set_xticks(range(10))
-ax.set_xlabel("digit predicted by the classifier")
-ax.set_ylabel(f"samples (of {n_samples:,})")
-fig.legend(loc="outside lower center", ncols=len(names))  # below the axes: it hides no bar
-ax.set_title("class histograms of the samples")
-alt_text.describe(fig, f"Bar chart of how many of {n_samples:,} samples of each model the classifier assigns to each "
-                       f"digit 0 to 9, {len(names)} bars per digit, with a dashed line at an even tenth. Largest class: "
-                       + "; ".join(f"{name} {scores[name]['largest_class_share']:.1%} (digit "
-                                   f"{int(torch.as_tensor(scores[name]['class_counts']).argmax())})" for name in names)
-                       + ".")  # fmt: skip
+fig = figures.class_histograms({name: s["class_counts"] for name, s in scores.items() if name != "VAE (binary samples)"})
 plt.show()
 
 # %% [markdown]

@@ -305,8 +305,7 @@ alt_text.describe(fig, f"Two curves against the epoch: the conditional flow-matc
                   f"({history.curve('valid_loss')[0]:.3f} to {history.curve('valid_loss')[-1]:.3f}), which starts "
                   "high because the average still leans on the initial weights.")  # fmt: skip
 plots.glue_figure("fig-fm-loss", fig)
-fig = plots.show_grids({f"{when} of training": history.snapshots[when] for when in ("start", "half", "end")},
-                       finding="Noise at the start; digit-like strokes by the end.")
+fig = plots.show_snapshots(history, finding="Noise at the start; digit-like strokes by the end.")
 plots.glue_figure("fig-fm-snapshots", fig)
 
 # %% [markdown]

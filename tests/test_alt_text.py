@@ -95,8 +95,10 @@ def test_the_book_writes_the_output_alt_metadata_into_the_image_and_keeps_an_alt
                                             -torch.rand(4) - 90, k=50),  # fmt: skip
         lambda: plots.show_grids({"start": torch.rand(16, 784), "end": torch.rand(16, 784)}, nrow=4,
                                  finding="The end images are digits."),  # fmt: skip
+        lambda: figures.class_histograms({"GAN": [100] * 10, "a flow": [91] * 9 + [181]}),
     ],
-    ids=["generator_losses", "kl_heatmap", "determinant_timings", "naive_vs_importance", "show_grids"],
+    ids=["generator_losses", "kl_heatmap", "determinant_timings", "naive_vs_importance", "show_grids",
+         "class_histograms"],  # fmt: skip
 )
 def test_course_figures_describe_themselves_in_numbers_and_fit_the_column_with_legible_text(draw):
     fig = draw()

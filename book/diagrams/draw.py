@@ -65,6 +65,12 @@ class Diagram:
             raise ValueError(f"{self.name}: note {text!r} runs past the right edge; fix: move it or shorten it")
         self.parts.append(f'<text x="{x}" y="{y}" text-anchor="{anchor}" fill="{color}">{escape(text)}</text>')
 
+    def down(self, upper: tuple, lower: tuple, at: float | None = None) -> None:
+        """An arrow from the bottom of box ``upper`` to the top of box ``lower``: centre to centre, or
+        straight down at x = ``at``."""
+        start, end = (mid(upper), mid(lower)) if at is None else (at, at)
+        self.arrow((start, below(upper)), (end, lower[1]))
+
     def arrow(self, *points: tuple[float, float], dashed: bool = False) -> None:
         """A line through ``points`` with an arrow head at the last one."""
         path = " ".join(f"{x},{y}" for x, y in points)
@@ -111,20 +117,20 @@ def vae() -> Diagram:
         "is the negative ELBO: the reconstruction cost -log p(x | z) plus KL(q(z | x) || N(0, I))."))
     x = d.box(100, 10, 280, ["image x (784 pixels, 0 or 1)"], "data")
     enc = d.box(90, below(x, 34), 300, ["encoder q(z | x)", "784 → 500 → 2 × 20"], "net")
-    d.arrow((mid(x), below(x)), (mid(enc), enc[1]))
+    d.down(x, enc)
     mu = d.box(90, below(enc, 34), 130, ["mean μ"], "data")
     sd = d.box(260, below(enc, 34), 130, ["std σ"], "data")
-    d.arrow((mid(mu), below(enc)), (mid(mu), mu[1]))
-    d.arrow((mid(sd), below(enc)), (mid(sd), sd[1]))
+    d.down(enc, mu, at=mid(mu))
+    d.down(enc, sd, at=mid(sd))
     smp = d.box(90, below(mu, 34), 300, ["sampler: z = μ + σ ⊙ ε"], "op")
-    d.arrow((mid(mu), below(mu)), (mid(mu), smp[1]))
-    d.arrow((mid(sd), below(sd)), (mid(sd), smp[1]))
+    d.down(mu, smp, at=mid(mu))
+    d.down(sd, smp, at=mid(sd))
     eps = d.box(400, smp[1] - 4, 76, ["ε ~", "N(0, I)"], "noise")
     d.arrow((eps[0], smp[1] + smp[3] / 2), (smp[0] + smp[2], smp[1] + smp[3] / 2))
     dec = d.box(90, below(smp, 34), 300, ["decoder f(z)", "20 → 500 → 784"], "net")
-    d.arrow((mid(smp), below(smp)), (mid(dec), dec[1]))
+    d.down(smp, dec)
     out = d.box(90, below(dec, 34), 300, ["Bernoulli means f(z), 784"], "data")
-    d.arrow((mid(dec), below(dec)), (mid(out), out[1]))
+    d.down(dec, out)
     d.box(10, below(out, 20), 460, ["loss (−ELBO) = −log p(x | z)", "+ KL( q(z | x) ‖ N(0, I) )"], "loss", bold=True)
     return d
 
@@ -137,15 +143,15 @@ def gan() -> Diagram:
         "to fool it, minimising -log D(G(z)), the non-saturating loss."))
     z = d.box(10, 10, 220, ["noise z ~ N(0, I₁₀₀)"], "noise")
     g = d.box(10, below(z, 30), 220, ["generator G", "100 → … → 1024 → 784"], "net")
-    d.arrow((mid(z), below(z)), (mid(g), g[1]))
+    d.down(z, g)
     fake = d.box(10, below(g, 30), 220, ["fake image G(z)"], "data")
-    d.arrow((mid(g), below(g)), (mid(fake), fake[1]))
+    d.down(g, fake)
     real = d.box(250, fake[1], 220, ["real image x", "(training set)"], "data")
     disc = d.box(90, below(real, 40), 300, ["discriminator D", "784 → 512 → 256 → 1"], "net")
-    d.arrow((mid(fake), below(fake)), (mid(fake), disc[1]))
-    d.arrow((mid(real), below(real)), (mid(real), disc[1]))
+    d.down(fake, disc, at=mid(fake))
+    d.down(real, disc, at=mid(real))
     prob = d.box(90, below(disc, 30), 300, ["D(·) ∈ (0, 1): “is it real?”"], "op")
-    d.arrow((mid(disc), below(disc)), (mid(prob), prob[1]))
+    d.down(disc, prob)
     d.box(10, below(prob, 24), 460, ["D maximises log D(x) + log(1 − D(G(z)))", "G minimises −log D(G(z))"],
           "loss", bold=True)  # fmt: skip
     return d
@@ -166,7 +172,7 @@ def coupling() -> Diagram:
     net = d.box(10, below(xa, 36), 200, ["network", "x_a → s, t"], "net")
     d.arrow((mid(xa) + 40, below(xa)), (mid(net) + 40, net[1]))
     aff = d.box(270, net[1], 200, ["y_b = x_b ⊙ exp(s) + t"], "op")
-    d.arrow((mid(xb), below(xb)), (mid(aff), aff[1]))
+    d.down(xb, aff)
     d.arrow((net[0] + net[2], net[1] + net[3] / 2), (aff[0], aff[1] + aff[3] / 2))
     d.note(mid(net) + 120, net[1] - 6, "s, t", anchor="middle")
     ya = d.box(10, below(net, 36), 200, ["y_a = x_a", "(unchanged)"], "data")
@@ -203,7 +209,7 @@ def dequantization() -> Diagram:
     v = d.box(40, y0 + 56, 400, ["v = k + u ∈ [k, k + 1): cells tile [0, 256)"], "noise")
     d.arrow((left + 3.5 * cell, y0 + 34), (left + 3.5 * cell, v[1]))
     y = d.box(40, below(v, 34), 400, ["y = v / 256 ∈ [0, 1): what the flow models"], "data")
-    d.arrow((mid(v), below(v)), (mid(y), y[1]))
+    d.down(v, y)
     d.box(10, below(y, 22), 460, ["P(k) = ∫ p(k + u) du ≥ exp E_u[log p(k + u)]",
                                   "dequantized log-likelihood ≤ discrete one"], "loss", bold=True)  # fmt: skip
     return d
@@ -228,15 +234,15 @@ def bits_per_dim() -> Diagram:
     for lines, kind, term in steps:
         b = d.box(10, y, 210, lines, kind)
         if prev:
-            d.arrow((mid(prev), below(prev)), (mid(b), b[1]))
+            d.down(prev, b)
         if term:
             d.note(226, b[1] + b[3] / 2 + 5, term, color=KINDS["loss"][1])
         prev, y = b, below(b, 30)
     nll = d.box(10, y, 460, ["NLL of v in nats = −(sum of the terms on the right)"], "loss", bold=True)
-    d.arrow((mid(prev), below(prev)), (mid(prev), nll[1]))
+    d.down(prev, nll, at=mid(prev))
     bpd = d.box(10, below(nll, 30), 460, ["bits/dim = NLL / (D ln 2),  D = 784", "a uniform model scores exactly 8"],
                 "loss", bold=True)  # fmt: skip
-    d.arrow((mid(nll), below(nll)), (mid(bpd), bpd[1]))
+    d.down(nll, bpd)
     return d
 
 
