@@ -151,7 +151,7 @@ def _train(args) -> dict:
     device = args.device or runtime.pick_device()
     with torch.device("meta"):  # count the parameters without allocating them
         _check_memory(family.build(settings), device)
-    extras = family.training_extras(settings, args.quick, device, args.out)
+    extras = family.training_extras(settings, args.quick, device, args.out, pretrained.load_or_train)
     _, history = family.train(settings, device=device, out_dir=args.out, quiet=args.quiet,
                               skip_nonfinite=args.skip_nonfinite, **extras)  # fmt: skip
     return {k: v for k, v in history.epochs[-1].items() if not isinstance(v, list)}

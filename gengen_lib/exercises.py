@@ -17,12 +17,13 @@ inputs (a fixed seed, so a verdict is reproducible) and returns a
 order in which problems are diagnosed). A checker never raises, whatever ``fn`` does.
 
 Every checker is reachable here by its name, ``exercises.check_<exercise>``, as the notebook
-calls it. :func:`catalogue` lists them all with their family and points, for grading.
+calls it. :func:`catalogue` lists them all with their family and points: what the grader grades.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,26 +48,45 @@ CHECKERS: dict[str, Callable[..., Verdict]] = {k: v for s in SETS for k, v in (s
 FAMILIES: dict[str, tuple[str, ...]] = {s.family: tuple(s.short | s.steps) for s in SETS}
 
 
+# What a passed exercise is worth to the grader (``python -m gengen_lib grade``): one point for each
+# function a learner writes, two for a multi-step exercise's measured result.
+POINTS = {"short": 1, "step": 1, "result": 2}
+
+
 @dataclass(frozen=True)
-class Entry:
-    """One gradable exercise: ``kind`` is ``short``, ``step`` or ``result``; ``checker`` returns a Verdict."""
+class Exercise:
+    """One gradable exercise: its family and name, its ``kind`` (``short``, ``step`` or ``result``), its
+    checker (it returns a Verdict), its :data:`POINTS`, and the learner's functions the checker takes
+    (a result's checker takes the steps it runs)."""
 
     family: str
     name: str
     kind: str
     checker: Callable[..., Verdict]
-    points: int = 1
+    points: int
+    functions: tuple[str, ...]
+
+    @property
+    def is_result(self) -> bool:
+        return self.kind == "result"
 
 
-def catalogue() -> list[Entry]:
-    """Every exercise of the course, family by family in the notebook's order: one point for each
-    function a learner writes (short exercises and steps) and one for each measured result."""
+def catalogue() -> list[Exercise]:
+    """Every exercise of the course, family by family in the notebook's order (its short exercises,
+    the steps of its multi-step ones, then their results): what the grader grades, with the points."""
     return [
-        Entry(s.family, name, kind, checker)
+        Exercise(s.family, name, kind, checker, POINTS[kind], _functions_taken(name, kind, checker))
         for s in SETS
         for kind, checkers in (("short", s.short), ("step", s.steps), ("result", s.results))
         for name, checker in checkers.items()
     ]
+
+
+def _functions_taken(name: str, kind: str, checker: Callable[..., Verdict]) -> tuple[str, ...]:
+    """The learner's functions a checker takes: the exercise's own, or for a result the steps it runs."""
+    if kind != "result":
+        return (name,)
+    return tuple(p for p in inspect.signature(checker).parameters if p not in ("quick", "seed"))
 
 
 def reference_results(quick: bool = False) -> str:

@@ -45,9 +45,10 @@ class Family:
     -> (model, History)``: train, resume or load through the runs cache.
     ``measure(model, settings, MeasureOptions) -> dict``: the metrics recorded for a shipped model.
     ``shipped``: shipped name -> the settings it was trained with (its file may not exist yet).
-    ``training_extras(settings, quick, device, out_dir) -> dict``: more keyword arguments for
-    ``train`` that whoever trains must build (the GAN's per-epoch sample-quality scores, with the
-    shipped classifier in full mode); none by default.
+    ``training_extras(settings, quick, device, out_dir, load_or_train) -> dict``: more keyword
+    arguments for ``train`` that whoever trains must build (the GAN's per-epoch sample-quality
+    scores), none by default; ``load_or_train`` (:func:`gengen_lib.pretrained.load_or_train`, passed
+    in: the registry sits above the families) loads another model they need, shipped or trained.
     ``exporter(out_dir) -> list[Path]``: writes the family's in-page explorer weights, or None;
     ``python -m gengen_lib.export`` runs every family's (:func:`explorer_exporter`).
     ``exercises``: the module under ``gengen_lib`` whose ``EXERCISES`` (a
@@ -71,7 +72,7 @@ class Family:
     train: Callable[..., tuple[nn.Module, Any]]
     measure: Callable[[nn.Module, Any, MeasureOptions], dict]
     shipped: Mapping[str, Any] = field(default_factory=dict)
-    training_extras: Callable[[Any, bool, torch.device | None, Path | None], dict] = lambda *_: {}
+    training_extras: Callable[[Any, bool, torch.device | None, Path | None, Callable], dict] = lambda *_: {}
     exporter: Callable[[Path], list[Path]] | None = None
     exercises: str | None = None
     label: str = ""

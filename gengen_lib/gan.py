@@ -224,19 +224,18 @@ def build_gan(settings: GANSettings) -> GAN:
 
 
 def sample_quality_during_training(
-    settings: GANSettings, quick: bool, device: torch.device | None, out_dir: str | Path | None
+    settings: GANSettings, quick: bool, device: torch.device | None, out_dir: str | Path | None, load_or_train
 ) -> dict:  # pragma: no mutate block (training recipe)
     """``evaluate``: MNIST-FID and class scores of 2,000 samples (quick: 500) after every epoch.
 
-    They are measured with the classifier of the same mode: the shipped one (the yardstick of every
-    score in the book) when there is one, otherwise one trained through the runs cache, in
-    ``out_dir/classifier`` when ``out_dir`` is given (so runs with their own folders share nothing).
+    They are measured with the classifier of the same mode that ``load_or_train`` (see
+    :class:`~gengen_lib.family.Family`) gives: the shipped one (the yardstick of every score in the
+    book) when there is one, otherwise one trained through the runs cache, in ``out_dir/classifier``
+    when ``out_dir`` is given (so runs with their own folders share nothing).
     """
-    from . import pretrained  # pretrained reaches this module through the registry
-
     classifier_dir = Path(out_dir) / "classifier" if out_dir is not None else None
-    classifier, _ = pretrained.load_or_train("classifier", quality.ClassifierSettings.for_mode(quick), device=device,
-                                             out_dir=classifier_dir)  # fmt: skip
+    classifier, _ = load_or_train("classifier", quality.ClassifierSettings.for_mode(quick), device=device,
+                                  out_dir=classifier_dir)  # fmt: skip
     meter = quality.SampleQualityMeter(classifier)
     return {"evaluate": quality.sample_quality_callback(meter, 500 if quick else 2000, settings.seed)}
 

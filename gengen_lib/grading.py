@@ -8,7 +8,7 @@ edited library files in the student's process cannot change it.
 
 The result: a CSV with one row per submission (the file name, the points of each exercise,
 ``total``, ``note``) and one HTML feedback page per submission (:mod:`gengen_lib.grading_feedback`).
-Exercises and points come from :func:`exercise_registry`.
+Exercises and points come from :func:`gengen_lib.exercises.catalogue`.
 """
 
 from __future__ import annotations
@@ -25,79 +25,19 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
 from . import exercise_notebook, exercises
+from .exercises import Exercise
 from .grading_feedback import feedback_page
+from .grading_report import Outcome, Report
 from .grading_sandbox import Limits, Submission
 from .options import parse_number
 
 MAX_BYTES = 20 << 20  # a submitted notebook larger than this is refused
 RESULT_TIME_FACTOR = 5  # a multi-step result (it trains a small VAE) gets this many times the exercise limit
-
-
-@dataclass(frozen=True)
-class GradedExercise:
-    """One graded exercise: its family, name, checker, points, and the student's functions the checker takes."""
-
-    family: str
-    name: str
-    checker: Callable
-    points: int
-    functions: tuple[str, ...]
-
-    @property
-    def is_result(self) -> bool:
-        return self.functions != (self.name,)
-
-
-def exercise_registry() -> list[GradedExercise]:
-    """Every graded exercise in the notebook's order, with its points.
-
-    The ONE place the grader reads the exercises from (today's ``exercises.CHECKERS``,
-    ``RESULT_CHECKERS`` and ``FAMILIES``): a one-function exercise is worth 1 point, a
-    multi-step exercise's measured result 2. Rewire it to the exercise registry when that exists.
-    """
-    registry = []
-    for family, names in exercises.FAMILIES.items():
-        registry += [GradedExercise(family, name, exercises.CHECKERS[name], 1, (name,)) for name in names]
-        for name, checker in exercises.RESULT_CHECKERS.items():
-            functions = tuple(p for p in inspect.signature(checker).parameters if p not in ("quick", "seed"))
-            if functions[0] in names:
-                registry.append(GradedExercise(family, name, checker, 2, functions))
-    return registry
-
-
-@dataclass
-class Outcome:
-    """One exercise of one submission: passed or not, and the one line that says why."""
-
-    exercise: GradedExercise
-    passed: bool
-    detail: str
-
-    @property
-    def points(self) -> int:
-        return self.exercise.points if self.passed else 0
-
-
-@dataclass
-class Report:
-    """One submission's grade: its file name, each exercise's outcome, notes (cells skipped, a refusal)."""
-
-    file: str
-    outcomes: list[Outcome] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-    refused: str | None = None  # why the file could not be graded at all
-
-    @property
-    def total(self) -> int:
-        return sum(o.points for o in self.outcomes)
 
 
 # ---------------------------------------------------------------------------------------
@@ -130,7 +70,7 @@ def read_submissions(folder: Path) -> list[tuple[str, bytes | None, str | None]]
     return entries
 
 
-def code_cells(data: bytes, registry: list[GradedExercise]) -> tuple[dict[int, str] | None, str | None]:
+def code_cells(data: bytes, registry: list[Exercise]) -> tuple[dict[int, str] | None, str | None]:
     """The code cells to run by their number in the notebook (from 1; check cells left out, magics commented
     out), or why the file cannot be graded."""
     if not data.strip():
@@ -159,7 +99,7 @@ def _without_magics(code: str) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def grade_cells(cells: dict[int, str], registry: list[GradedExercise], limits: Limits, quick: bool) -> Report:
+def grade_cells(cells: dict[int, str], registry: list[Exercise], limits: Limits, quick: bool) -> Report:
     """Run one submission's cells (by their number) in a fresh process and grade every exercise; a stop
     costs one exercise."""
     report, numbers = Report(""), list(cells)
@@ -190,7 +130,7 @@ def _start(submission: Submission) -> None:
         raise GradingError(f"{error}; check that `python -m gengen_lib.grading_worker` runs here") from None
 
 
-def _grade_one(submission: Submission, exercise: GradedExercise, limits: Limits, quick: bool) -> Outcome:
+def _grade_one(submission: Submission, exercise: Exercise, limits: Limits, quick: bool) -> Outcome:
     missing = [f for f in exercise.functions if f not in submission.names]
     if missing:
         return Outcome(exercise, False, f"{', '.join(missing)} is not defined in the submission")
@@ -219,7 +159,7 @@ def grade_folder(folder: Path, out: Path, feedback: Path, limits: Limits, quick:
     for target in (out, feedback):
         if target.exists() or target.is_symlink():
             raise GradingError(f"{target} already exists; choose another --out (or --feedback) or delete it")
-    registry = exercise_registry()
+    registry = exercises.catalogue()
     hints = exercise_notebook.hints(exercise_notebook.read())
     fingerprint = library_fingerprint()
     entries = read_submissions(folder)
@@ -252,7 +192,7 @@ def grade_folder(folder: Path, out: Path, feedback: Path, limits: Limits, quick:
     return reports
 
 
-def _write_outputs(reports: list[Report], registry: list[GradedExercise], hints: dict[str, str], out: Path,
+def _write_outputs(reports: list[Report], registry: list[Exercise], hints: dict[str, str], out: Path,
                    feedback: Path) -> None:  # fmt: skip
     """The CSV and the feedback folder, each written under a temporary name and renamed into place,
     replacing whatever a submission may have planted there while it ran."""

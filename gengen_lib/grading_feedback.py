@@ -7,10 +7,8 @@ checkers' diagnoses) is escaped; the page loads nothing and runs no script.
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .grading import Report
+from .grading_report import Report
 
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }

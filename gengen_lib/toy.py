@@ -123,23 +123,6 @@ def held_out_nll(model: RealNVP, settings: ToyFlowSettings) -> float:
     return -model.log_prob(settings.fresh_points(settings.points)).mean().item()
 
 
-def chapter_moons_flow(
-    quick: bool = False, seed: int = 0, pretrained: bool = True, device: torch.device | str | None = None
-) -> tuple[RealNVP, History, torch.Tensor]:
-    """The flow chapter's two-moons flow and its data: (model, history, points (n, 2)).
-
-    One function for the chapter (``notebooks/03_flows.py``) and the book's flow explorer
-    (:mod:`gengen_lib.export.flow`), so both show the same model: the shipped
-    ``weights/flow-moons`` when ``pretrained`` and the settings are the shipped ones, otherwise
-    the model trained (through ``runs/``) with :class:`ToyFlowSettings` for ``quick`` and ``seed``.
-    """
-    from . import pretrained as shipped  # pretrained imports this module for its recipes
-
-    settings = ToyFlowSettings.for_mode(quick, seed=seed)
-    model, history = shipped.load_or_train("toy-flow", settings, pretrained=pretrained, device=device)
-    return model, history, settings.training_points()
-
-
 def _toy_flow_matching_recipe(model: FlowMatchingModel, lr: float, max_grad_norm: float, ema_decay: float, seed: int):
     """The optimizer, the training step and its noise stream of a 2-d flow-matching model (one recipe
     for :func:`train_toy_flow_matching` and :func:`load_or_train_toy_flow_matching`)."""

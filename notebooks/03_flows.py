@@ -92,7 +92,9 @@ print(f"integral without the |det| term: {(wrong.sum() * (x[1] - x[0])).item():.
 # Right: samples, $x = f^{-1}(z)$.
 
 # %% tags=["hide-input"]
-toy_flow, toy_history, moons = toy.chapter_moons_flow(quick, seed, pretrained)
+moons_settings = toy.ToyFlowSettings.for_mode(quick, seed=seed)  # 8,000 points, 30 epochs (quick: 2,000, 3)
+toy_flow, toy_history = shipped.load_or_train("toy-flow", moons_settings, pretrained=pretrained)
+moons = moons_settings.training_points()
 print(f"toy flow: NLL {toy_history.epochs[-1]['nll']:.3f} nats per point after {len(toy_history.epochs)} epochs")
 fig = figures.two_moons_density(toy_flow, moons)
 

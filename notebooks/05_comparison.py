@@ -55,7 +55,7 @@ meter = quality.SampleQualityMeter(classifier)
 
 def load(family, settings):
     """The model trained with ``settings`` (shipped, or trained through runs/) and its training history."""
-    extras = family.training_extras(settings, quick, device, None)  # e.g. the GAN's scores per epoch, should it train
+    extras = family.training_extras(settings, quick, device, None, shipped.load_or_train)  # the GAN's scores per epoch
     return shipped.load_or_train(family.name, settings, pretrained=pretrained, quiet=True, device=device, **extras)
 
 

@@ -188,6 +188,16 @@ def randomized(model, scale: float, float16: bool):
     return model.eval()
 
 
+def offline_context(browser, width: int = 1280, height: int = 900, dark: bool = False):
+    """A browser context with a ``width`` x ``height`` px window (the dark colour scheme when ``dark``) where
+    every request off this machine is aborted (a :class:`PageLog` still records it) and every wait gives up
+    after :data:`TIMEOUT_MS`. The caller closes it."""
+    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme="dark" if dark else "light")
+    context.set_default_timeout(TIMEOUT_MS)  # a generous ceiling on every wait: a busy machine is slow, not broken
+    context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
+    return context
+
+
 def open_explorer_page(browser, server, page: str, ready: str, scheme="http", width=1280, dark=False, init_script=None):
     """An explorer page of the built book (``page``, e.g. "book/fm_explorer.html") over http or file://, light or
     dark, with every request off this machine refused; returns (context, page, PageLog) once ``ready`` (a CSS
@@ -196,9 +206,7 @@ def open_explorer_page(browser, server, page: str, ready: str, scheme="http", wi
         source = page.removesuffix(".html")
         pytest.fail(f"{HTML / page} is missing: add '{source}' to _toc.yml and build the book")
     url = server + page if scheme == "http" else (HTML / page).as_uri()
-    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme="dark" if dark else "light")
-    context.set_default_timeout(TIMEOUT_MS)  # a generous ceiling on every wait: a busy machine is slow, not broken
-    context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
+    context = offline_context(browser, width, dark=dark)
     tab = context.new_page()
     log = PageLog(tab)
     if init_script:

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 import pytest
-from support import ROOT, TIMEOUT_MS, is_local
+from support import ROOT, TIMEOUT_MS, offline_context
 from test_browser import book_pages, resolve_redirect
 
 pytestmark = pytest.mark.browser
@@ -60,8 +60,7 @@ FOCUSED_CONTROL = "() => document.activeElement && document.activeElement.datase
 
 def open_page(browser, server, rel, width=WIDE, mode="light"):
     """The page at ``rel`` in ``mode`` (light or dark), ``width`` px wide, loaded and settled."""
-    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=mode)
-    context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
+    context = offline_context(browser, width, dark=mode == "dark")
     page = context.new_page()
     page.goto(server + rel, wait_until="load", timeout=4 * TIMEOUT_MS)
     page.wait_for_url(f"**/{resolve_redirect(rel)}", timeout=TIMEOUT_MS)

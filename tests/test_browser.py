@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from support import HTML, SHOTS, TIMEOUT_MS, PageLog, is_local
+from support import HTML, SHOTS, TIMEOUT_MS, PageLog, is_local, offline_context
+
+from gengen_lib import exercises
 
 pytestmark = pytest.mark.browser
 
@@ -138,10 +140,7 @@ def test_page_works_offline(browser, server, rel, scheme):
     """The page loads with no error and no external request; math and widgets render."""
     url = server + rel if scheme == "http" else (HTML / rel).as_uri()
     target = resolve_redirect(rel)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)  # a generous ceiling on every wait: a busy machine is slow, not broken
-    # Let nothing leave the machine: record every request, abort the external ones.
-    context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
+    context = offline_context(browser)  # nothing leaves the machine: the log records every request
     page = context.new_page()
     log = PageLog(page)
     try:
@@ -169,9 +168,7 @@ def test_page_works_offline(browser, server, rel, scheme):
 def test_page_reads_well_on_a_phone_and_in_dark_mode(browser, server, rel):
     """At 390 px the page does not scroll sideways; in dark mode figures keep a light background."""
     target = resolve_redirect(rel)
-    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
-    context.set_default_timeout(TIMEOUT_MS)  # a generous ceiling on every wait: a busy machine is slow, not broken
-    context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
+    context = offline_context(browser, 390, 844, dark=True)
     page = context.new_page()
     try:
         page.goto(server + rel, wait_until="load", timeout=TIMEOUT_MS)
@@ -189,9 +186,7 @@ def test_page_reads_well_on_a_phone_and_in_dark_mode(browser, server, rel):
 
 
 def open_page(browser, server, rel):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)  # a generous ceiling on every wait: a busy machine is slow, not broken
-    context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
+    context = offline_context(browser)
     page = context.new_page()
     page.goto(server + rel, wait_until="load", timeout=TIMEOUT_MS)
     return context, page
@@ -204,7 +199,7 @@ def test_exercise_solutions_start_folded_and_open_on_click(browser, server):
         folded = page.locator(".admonition.dropdown")
         solutions = folded.filter(has=page.locator(".admonition-title", has_text="Solution"))
         hints = folded.filter(has=page.locator(".admonition-title", has_text="Hint"))
-        assert solutions.count() >= 22, "a solution for each function the learner writes (15 exercises, 22 functions)"
+        assert solutions.count() == len(exercises.CHECKERS), "a solution for each function the learner writes"
         assert hints.count() == solutions.count(), "each of them has a hint"
         assert not hints.first.locator("p:not(.admonition-title)").first.is_visible(), "a hint is folded too"
         first = solutions.first

@@ -236,17 +236,23 @@ def test_every_family_has_short_exercises_and_multi_step_ones_that_end_in_a_meas
     assert [name for names in exercises.FAMILIES.values() for name in names] == list(exercises.CHECKERS)
 
 
-def test_the_catalogue_lists_every_exercise_once_with_its_family_checker_and_points():
+def test_the_catalogue_lists_every_exercise_once_with_its_family_checker_points_and_functions():
     entries = exercises.catalogue()
     assert [e.name for e in entries if e.kind != "result"] == list(exercises.CHECKERS), "the notebook's order"
     assert [e.name for e in entries if e.kind == "result"] == list(exercises.RESULT_CHECKERS)
     assert len({e.name for e in entries}) == len(entries)
+    families = [e.family for e in entries]
+    assert families == sorted(families, key=[s.family for s in exercises.SETS].index), "family by family"
     for e in entries:
-        assert e.checker is getattr(exercises, f"check_{e.name}") and e.points == 1
+        assert e.checker is getattr(exercises, f"check_{e.name}")
         module = {"vae": exercises_vae, "gan": exercises_gan, "flows": exercises_flows,
                   "flow_matching": exercises_flow_matching}[e.family]  # fmt: skip
         assert getattr(module, f"check_{e.name}") is e.checker, f"{e.name} lives in its family's module"
-    assert sum(e.points for e in entries) == len(exercises.CHECKERS) + len(exercises.RESULT_CHECKERS)
+        if e.is_result:  # it runs the learner's steps of the same family
+            assert e.points == 2 and e.functions and set(e.functions) <= set(exercises.FAMILIES[e.family])
+        else:
+            assert e.points == 1 and e.functions == (e.name,)
+    assert sum(e.points for e in entries) == len(exercises.CHECKERS) + 2 * len(exercises.RESULT_CHECKERS)
 
 
 def test_an_unknown_checker_name_is_an_attribute_error():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from support import HTML, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, numpy_document, read_digit
+from support import HTML, SHOTS, TIMEOUT_MS, PageLog, numpy_array, numpy_document, offline_context, read_digit
 
 from gengen_lib.export import format as weight_format
 from gengen_lib.export import vae as export
@@ -129,9 +129,7 @@ def explorer_page(browser, server, request):
     if not (HTML / PAGE).is_file():
         pytest.fail(f"{HTML / PAGE} is missing: add 'book/explorer' to _toc.yml and build the book")
     url = server + PAGE if request.param == "http" else (HTML / PAGE).as_uri()
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(TIMEOUT_MS)  # a generous ceiling on every wait: a busy machine is slow, not broken
-    context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
+    context = offline_context(browser)
     page = context.new_page()
     log = PageLog(page)
     page.goto(url, wait_until="load", timeout=TIMEOUT_MS)

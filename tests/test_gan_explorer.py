@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from support import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, read_digit
+from support import HTML, ROOT, SHOTS, TIMEOUT_MS, PageLog, is_local, numpy_array, offline_context, read_digit
 
 from gengen_lib import latent, pretrained
 from gengen_lib.export import gan as export_gan
@@ -159,11 +159,10 @@ def set_walk(page, seed_a: int, seed_b: int, method: str, t: float) -> float:
     return page.evaluate(SET_T, t)
 
 
-def open_walk(browser, url: str, **context_options):
-    """(context, page, log) with the walk mounted; requests to other hosts are recorded and aborted."""
-    context = browser.new_context(**({"viewport": {"width": 1280, "height": 900}} | context_options))
-    context.set_default_timeout(TIMEOUT_MS)  # a generous ceiling on every wait: a busy machine is slow, not broken
-    context.route("**/*", lambda route: route.continue_() if is_local(route.request.url) else route.abort())
+def open_walk(browser, url: str, **window):
+    """(context, page, log) with the walk mounted; requests to other hosts are recorded and aborted.
+    ``window``: :func:`offline_context`'s ``width``, ``height`` and ``dark``."""
+    context = offline_context(browser, **window)
     page = context.new_page()
     log = PageLog(page)
     page.goto(url, wait_until="load", timeout=TIMEOUT_MS)
@@ -293,7 +292,7 @@ def test_every_control_changes_the_picture(walk_page):
 @pytest.mark.browser
 def test_the_walk_fits_a_phone_in_dark_mode(browser, server):
     """At 390 px in dark mode: nothing wider than the column, canvases on white, the walk still draws."""
-    context, page, log = open_walk(browser, server + PAGE, viewport={"width": 390, "height": 844}, color_scheme="dark")
+    context, page, log = open_walk(browser, server + PAGE, width=390, height=844, dark=True)
     try:
         page.evaluate("() => document.documentElement.setAttribute('data-theme', 'dark')")
         assert page.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth") <= 1

@@ -11,17 +11,20 @@ import csv
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from gengen_lib import exercise_notebook, grading
+from gengen_lib import exercise_notebook, exercises, grading
+from gengen_lib.grading_feedback import feedback_page
+from gengen_lib.grading_report import Outcome, Report
 from gengen_lib.grading_sandbox import Limits
 
 LIMITS = Limits(seconds=15, memory=1 << 30, startup_seconds=300)
-REGISTRY = grading.exercise_registry()
+REGISTRY = exercises.catalogue()
 POSSIBLE = sum(e.points for e in REGISTRY)
 COURSE = exercise_notebook.read()
 EDITION = exercise_notebook.student_edition(COURSE)
@@ -197,8 +200,8 @@ thread.join()
 
 def test_feedback_escapes_what_a_submission_controls(tmp_path):
     exercise = REGISTRY[0]
-    report = grading.Report("<script>x</script>.ipynb", [grading.Outcome(exercise, False, "raised E: <b>hi</b>")])
-    page = grading.feedback_page(report, {exercise.name: "use `x < y`"}, POSSIBLE)
+    report = Report("<script>x</script>.ipynb", [Outcome(exercise, False, "raised E: <b>hi</b>")])
+    page = feedback_page(report, {exercise.name: "use `x < y`"}, POSSIBLE)
     assert "<script>" not in page and "<b>hi</b>" not in page and "&lt;b&gt;hi&lt;/b&gt;" in page
     assert "x &lt; y" in page
 
@@ -282,3 +285,11 @@ def _cmdline(pid: str) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split(b"/")[-1]
     except OSError:
         return b""
+
+
+def test_the_instructors_page_states_the_points_the_grader_gives():
+    page = (Path(__file__).resolve().parents[1] / "book" / "instructors.md").read_text(encoding="utf-8")
+    function_points, result_points, total = map(int, re.search(
+        r"worth (\d+) point .* (\d+) points: (\d+) in all", " ".join(page.split())).groups())  # fmt: skip
+    assert (function_points, result_points) == (exercises.POINTS["short"], exercises.POINTS["result"])
+    assert total == POSSIBLE, f"book/instructors.md says {total} points in all; the grader gives {POSSIBLE}"

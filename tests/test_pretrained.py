@@ -206,7 +206,7 @@ def test_a_gan_is_scored_by_the_shipped_classifier_not_by_one_trained_for_it(mon
     loaded = []
     load = pretrained.load
     monkeypatch.setattr(pretrained, "load", lambda name, device="cpu": loaded.append(name) or load(name, device))
-    evaluate = gan.FAMILY.training_extras(gan.GANSettings(), False, None, None)["evaluate"]
+    evaluate = gan.FAMILY.training_extras(gan.GANSettings(), False, None, None, pretrained.load_or_train)["evaluate"]
     assert loaded == ["classifier"], "the yardstick of the book's scores"
     assert not any(tmp_path.iterdir()), "no classifier was trained"
     torch.manual_seed(0)

@@ -43,8 +43,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .. import pretrained
 from ..flows import AffineCoupling, RealNVP, chapter_noise
-from ..toy import chapter_moons_flow
 from .format import (
     BOOK_DIR,
     decode_tensor,
@@ -64,6 +64,7 @@ REGISTRY = "GENGEN_FLOWS"
 # The two-moons panel draws the first 1,000 training points, as figures.coupling_warp does.
 MOONS_SHOWN = 1000
 # The shipped MNIST flow the page samples from (the chapter's learned-scale flow).
+MOONS_FLOW = "flow-moons"
 MNIST_FLOW = "flow-learned-scale"
 
 
@@ -137,16 +138,15 @@ def load_flow(path: str | Path) -> tuple[RealNVP, dict]:
 def export_book_flows(out_dir: str | Path = BOOK_DIR) -> list[Path]:
     """Write the flow explorer's two flows to ``out_dir``: ``flow_moons.js`` and ``flow_mnist.js``.
 
-    ``flow_moons.js``: the chapter's two-moons flow (:func:`gengen_lib.toy.chapter_moons_flow`,
-    the shipped ``weights/flow-moons``) with the first 1,000 of its training points.
+    ``flow_moons.js``: the flow chapter's two-moons flow (the shipped ``weights/flow-moons``, which the
+    chapter loads in full mode) with the first 1,000 of its training points.
     ``flow_mnist.js``: the shipped learned-scale MNIST flow (``weights/flow-learned-scale``) with the
     chapter's 16 noise vectors (:func:`gengen_lib.flows.chapter_noise`). Both float16, which is
     exact: the shipped weights are float16. Returns the two paths.
     """
-    from .. import pretrained
-
     out_dir = Path(out_dir)
-    moons, history, points = chapter_moons_flow()
+    moons, history = pretrained.load(MOONS_FLOW)
+    points = pretrained.SHIPPED[MOONS_FLOW][1].training_points()
     mnist, mnist_history = pretrained.load(MNIST_FLOW)
     return [
         export_flow(

@@ -49,6 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import pretrained
 from ..flow_matching import SHIPPED_SOLVER, FlowMatchingModel, MLPVelocity, trajectory
 from ..runtime import torch_threads
 from .format import (
@@ -197,8 +198,6 @@ def export_book_flow_matching(out_dir: str | Path = BOOK_DIR) -> list[Path]:
     trajectories of :data:`MNIST_SEEDS` under the shipped MNIST model (``weights/flow-matching``)
     at 21 times, with the size of one U-Net evaluation. Returns the two paths.
     """
-    from .. import pretrained
-
     out_dir = Path(out_dir)
     moons, moons_history = pretrained.load(MOONS_MODEL)
     _, settings = pretrained.SHIPPED[MOONS_MODEL]

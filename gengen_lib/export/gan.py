@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .. import pretrained
 from ..latent import code_from_seed
 from .format import BOOK_DIR, decode_array, document, encode_array, encode_layer, read_document, write_document
 
@@ -145,8 +146,6 @@ def document_codes(doc: dict) -> torch.Tensor:
 
 def chapter_gan() -> str:
     """The shipped GAN the chapter's latent-walk figure shows: the setting with the lower MNIST-FID."""
-    from .. import pretrained
-
     metrics = pretrained.manifest()
     return min(CHAPTER_GANS, key=lambda name: metrics[name]["metrics"]["fid"])
 
@@ -154,8 +153,6 @@ def chapter_gan() -> str:
 def export_book_generator(out_dir: str | Path = BOOK_DIR, dtype: str = "float16") -> list[Path]:
     """Write ``generator_gan.js`` to ``out_dir``: the generator of :func:`chapter_gan`, with the codes
     of seeds 0-31. Returns the one path."""
-    from .. import pretrained
-
     name = chapter_gan()
     gan, history = pretrained.load(name)
     entry = pretrained.manifest()[name]

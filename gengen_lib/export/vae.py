@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import pretrained
 from ..data import binarize, load_mnist
 from ..vae import VAE, principal_directions
 from .format import BOOK_DIR, decode_array, document, encode_array, encode_linears, read_document, write_document
@@ -144,8 +145,6 @@ def export_book_decoders(out_dir: str | Path = BOOK_DIR, dtype: str = "float16")
     set's posterior means. float16 storage is exact: the shipped weights are float16 already.
     Returns the two paths.
     """
-    from .. import pretrained
-
     out_dir = Path(out_dir)
     model_2, history_2 = pretrained.load("vae-z2")
     model_20, history_20 = pretrained.load("vae-z20")
