@@ -213,6 +213,12 @@ LIBRARY = {
 }
 
 
+def on_converted_tensors(solution, convert):
+    """``solution`` as a learner might write it: every tensor it is given passes through ``convert`` first
+    (``torch.Tensor.double``: computed in float64; ``torch.Tensor.cuda``: on the GPU)."""
+    return lambda *args: solution(*(convert(a) if torch.is_tensor(a) else a for a in args))
+
+
 def verdict(capsys, checker, fn) -> tuple[bool, str]:
     """The checker's verdict and the one line a notebook shows for it; it prints nothing."""
     result = checker(fn)
@@ -597,12 +603,7 @@ def test_a_right_answer_written_differently_passes(capsys, name, answer):
 
 @pytest.mark.parametrize("name", ["bernoulli_log_likelihood", "gaussian_log_prob", "coupling_layer", "logit_transform"])
 def test_a_right_answer_computed_in_float64_passes(capsys, name):
-    solution = SOLUTIONS[name]
-
-    def in_float64(*args):
-        return solution(*(a.double() if torch.is_tensor(a) else a for a in args))
-
-    ok, line = verdict(capsys, exercises.CHECKERS[name], in_float64)
+    ok, line = verdict(capsys, exercises.CHECKERS[name], on_converted_tensors(SOLUTIONS[name], torch.Tensor.double))
     assert ok, line
 
 
@@ -854,12 +855,7 @@ def test_a_new_step_with_the_wrong_gradient_is_rejected_with_the_reason(capsys, 
 @pytest.mark.parametrize("name", ["reparameterize", "negative_elbo", "coupling_layer", "logit_transform",
                                   "robust_slerp"])
 def test_a_right_answer_computed_on_the_gpu_passes(capsys, name):
-    solution = SOLUTIONS[name]
-
-    def on_gpu(*args):
-        return solution(*(a.cuda() if torch.is_tensor(a) else a for a in args))
-
-    ok, line = verdict(capsys, exercises.CHECKERS[name], on_gpu)
+    ok, line = verdict(capsys, exercises.CHECKERS[name], on_converted_tensors(SOLUTIONS[name], torch.Tensor.cuda))
     assert ok, line
 
 
