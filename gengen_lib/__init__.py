@@ -20,7 +20,8 @@ One module per concern:
 * instructors: ``exercise_notebook`` (the exercises notebook's stubs, checks, hints and
   solutions), ``student`` (the edition without solutions), ``grading`` (grade a folder of
   submissions; each runs in ``grading_worker``, driven by ``grading_sandbox`` over
-  ``grading_wire``, fenced by ``grading_seccomp``; pages by ``grading_feedback``), ``instructor``
+  ``grading_wire``, fenced by ``grading_seccomp``; its records in ``grading_report``, its pages by
+  ``grading_feedback``), ``instructor``
   (their two commands);
 * ``__main__``: the command line (``python -m gengen_lib --help``).
 """

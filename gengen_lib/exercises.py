@@ -54,7 +54,7 @@ POINTS = {"short": 1, "step": 1, "result": 2}
 
 
 @dataclass(frozen=True)
-class Exercise:
+class GradedExercise:
     """One gradable exercise: its family and name, its ``kind`` (``short``, ``step`` or ``result``), its
     checker (it returns a Verdict), its :data:`POINTS`, and the learner's functions the checker takes
     (a result's checker takes the steps it runs)."""
@@ -71,11 +71,11 @@ class Exercise:
         return self.kind == "result"
 
 
-def catalogue() -> list[Exercise]:
+def catalogue() -> list[GradedExercise]:
     """Every exercise of the course, family by family in the notebook's order (its short exercises,
     the steps of its multi-step ones, then their results): what the grader grades, with the points."""
     return [
-        Exercise(s.family, name, kind, checker, POINTS[kind], _functions_taken(name, kind, checker))
+        GradedExercise(s.family, name, kind, checker, POINTS[kind], _functions_taken(name, kind, checker))
         for s in SETS
         for kind, checkers in (("short", s.short), ("step", s.steps), ("result", s.results))
         for name, checker in checkers.items()

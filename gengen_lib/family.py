@@ -33,6 +33,11 @@ class MeasureOptions:
     classifier: Callable[[], nn.Module] | None = None
 
 
+def no_training_extras(settings, quick: bool, device, out_dir, load_or_train) -> dict:
+    """A family's ``training_extras`` when its ``train`` needs nothing more: no keyword arguments."""
+    return {}
+
+
 @dataclass(frozen=True)
 class Family:
     """One kind of model, from its settings to its measured metrics.
@@ -72,7 +77,7 @@ class Family:
     train: Callable[..., tuple[nn.Module, Any]]
     measure: Callable[[nn.Module, Any, MeasureOptions], dict]
     shipped: Mapping[str, Any] = field(default_factory=dict)
-    training_extras: Callable[[Any, bool, torch.device | None, Path | None, Callable], dict] = lambda *_: {}
+    training_extras: Callable[[Any, bool, torch.device | None, Path | None, Callable], dict] = no_training_extras
     exporter: Callable[[Path], list[Path]] | None = None
     exercises: str | None = None
     label: str = ""

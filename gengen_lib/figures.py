@@ -153,9 +153,14 @@ def gan_losses(histories: dict, titles: dict, window: int = 200, title: str = ""
         f"(L_D when D outputs 1/2 everywhere) and log 2 = 0.69 (L_G then). {finals}."))
 
 
-def class_histograms(counts: dict[str, list[int]], title: str = "class histograms of the samples", what="models"):
-    """How many samples of each model (or setting: ``what``) the MNIST classifier assigns to each digit: one bar
-    per name and digit, a dashed line at an even tenth. ``counts``: name -> 10 counts, each over the same n samples."""
+def class_histograms(
+    counts: dict[str, list[int]],
+    title: str = "class histograms of the samples",
+    what: tuple[str, str] = ("model", "models"),
+):
+    """How many samples of each model the MNIST classifier assigns to each digit: one bar per name and digit,
+    a dashed line at an even tenth. ``counts``: name -> 10 counts, each over the same n samples; ``what``:
+    what the names are, singular and plural, for the description (e.g. ``("setting", "settings")``)."""
     n = sum(next(iter(counts.values())))
     width = 0.8 / len(counts)
     fig, ax = plt.subplots(figsize=(plots.COLUMN_INCHES, 3.2), layout="constrained")
@@ -168,8 +173,8 @@ def class_histograms(counts: dict[str, list[int]], title: str = "class histogram
     largest = "; ".join(f"{name} {max(c) / sum(c):.1%} (digit {max(range(10), key=c.__getitem__)})"
                         for name, c in counts.items())  # fmt: skip
     return alt_text.describe(fig, (
-        f"Bar chart of how many of {n:,} samples of each of {len(counts)} {what} the MNIST classifier assigns to "
-        f"each digit 0 to 9, one bar per {what.rstrip('s')} and digit, with a dashed line at an even tenth, "
+        f"Bar chart of how many of {n:,} samples of each of {len(counts)} {what[1]} the MNIST classifier assigns "
+        f"to each digit 0 to 9, one bar per {what[0]} and digit, with a dashed line at an even tenth, "
         f"{n // 10:,}. "
         f"Largest class: {largest}."))
 

@@ -9,6 +9,8 @@ D returns *logits*; probabilities are their sigmoid.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal, get_args
@@ -224,20 +226,24 @@ def build_gan(settings: GANSettings) -> GAN:
 
 
 def sample_quality_during_training(
-    settings: GANSettings, quick: bool, device: torch.device | None, out_dir: str | Path | None, load_or_train
+    settings: GANSettings, quick: bool, device: torch.device | None, out_dir: str | Path | None,
+    load_or_train: Callable[..., tuple[nn.Module, object]],
 ) -> dict:  # pragma: no mutate block (training recipe)
     """``evaluate``: MNIST-FID and class scores of 2,000 samples (quick: 500) after every epoch.
 
     They are measured with the classifier of the same mode that ``load_or_train`` (see
     :class:`~gengen_lib.family.Family`) gives: the shipped one (the yardstick of every score in the
     book) when there is one, otherwise one trained through the runs cache, in ``out_dir/classifier``
-    when ``out_dir`` is given (so runs with their own folders share nothing).
+    when ``out_dir`` is given (so runs with their own folders share nothing). The classifier is loaded
+    (or trained) now, before the GAN's training draws its first random number; its statistics of the
+    test set are computed when the first epoch ends, so a GAN that is loaded, not trained, costs none.
     """
     classifier_dir = Path(out_dir) / "classifier" if out_dir is not None else None
     classifier, _ = load_or_train("classifier", quality.ClassifierSettings.for_mode(quick), device=device,
                                   out_dir=classifier_dir)  # fmt: skip
-    meter = quality.SampleQualityMeter(classifier)
-    return {"evaluate": quality.sample_quality_callback(meter, 500 if quick else 2000, settings.seed)}
+    meter = functools.cache(lambda: quality.SampleQualityMeter(classifier))
+    n, seed = (500 if quick else 2000), settings.seed
+    return {"evaluate": lambda model: quality.sample_quality_callback(meter(), n, seed)(model)}
 
 
 def _measure(model: GAN, settings: GANSettings, options: MeasureOptions) -> dict:

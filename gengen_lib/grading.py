@@ -30,7 +30,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import exercise_notebook, exercises
-from .exercises import Exercise
+from .exercises import GradedExercise
 from .grading_feedback import feedback_page
 from .grading_report import Outcome, Report
 from .grading_sandbox import Limits, Submission
@@ -70,7 +70,7 @@ def read_submissions(folder: Path) -> list[tuple[str, bytes | None, str | None]]
     return entries
 
 
-def code_cells(data: bytes, registry: list[Exercise]) -> tuple[dict[int, str] | None, str | None]:
+def code_cells(data: bytes, registry: list[GradedExercise]) -> tuple[dict[int, str] | None, str | None]:
     """The code cells to run by their number in the notebook (from 1; check cells left out, magics commented
     out), or why the file cannot be graded."""
     if not data.strip():
@@ -99,7 +99,7 @@ def _without_magics(code: str) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def grade_cells(cells: dict[int, str], registry: list[Exercise], limits: Limits, quick: bool) -> Report:
+def grade_cells(cells: dict[int, str], registry: list[GradedExercise], limits: Limits, quick: bool) -> Report:
     """Run one submission's cells (by their number) in a fresh process and grade every exercise; a stop
     costs one exercise."""
     report, numbers = Report(""), list(cells)
@@ -130,7 +130,7 @@ def _start(submission: Submission) -> None:
         raise GradingError(f"{error}; check that `python -m gengen_lib.grading_worker` runs here") from None
 
 
-def _grade_one(submission: Submission, exercise: Exercise, limits: Limits, quick: bool) -> Outcome:
+def _grade_one(submission: Submission, exercise: GradedExercise, limits: Limits, quick: bool) -> Outcome:
     missing = [f for f in exercise.functions if f not in submission.names]
     if missing:
         return Outcome(exercise, False, f"{', '.join(missing)} is not defined in the submission")
@@ -192,7 +192,7 @@ def grade_folder(folder: Path, out: Path, feedback: Path, limits: Limits, quick:
     return reports
 
 
-def _write_outputs(reports: list[Report], registry: list[Exercise], hints: dict[str, str], out: Path,
+def _write_outputs(reports: list[Report], registry: list[GradedExercise], hints: dict[str, str], out: Path,
                    feedback: Path) -> None:  # fmt: skip
     """The CSV and the feedback folder, each written under a temporary name and renamed into place,
     replacing whatever a submission may have planted there while it ran."""

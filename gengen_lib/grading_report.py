@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .exercises import Exercise
+from .exercises import GradedExercise
 
 
 @dataclass
 class Outcome:
     """One exercise of one submission: passed or not, and the one line that says why."""
 
-    exercise: Exercise
+    exercise: GradedExercise
     passed: bool
     detail: str
 

@@ -87,10 +87,11 @@ def show_grids(
 SNAPSHOT_TIMES = {"start": "start", "half": "halfway", "end": "end"}  # History.snapshots' keys -> panel titles
 
 
-def show_snapshots(history, prefix: str = "", finding: str = "", size: float = 3.6):
-    """A run's training snapshots side by side: the same 64 noise vectors mapped to images at the start,
-    halfway and at the end (a run too short for a halfway snapshot shows two); ``prefix`` starts each title."""
-    panels = {f"{prefix}{title}": history.snapshots[when] for when, title in SNAPSHOT_TIMES.items()
+def show_snapshots(history, prefix: str = "", suffix: str = "", finding: str = "", size: float = 3.6):
+    """A run's training snapshots side by side: the same noise vectors mapped to images at the start,
+    halfway and at the end (a run too short for a halfway snapshot shows two); each panel's title is
+    ``prefix`` + the time + ``suffix``."""
+    panels = {f"{prefix}{title}{suffix}": history.snapshots[when] for when, title in SNAPSHOT_TIMES.items()
               if when in history.snapshots}  # fmt: skip
     return show_grids(panels, nrow=8, size=size, finding=finding)
 

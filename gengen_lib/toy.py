@@ -33,11 +33,15 @@ def two_moons(n: int, noise: float = 0.08, generator: torch.Generator | None = N
 
 @dataclass(frozen=True)
 class MoonsSettings(RunSettings):
-    """What the two-moons runs share: their data (``points`` points with noise ``noise``, drawn from
-    ``seed``; fresh ones from ``seed + 1``) and their mini-batches of ``batch_size`` points with the
-    gradient clipped to norm ``max_grad_norm``. Each model's settings add its network and optimiser.
+    """What the two-moons runs share: Adam at ``lr`` for ``epochs`` passes over their data
+    (``points`` points with noise ``noise``, drawn from ``seed``; fresh ones from ``seed + 1``), in
+    mini-batches of ``batch_size`` points with the gradient clipped to norm ``max_grad_norm``.
+
+    A base: each model's settings give ``lr`` and ``epochs`` their defaults and add its network.
     """
 
+    lr: float
+    epochs: int
     points: int = 8000
     noise: float = 0.08
     batch_size: int = 256
@@ -74,10 +78,10 @@ class ToyFlowSettings(MoonsSettings):
     ``weights/flow-moons``).
     """
 
-    n_pairs: int = 4
-    hidden: int = 64
     lr: float = 3e-3
     epochs: int = 30
+    n_pairs: int = 4
+    hidden: int = 64
 
     HELP: ClassVar[dict[str, str]] = {
         **MoonsSettings.HELP,
@@ -163,9 +167,9 @@ class ToyFlowMatchingSettings(MoonsSettings):
     as ``weights/flow-matching-moons``.
     """
 
-    hidden: int = 128
     lr: float = 2e-3
     epochs: int = 150
+    hidden: int = 128
     ema_decay: float = 0.99
     train_subset: int | None = None
 

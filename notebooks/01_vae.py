@@ -580,11 +580,9 @@ plots.glue_figure("fig-vae-curves", fig)
 # training, halfway and at the end:
 
 # %% tags=["hide-input"]
-snap = history.snapshots
-fig = plots.show_grids({f"{when} (means, then samples)": snap[when] for when in ("start", "half", "end") if when in snap},
-                       nrow=8, size=4.0, finding="Grey noise at the start, recognisable digits halfway, "
-                       "sharper strokes at the end; in each panel the upper half holds means, the lower half "
-                       "binary samples of the same codes.")  # fmt: skip
+fig = plots.show_snapshots(history, suffix=" (means, then samples)", size=4.0,
+                           finding="Grey noise at the start, recognisable digits halfway, sharper strokes at the end; "
+                           "in each panel the upper half holds means, the lower half binary samples of the same codes.")
 plots.glue_figure("fig-vae-samples", fig)
 
 # %% [markdown]

@@ -309,7 +309,8 @@ fig = alt_text.describe(fig, f"Two panels against the training epoch, one line p
 # the draws of weights/manifest.json (10,000 in blocks of 1,000 from the seed): the same numbers on every page
 final = {k: quality.sample_quality(model, meter, n_eval, seed=seed) for k, (model, history) in trained.items()}
 fig = figures.class_histograms({titles[k]: s["class_counts"] for k, s in final.items()},
-                               title="class histogram of the final samples", what="settings")
+                               title="class histogram of the final samples",
+                               what=("setting", "settings"))
 better = min(final, key=lambda k: final[k]["fid"])  # the setting the comparison page shows
 glue("gan_final_fid", final[better]["fid"], display=False)
 glue("gan_final_largest", final[better]["largest_class_share"], display=False)

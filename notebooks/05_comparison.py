@@ -28,6 +28,7 @@ seed = 0
 n_samples = 10_000
 
 # %%
+import functools
 import math
 import time
 
@@ -55,17 +56,18 @@ meter = quality.SampleQualityMeter(classifier)
 
 def load(family, settings):
     """The model trained with ``settings`` (shipped, or trained through runs/) and its training history."""
-    extras = family.training_extras(settings, quick, device, None, shipped.load_or_train)  # the GAN's scores per epoch
-    return shipped.load_or_train(family.name, settings, pretrained=pretrained, quiet=True, device=device, **extras)
+    load_or_train = functools.partial(shipped.load_or_train, pretrained=pretrained)  # the classifier, too
+    extras = family.training_extras(settings, quick, device, None, load_or_train)  # the GAN's scores per epoch
+    return load_or_train(family.name, settings, quiet=True, device=device, **extras)
 
 
 models, chosen, settings = {}, {}, {}
 for label, family in compared.items():
     candidates = {name: SHIPPED[name][1].in_mode(quick) for name in family.compared}  # quick: their quick twins
-    trained = {name: load(family, candidate) for name, candidate in candidates.items()}
+    loaded = {name: load(family, candidate) for name, candidate in candidates.items()}
     # With several, the setting of the chapter whose training ended with the lowest MNIST-FID.
-    chosen[label] = min(trained, key=lambda name: trained[name][1].epochs[-1].get("fid", 0.0))
-    model, history = trained[chosen[label]]
+    chosen[label] = min(loaded, key=lambda name: loaded[name][1].epochs[-1].get("fid", 0.0))
+    model, history = loaded[chosen[label]]
     models[label], settings[label] = (model.cpu(), history), candidates[chosen[label]]
 print("loaded:", ", ".join(f"{label} {chosen[label]} ({len(h.epochs)} epochs)" for label, (m, h) in models.items()))
 glue("best_gan", chosen["GAN"], display=False)

@@ -129,8 +129,9 @@ def test_load_flow_rejects_other_files(tmp_path):
 def test_the_book_shows_the_chapters_two_moons_flow(book_weights):
     """flow_moons.js holds the chapter's two-moons flow (the shipped weights/flow-moons) bit for bit,
     and the first 1,000 of the points it was trained on."""
-    model, history = pretrained.load(export_flow.MOONS_FLOW)
-    points = toy.ToyFlowSettings().training_points()  # the chapter's settings in full mode
+    settings = toy.ToyFlowSettings()  # the flow chapter's, in full mode
+    model, history = pretrained.load(pretrained.shipped_name(settings))
+    points = settings.training_points()
     exported, doc = export_flow.load_flow(book_weights / "flow_moons.js")
     for key, value in model.state_dict().items():
         assert torch.equal(exported.state_dict()[key], value), f"flow_moons.js: {key} differs"

@@ -291,5 +291,6 @@ def test_the_instructors_page_states_the_points_the_grader_gives():
     page = (Path(__file__).resolve().parents[1] / "book" / "instructors.md").read_text(encoding="utf-8")
     function_points, result_points, total = map(int, re.search(
         r"worth (\d+) point .* (\d+) points: (\d+) in all", " ".join(page.split())).groups())  # fmt: skip
-    assert (function_points, result_points) == (exercises.POINTS["short"], exercises.POINTS["result"])
+    assert function_points == exercises.POINTS["short"] == exercises.POINTS["step"], "every function exercise"
+    assert result_points == exercises.POINTS["result"]
     assert total == POSSIBLE, f"book/instructors.md says {total} points in all; the grader gives {POSSIBLE}"

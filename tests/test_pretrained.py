@@ -212,3 +212,18 @@ def test_a_gan_is_scored_by_the_shipped_classifier_not_by_one_trained_for_it(mon
     torch.manual_seed(0)
     scores = evaluate(gan.build_gan(gan.GANSettings()).eval())
     assert scores["fid"] > 0 and sum(scores["class_counts"]) == 2000, "2,000 samples scored"
+
+
+def test_a_quick_gan_is_scored_by_the_quick_classifier_kept_in_its_own_run_folder(tmp_path):
+    from gengen_lib import gan, quality
+
+    asked = []
+
+    def load_or_train(kind, settings, **options):
+        asked.append((kind, settings, options))
+        return quality.build_classifier(settings), None
+
+    extras = gan.FAMILY.training_extras(gan.GANSettings.quick(), True, None, tmp_path / "run", load_or_train)
+    in_its_folder = {"device": None, "out_dir": tmp_path / "run" / "classifier"}
+    assert asked == [("classifier", quality.ClassifierSettings.quick(), in_its_folder)], "asked once, at once"
+    assert callable(extras["evaluate"])

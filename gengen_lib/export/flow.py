@@ -7,8 +7,8 @@ flow in reverse (samples at a temperature). This module writes the weights they 
 
 File format (version 1). One JSON object::
 
-    {"format": "gengen-flow", "version": 1, "name": "moons", "dim": 2, "hidden": 64,
-     "learned_scale": true, "logit_alpha": null, "image_shape": null, "dtype": "float32",
+    {"format": "gengen-flow", "version": 1, "name": "moons", "dtype": "float32", "dim": 2,
+     "hidden": 64, "learned_scale": true, "logit_alpha": null, "image_shape": null,
      "couplings": [{"kept": [0], "free": [1],
                     "trunk": [LAYER, LAYER], "t_head": [LAYER, LAYER],
                     "s_head": [LAYER, LAYER], "s_scale": ARRAY}, ...],
@@ -63,8 +63,9 @@ REGISTRY = "GENGEN_FLOWS"
 
 # The two-moons panel draws the first 1,000 training points, as figures.coupling_warp does.
 MOONS_SHOWN = 1000
-# The shipped MNIST flow the page samples from (the chapter's learned-scale flow).
+# The shipped two-moons flow the page draws (the flow chapter's, which it loads in full mode).
 MOONS_FLOW = "flow-moons"
+# The shipped MNIST flow the page samples from (the chapter's learned-scale flow).
 MNIST_FLOW = "flow-learned-scale"
 
 
@@ -157,7 +158,7 @@ def export_book_flows(out_dir: str | Path = BOOK_DIR) -> list[Path]:
             extras={"points": points[:MOONS_SHOWN]},
             info={
                 "model": f"RealNVP on two moons, {len(moons.couplings)} couplings of width {moons.config.hidden}, "
-                f"{len(history.epochs)} epochs (weights/flow-moons)",
+                f"{len(history.epochs)} epochs (weights/{MOONS_FLOW})",
                 "nll": history.epochs[-1]["nll"],
             },
         ),

@@ -9,8 +9,8 @@ computed here, once, and the page only shows them.
 
 Velocity file (format ``gengen-flow-matching``, version 1). One JSON object::
 
-    {"format": "gengen-flow-matching", "version": 1, "name": "moons", "dim": 2, "hidden": 128,
-     "time_dim": 16, "max_frequency": 1000.0, "dtype": "float16",
+    {"format": "gengen-flow-matching", "version": 1, "name": "moons", "dtype": "float16", "dim": 2,
+     "hidden": 128, "time_dim": 16, "max_frequency": 1000.0,
      "layers": [LAYER, LAYER, LAYER, LAYER], "extras": {"points": ARRAY, "particles": ARRAY},
      "info": {...}}
 
@@ -26,8 +26,8 @@ the page's starting noise x0 ~ N(0, I).
 
 Trajectory file (format ``gengen-fm-trajectories``, version 1)::
 
-    {"format": "gengen-fm-trajectories", "version": 1, "name": "mnist", "seeds": [...],
-     "times": [...], "solver": {"method": "midpoint", "steps": 10}, "dtype": "uint8",
+    {"format": "gengen-fm-trajectories", "version": 1, "name": "mnist", "dtype": "uint8",
+     "seeds": [...], "times": [...], "solver": {"method": "midpoint", "steps": 10},
      "images": ARRAY (seeds, times, 28, 28), "info": {...}}
 
 ``images[i, j]`` is x_t for t = ``times[j]`` on the path of the shipped MNIST model that starts at

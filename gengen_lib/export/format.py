@@ -18,7 +18,8 @@ same JSON wrapped in one assignment that a ``<script>`` tag can load::
     {...the JSON...};
 
 (the JSON is exactly the second of three lines); ``REGISTRY`` is the family's global
-(``GENGEN_DECODERS``, ``GENGEN_GENERATORS``, ``GENGEN_FLOWS``). A ``.json`` path gets the plain JSON.
+(``GENGEN_DECODERS``, ``GENGEN_GENERATORS``, ``GENGEN_FLOWS``, ``GENGEN_FLOW_MATCHING``). A ``.json``
+path gets the plain JSON.
 The bytes written depend only on the document, so exporting the same weights twice gives the same file.
 """
 
@@ -51,7 +52,8 @@ def encode_array(array, dtype: str) -> dict:
 
 
 def encode_tensor(tensor, dtype: str) -> dict:
-    """:func:`encode_array` of a torch tensor on any device and of any float dtype, stored as ``dtype``."""
+    """:func:`encode_array` of a torch tensor on any device and of any float dtype, stored as ``dtype``
+    (a float64 tensor is rounded once, straight to ``dtype``; other floats go through float32)."""
     return encode_array(_numpy(tensor), dtype)
 
 

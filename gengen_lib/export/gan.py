@@ -10,8 +10,8 @@ page only needs Linear, LeakyReLU(0.2) and tanh::
 
 File format (version 1). One JSON object::
 
-    {"format": "gengen-gan-generator", "version": 1, "name": "gan", "z_dim": 100,
-     "widths": [128, 256, 512, 1024], "pixels": 784, "negative_slope": 0.2, "dtype": "float16",
+    {"format": "gengen-gan-generator", "version": 1, "name": "gan", "dtype": "float16", "z_dim": 100,
+     "widths": [128, 256, 512, 1024], "pixels": 784, "negative_slope": 0.2,
      "layers": [{"weight": ARRAY, "bias": ARRAY}, ... five of them],
      "seeds": [0, 1, ..., 31], "codes": ARRAY, "info": {...}}
 

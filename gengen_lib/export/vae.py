@@ -7,8 +7,8 @@ This module writes the weights it needs.
 
 File format (version 1). One JSON object::
 
-    {"format": "gengen-vae-decoder", "version": 1, "name": "z2", "z_dim": 2, "hidden": 500,
-     "pixels": 784, "dtype": "float32",
+    {"format": "gengen-vae-decoder", "version": 1, "name": "z2", "dtype": "float32", "z_dim": 2,
+     "hidden": 500, "pixels": 784,
      "layers": [{"weight": ARRAY, "bias": ARRAY}, {"weight": ARRAY, "bias": ARRAY}],
      "origin": ARRAY, "directions": ARRAY, "names": ["z1", "z2"], "limit": 3.0, "info": {...}}
 
