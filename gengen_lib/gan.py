@@ -225,11 +225,16 @@ def build_gan(settings: GANSettings) -> GAN:
     return GAN(settings.z_dim, settings.dropout)
 
 
+def samples_scored_per_epoch(quick: bool) -> int:
+    """How many samples a GAN run scores after each epoch: 2,000, or 500 in quick mode."""
+    return 500 if quick else 2000
+
+
 def sample_quality_during_training(
     settings: GANSettings, quick: bool, device: torch.device | None, out_dir: str | Path | None,
     load_or_train: Callable[..., tuple[nn.Module, object]],
 ) -> dict:  # pragma: no mutate block (training recipe)
-    """``evaluate``: MNIST-FID and class scores of 2,000 samples (quick: 500) after every epoch.
+    """``evaluate``: MNIST-FID and class scores of :func:`samples_scored_per_epoch` samples after every epoch.
 
     They are measured with the classifier of the same mode that ``load_or_train`` (see
     :class:`~gengen_lib.family.Family`) gives: the shipped one (the yardstick of every score in the
@@ -242,7 +247,7 @@ def sample_quality_during_training(
     classifier, _ = load_or_train("classifier", quality.ClassifierSettings.for_mode(quick), device=device,
                                   out_dir=classifier_dir)  # fmt: skip
     meter = functools.cache(lambda: quality.SampleQualityMeter(classifier))
-    n, seed = (500 if quick else 2000), settings.seed
+    n, seed = samples_scored_per_epoch(quick), settings.seed
     return {"evaluate": lambda model: quality.sample_quality_callback(meter(), n, seed)(model)}
 
 

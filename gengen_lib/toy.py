@@ -146,13 +146,15 @@ def _toy_flow_matching_recipe(model: FlowMatchingModel, lr: float, max_grad_norm
 def train_toy_flow_matching(
     data: torch.Tensor, hidden: int = 128, epochs: int = 200, seed: int = 0, ema_decay: float = 0.99
 ) -> tuple[FlowMatchingModel, History]:
-    """A flow-matching model of 2-d points: an MLP velocity trained on the conditional loss (no ODE solve)."""
+    """A flow-matching model of 2-d points: an MLP velocity trained on the conditional loss (no ODE solve),
+    with the learning rate, clipping and batch size of :class:`ToyFlowMatchingSettings`."""
+    recipe = ToyFlowMatchingSettings(epochs=epochs, hidden=hidden, ema_decay=ema_decay, seed=seed)
     torch.manual_seed(seed)
     model = FlowMatchingModel(MLPVelocity(data.shape[1], hidden), data.shape[1], image_shape=None, logit_alpha=None)
-    optimizer, step, noise = _toy_flow_matching_recipe(model, 2e-3, 10.0, ema_decay, seed)
+    optimizer, step, noise = _toy_flow_matching_recipe(model, recipe.lr, recipe.max_grad_norm, ema_decay, seed)
     with torch_threads(1):  # a small MLP: one thread is as fast, and never waits for a second one on a busy machine
-        history = fit(model, {"adam": optimizer}, step, (data,), epochs=epochs, batch_size=256, seed=seed,
-                      quiet=True, generators={"noise": noise})  # fmt: skip
+        history = fit(model, {"adam": optimizer}, step, (data,), epochs=epochs, batch_size=recipe.batch_size,
+                      seed=seed, quiet=True, generators={"noise": noise})  # fmt: skip
     model.eval()
     return model, history
 

@@ -214,7 +214,7 @@ for name, s in [("real training images", real_train), ("real test images", real_
     print(f"  {name:<22} MNIST-FID {s['fid']:8.2f}   score {s['classifier_score']:5.2f}   class entropy {s['class_entropy']:.3f}")
 
 # %%
-n_scored = 500 if quick else 2000
+n_scored = gan.samples_scored_per_epoch(quick)  # as `python -m gengen_lib train gan` scores them
 sample_quality = quality.sample_quality_callback(meter, n=n_scored, seed=seed)  # scored after every epoch
 settings = {
     "a": gan.GANSettings.for_mode(quick, dropout=0.0, real_target="one", seed=seed),
